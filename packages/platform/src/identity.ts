@@ -1,0 +1,136 @@
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { z } from 'zod';
+import { forbidden, unauthenticated } from './errors.ts';
+
+/** Header carrying the router-signed (or service-signed) identity token on every subgraph request. */
+export const IDENTITY_HEADER = 'mall-identity';
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+export const ROLES = ['CUSTOMER', 'MERCHANT', 'ADMIN'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling a subgraph, as vouched for by the router or by a peer service. */
+export interface Identity {
+  /** The end user, or null for an anonymous caller. */
+  readonly userId: string | null;
+  readonly roles: readonly Role[];
+  readonly requestId: string;
+  /** `router` for public traffic; a subgraph name for service-to-service calls. */
+  readonly issuer: string;
+  /** The access token the router verified, so auth can end exactly this session on logout. */
+  readonly session: Session | null;
+}
+
+export interface Session {
+  /** Refresh-token family id (`sid` claim of the access token). */
+  readonly id: string;
+  /** The access token's `jti`. */
+  readonly tokenId: string;
+  /** The access token's `exp`, unix seconds. */
+  readonly expiresAt: number;
+}
+
+/** Identity tokens only have to outlive one subgraph fetch; a stolen one is useless a minute later. */
+const TOKEN_TTL_SECONDS = 60;
+const ALG = 'HS256';
+
+const SessionClaim = z.object({ id: z.string().min(1), tokenId: z.string().min(1), expiresAt: z.number().int() });
+
+const Claims = z.object({
+  sub: z.string().optional(),
+  ses: SessionClaim.optional(),
+  roles: z.array(z.enum(ROLES)),
+  rid: z.string().min(1).max(200),
+  iss: z.string().min(1),
+});
+
+function keyOf(secret: string): KeyObject {
+  if (secret.length < 32) throw new Error('internal secret must be at least 32 characters');
+  return createSecretKey(Buffer.from(secret, 'utf8'));
+}
+
+/**
+ * Signs identity tokens for subgraph requests. The audience is the target subgraph, so a token captured on
+ * the way to one subgraph cannot be replayed against another.
+ */
+export class IdentitySigner {
+  readonly #key: KeyObject;
+  readonly #issuer: string;
+  constructor(secret: string, issuer: string) {
+    this.#key = keyOf(secret);
+    this.#issuer = issuer;
+  }
+
+  sign(input: {
+    userId: string | null;
+    roles: readonly Role[];
+    requestId: string;
+    audience: string;
+    session?: Session | null;
+  }): Promise<string> {
+    const jwt = new SignJWT({ roles: [...input.roles], rid: input.requestId, ...(input.session ? { ses: input.session } : {}) })
+      .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+      .setIssuer(this.#issuer)
+      .setAudience(input.audience)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .setExpirationTime(`${TOKEN_TTL_SECONDS}s`);
+    if (input.userId) jwt.setSubject(input.userId);
+    return jwt.sign(this.#key);
+  }
+}
+
+export class IdentityVerifier {
+  readonly #key: KeyObject;
+  readonly #audience: string;
+  readonly #issuers: readonly string[];
+  /** @param issuers who may vouch for callers of this subgraph: the router and the named peer services. */
+  constructor(secret: string, audience: string, issuers: readonly string[]) {
+    this.#key = keyOf(secret);
+    this.#audience = audience;
+    this.#issuers = issuers;
+  }
+
+  /** Throws UNAUTHENTICATED for a missing, forged, expired or misdirected token. */
+  async verify(token: string | undefined): Promise<Identity> {
+    if (!token) throw unauthenticated('Missing identity token: requests must come through the router');
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        algorithms: [ALG],
+        audience: this.#audience,
+        issuer: [...this.#issuers],
+        maxTokenAge: `${TOKEN_TTL_SECONDS + 5}s`,
+        clockTolerance: 5,
+      });
+      const claims = Claims.parse(payload);
+      return { userId: claims.sub ?? null, roles: claims.roles, requestId: claims.rid, issuer: claims.iss, session: claims.ses ?? null };
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError || err instanceof z.ZodError) {
+        throw unauthenticated('Invalid identity token');
+      }
+      throw err;
+    }
+  }
+}
+
+export const anonymous = (requestId: string, issuer = 'router'): Identity => ({ userId: null, roles: [], requestId, issuer, session: null });
+
+export const hasRole = (identity: Identity, role: Role): boolean => identity.roles.includes(role);
+
+/** The signed-in user's id, or UNAUTHENTICATED. */
+export function requireUser(identity: Identity): string {
+  if (!identity.userId) throw unauthenticated();
+  return identity.userId;
+}
+
+export function requireRole(identity: Identity, role: Role): string {
+  const userId = requireUser(identity);
+  if (!hasRole(identity, role) && !hasRole(identity, 'ADMIN')) throw forbidden(`Requires role ${role}`);
+  return userId;
+}
+
+/** Guards internal (`@inaccessible`) fields: only the named peer services may call them. */
+export function requireService(identity: Identity, ...services: readonly string[]): void {
+  if (!services.includes(identity.issuer)) throw forbidden('Internal operation');
+}

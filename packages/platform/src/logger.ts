@@ -1,0 +1,28 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Headers and fields that must never reach a log line. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["mall-identity"]',
+  'headers.authorization',
+  'headers["mall-identity"]',
+  '*.password',
+  '*.refreshToken',
+  '*.accessToken',
+  'password',
+];
+
+export function createLogger(options: { service: string; level: string; pretty?: boolean } & Pick<LoggerOptions, 'base'>): Logger {
+  return pino({
+    level: options.level,
+    base: { service: options.service, ...options.base },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    ...(options.pretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      : {}),
+  });
+}

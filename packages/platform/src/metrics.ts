@@ -1,0 +1,39 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+
+/** One registry per service, labelled with its name, so services sharing a dev process keep separate metrics. */
+export function createMetricsRegistry(service: string, options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Counts and times GraphQL operations by name and outcome. Operation names are bounded by the schema's clients. */
+export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Registry): ApolloServerPlugin<TContext> {
+  const requests = new Counter({
+    name: 'graphql_requests_total',
+    help: 'GraphQL operations handled, by operation name, type and outcome',
+    labelNames: ['operation', 'type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'graphql_request_duration_seconds',
+    help: 'GraphQL operation latency',
+    labelNames: ['operation', 'type'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return {
+    async requestDidStart() {
+      const end = duration.startTimer();
+      return {
+        async willSendResponse({ operationName, operation, errors }) {
+          const labels = { operation: (operationName ?? 'anonymous').slice(0, 64), type: operation?.operation ?? 'unknown' };
+          end(labels);
+          requests.inc({ ...labels, outcome: errors?.length ? 'error' : 'ok' });
+        },
+      };
+    },
+  };
+}

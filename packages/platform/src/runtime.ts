@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from './config.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { devSecret } from './secrets.ts';
+import type { RunningService } from './subgraph.ts';
+
+/** What a service needs from its surroundings; tests and `npm start` build one per stack, `main` per process. */
+export interface ServiceDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Signs/verifies router → subgraph and service → service identity tokens. */
+  readonly internalSecret: string;
+  /** Shared connection, keys prefixed with MALL_REDIS_PREFIX. Owned by the caller: services don't quit it. */
+  readonly redis: Redis;
+}
+
+export function resolveInternalSecret(config: Config): Promise<string> {
+  return devSecret(config, 'internal-secret', config.secrets.internal, () => randomBytes(32).toString('base64url'));
+}
+
+export function createRedis(config: Config, logger: Logger): Redis {
+  const redis = new Redis(config.redis.url, {
+    keyPrefix: config.redis.prefix,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    lazyConnect: false,
+  });
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+  return redis;
+}
+
+export async function createServiceDeps(config: Config, service: string, lifecycle: Lifecycle): Promise<ServiceDeps> {
+  const logger = createLogger({ service, level: config.logLevel });
+  const redis = createRedis(config, logger);
+  lifecycle.onStop('redis', async () => {
+    await redis.quit();
+  });
+  return { config, logger, internalSecret: await resolveInternalSecret(config), redis };
+}
+
+/**
+ * Entry point of a service run as its own process (`node subgraphs/user/index.ts`): config from the
+ * environment, signals wired, and a non-zero exit when start-up fails.
+ */
+export async function runMain(service: string, start: (deps: ServiceDeps, lifecycle: Lifecycle) => Promise<RunningService>): Promise<void> {
+  const config = loadConfig();
+  const bootLogger = createLogger({ service, level: config.logLevel });
+  const lifecycle = new Lifecycle(bootLogger);
+  lifecycle.installSignalHandlers();
+  try {
+    const deps = await createServiceDeps(config, service, lifecycle);
+    const running = await start(deps, lifecycle);
+    lifecycle.onStop(service, () => running.stop());
+  } catch (err) {
+    bootLogger.fatal({ err }, 'failed to start');
+    await lifecycle.stop('startup failure');
+    process.exit(1);
+  }
+}

@@ -1,0 +1,96 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from './logger.ts';
+import { PayloadTooLargeError, sendJson } from './http.ts';
+
+export type ReadinessChecks = Record<string, () => Promise<unknown>>;
+
+export interface ServiceHttpOptions {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly readiness: ReadinessChecks;
+  /** True once shutdown began: readiness fails at once so traffic moves away before the drain. */
+  readonly isStopping: () => boolean;
+  /** Handles everything but the health and metrics paths; returns false for "not mine" (404). */
+  readonly handle: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+}
+
+const READINESS_TIMEOUT_MS = 2_000;
+
+async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; checks: Record<string, string> }> {
+  const results = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          check(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timed out')), READINESS_TIMEOUT_MS);
+          }),
+        ]);
+        return [name, 'ok'] as const;
+      } catch (err) {
+        return [name, err instanceof Error ? err.message : String(err)] as const;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
+}
+
+/** The HTTP shell every service shares: liveness, readiness, Prometheus metrics, and a fault barrier. */
+export function createServiceServer(options: ServiceHttpOptions): Server {
+  const { logger } = options;
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    void (async () => {
+      if (req.method === 'GET' && url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && url.pathname === '/health/ready') {
+        if (options.isStopping()) return sendJson(res, 503, { status: 'stopping' });
+        const result = await checkReadiness(options.readiness);
+        return sendJson(res, result.ok ? 200 : 503, { status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
+      }
+      if (req.method === 'GET' && url.pathname === '/metrics') {
+        const body = await options.registry.metrics();
+        res.writeHead(200, { 'content-type': options.registry.contentType });
+        return res.end(body);
+      }
+      if (!(await options.handle(req, res, url))) sendJson(res, 404, { error: 'not found' });
+    })().catch((err: unknown) => {
+      if (err instanceof PayloadTooLargeError) {
+        if (!res.headersSent) sendJson(res, 413, { errors: [{ message: err.message, extensions: { code: 'BAD_REQUEST' } }] });
+        else res.destroy();
+        return;
+      }
+      logger.error({ err, url: req.url }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      else res.destroy();
+    });
+  });
+}
+
+export async function listen(server: Server, port: number, host: string): Promise<{ port: number; url: string }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return { port: address.port, url: `http://${urlHost}:${address.port}` };
+}
+
+/** Stops accepting, lets in-flight requests finish for `graceMs`, then cuts what is left. */
+export async function closeServer(server: Server, graceMs = 5_000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
+}

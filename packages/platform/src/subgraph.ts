@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { parse, type DocumentNode } from 'graphql';
+import type { Registry } from 'prom-client';
+import type { Config, SubgraphName } from './config.ts';
+import { createErrorFormatter } from './errors.ts';
+import { handleGraphQL, sendJson } from './http.ts';
+import { IDENTITY_HEADER, IdentityVerifier, type Identity } from './identity.ts';
+import type { Logger } from './logger.ts';
+import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
+import { closeServer, createServiceServer, listen, type ReadinessChecks } from './server.ts';
+
+export type { GraphQLResolverMap };
+
+/** What every subgraph resolver can rely on; subgraphs extend it with their loaders and services. */
+export interface SubgraphContext {
+  readonly identity: Identity;
+  readonly requestId: string;
+  readonly logger: Logger;
+}
+
+export interface StartSubgraphOptions<TContext extends SubgraphContext> {
+  readonly name: SubgraphName;
+  readonly typeDefs: DocumentNode;
+  readonly resolvers: GraphQLResolverMap<TContext>;
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly internalSecret: string;
+  /** Peer services allowed to call this subgraph directly (for `@inaccessible` internal fields). */
+  readonly trustedServices?: readonly string[];
+  readonly port?: number;
+  readonly host?: string;
+  /** Builds the per-request context: fresh DataLoaders belong here, never in module scope. */
+  readonly context: (base: SubgraphContext) => TContext | Promise<TContext>;
+  readonly readiness?: ReadinessChecks;
+  readonly registry?: Registry;
+  /** Extra non-GraphQL routes (e.g. auth's JWKS); return false for paths they don't serve. */
+  readonly routes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+}
+
+export interface RunningService {
+  readonly name: string;
+  /** Base URL (`http://host:port`). */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Subgraph SDL is kept in `.graphql` files beside the code; this reads one relative to a module. */
+export function loadTypeDefs(moduleUrl: string, file = 'schema.graphql'): DocumentNode {
+  return parse(readFileSync(new URL(file, moduleUrl), 'utf8'));
+}
+
+const BODY_LIMIT_BYTES = 1024 * 1024;
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Starts one Apollo subgraph behind the shared HTTP shell. Every GraphQL request must carry an identity
+ * token signed by the router (or a trusted peer service); anything else is refused before Apollo sees it, so
+ * finding a subgraph's port gives a client nothing.
+ */
+export async function startSubgraph<TContext extends SubgraphContext>(options: StartSubgraphOptions<TContext>): Promise<RunningService> {
+  const { name, config, logger } = options;
+  const registry = options.registry ?? createMetricsRegistry(`subgraph-${name}`);
+  const verifier = new IdentityVerifier(options.internalSecret, name, ['router', ...(options.trustedServices ?? [])]);
+  let stopping = false;
+
+  const server = new ApolloServer<TContext>({
+    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }]),
+    introspection: !config.isProduction,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    formatError: createErrorFormatter(logger),
+    logger,
+    plugins: [ApolloServerPluginLandingPageDisabled(), graphqlMetricsPlugin<TContext>(registry)],
+  });
+  await server.start();
+
+  const http = createServiceServer({
+    logger,
+    registry,
+    readiness: options.readiness ?? {},
+    isStopping: () => stopping,
+    handle: async (req, res, url) => {
+      if (url.pathname !== '/graphql') return options.routes ? options.routes(req, res, url) : false;
+      let identity: Identity;
+      try {
+        identity = await verifier.verify(headerValue(req, IDENTITY_HEADER));
+      } catch (err) {
+        logger.warn({ remote: req.socket.remoteAddress }, 'refused request without a valid identity token');
+        sendJson(res, 401, { errors: [{ message: (err as Error).message, extensions: { code: 'UNAUTHENTICATED' } }] });
+        return true;
+      }
+      const requestId = identity.requestId || randomUUID();
+      const requestLogger = logger.child({ requestId, userId: identity.userId ?? undefined });
+      await handleGraphQL(server, req, res, {
+        bodyLimitBytes: BODY_LIMIT_BYTES,
+        context: async () => options.context({ identity, requestId, logger: requestLogger }),
+      });
+      return true;
+    },
+  });
+
+  const { port, url } = await listen(http, options.port ?? config.subgraphs[name].port, options.host ?? config.host);
+  logger.info({ url: `${url}/graphql` }, `subgraph ${name} ready`);
+  return {
+    name,
+    url,
+    port,
+    async stop() {
+      stopping = true;
+      await closeServer(http);
+      await server.stop();
+    },
+  };
+}
