@@ -20,6 +20,8 @@ export interface Identity {
   readonly issuer: string;
   /** The access token the router verified, so auth can end exactly this session on logout. */
   readonly session: Session | null;
+  /** Client address as the router determined it (TRUST_PROXY aware), for per-IP limits downstream. */
+  readonly clientIp: string | null;
 }
 
 export interface Session {
@@ -40,6 +42,7 @@ const SessionClaim = z.object({ id: z.string().min(1), tokenId: z.string().min(1
 const Claims = z.object({
   sub: z.string().optional(),
   ses: SessionClaim.optional(),
+  ip: z.string().max(64).optional(),
   roles: z.array(z.enum(ROLES)),
   rid: z.string().min(1).max(200),
   iss: z.string().min(1),
@@ -68,8 +71,14 @@ export class IdentitySigner {
     requestId: string;
     audience: string;
     session?: Session | null;
+    clientIp?: string | null;
   }): Promise<string> {
-    const jwt = new SignJWT({ roles: [...input.roles], rid: input.requestId, ...(input.session ? { ses: input.session } : {}) })
+    const jwt = new SignJWT({
+      roles: [...input.roles],
+      rid: input.requestId,
+      ...(input.session ? { ses: input.session } : {}),
+      ...(input.clientIp ? { ip: input.clientIp } : {}),
+    })
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
       .setIssuer(this.#issuer)
       .setAudience(input.audience)
@@ -104,7 +113,7 @@ export class IdentityVerifier {
         clockTolerance: 5,
       });
       const claims = Claims.parse(payload);
-      return { userId: claims.sub ?? null, roles: claims.roles, requestId: claims.rid, issuer: claims.iss, session: claims.ses ?? null };
+      return { userId: claims.sub ?? null, roles: claims.roles, requestId: claims.rid, issuer: claims.iss, session: claims.ses ?? null, clientIp: claims.ip ?? null };
     } catch (err) {
       if (err instanceof joseErrors.JOSEError || err instanceof z.ZodError) {
         throw unauthenticated('Invalid identity token');
@@ -114,7 +123,7 @@ export class IdentityVerifier {
   }
 }
 
-export const anonymous = (requestId: string, issuer = 'router'): Identity => ({ userId: null, roles: [], requestId, issuer, session: null });
+export const anonymous = (requestId: string, issuer = 'router'): Identity => ({ userId: null, roles: [], requestId, issuer, session: null, clientIp: null });
 
 export const hasRole = (identity: Identity, role: Role): boolean => identity.roles.includes(role);
 

@@ -10,3 +10,5 @@ export * from './server.ts';
 export * from './subgraph.ts';
 export * from './service-client.ts';
 export * from './runtime.ts';
+export * from './auth-keys.ts';
+export * from './scalars.ts';
