@@ -1,0 +1,237 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Consumer, ConsumerConfig, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
+import { pino, type Logger } from 'pino';
+import { EventValidationError, parseEvent, type AnyEvent, type EventEnvelope } from './envelope.ts';
+import { createProducer } from './kafka.ts';
+import type { EventType } from './schemas/index.ts';
+import { dlqTopic } from './topics.ts';
+
+/** The part of a Prisma interactive-transaction client the consumer itself uses. */
+export interface ConsumerTx {
+  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+}
+
+/** Any generated Prisma client: `Tx` is inferred from its `$transaction` callback, so handlers get full typings. */
+export interface TransactionalClient<Tx> {
+  $transaction<R>(fn: (tx: Tx) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
+}
+
+export type EventHandler<T extends EventType, Tx> = (event: EventEnvelope<T>, tx: Tx) => Promise<void>;
+export type EventHandlers<Tx> = { [T in EventType]?: EventHandler<T, Tx> };
+
+/** Throw from a handler for an event that can never succeed (e.g. refers to data that cannot exist): it skips the retries. */
+export class NonRetryableError extends Error {
+  override readonly name = 'NonRetryableError';
+}
+
+export type ConsumeStatus = 'processed' | 'duplicate' | 'skipped' | 'dead-lettered';
+
+export interface ConsumeOutcome {
+  status: ConsumeStatus;
+  /** Undefined when the message could not be parsed. */
+  event: AnyEvent | undefined;
+  topic: string;
+  partition: number;
+  offset: string;
+  attempts: number;
+  error?: unknown;
+}
+
+export interface StartConsumerOptions<Tx extends ConsumerTx> {
+  kafka: Kafka;
+  groupId: string;
+  /** The key in processed_events; stable across deploys (renaming it replays everything still retained). */
+  consumerName: string;
+  topics: readonly string[];
+  prisma: TransactionalClient<Tx>;
+  handlers: EventHandlers<Tx>;
+  logger?: Logger;
+  /** Handler attempts before the event goes to `<topic>.dlq`. Default 5. */
+  maxAttempts?: number;
+  /** Delay before attempt n+1: initialMs · 2^(n-1), capped at maxMs, ±20 % jitter. Default 200 ms … 10 s. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Interactive transaction timeout for one handler run. Default 10 s. */
+  transactionTimeoutMs?: number;
+  /** A new group starts at the earliest retained offset (default), so events published before it existed are not lost. */
+  fromBeginning?: boolean;
+  /** Partitions handled in parallel; order holds within each partition. Default 1. */
+  partitionsConsumedConcurrently?: number;
+  /** Producer for DLQ messages; by default the consumer creates its own. */
+  dlqProducer?: Pick<Producer, 'send'>;
+  consumerConfig?: Partial<Omit<ConsumerConfig, 'groupId'>>;
+  /** Called after each message's outcome is final (committed effect, duplicate, skip or DLQ). */
+  onProcessed?: (outcome: ConsumeOutcome) => void;
+}
+
+export interface ConsumerHandle {
+  /** Leaves the group after the message in flight; a message mid-retry is left uncommitted for the next owner. */
+  stop(): Promise<void>;
+  /** Emits 'outcome' (ConsumeOutcome) for every finished message, like onProcessed. */
+  readonly outcomes: EventEmitter<{ outcome: [ConsumeOutcome] }>;
+  readonly consumer: Consumer;
+}
+
+const MAX_HEADER_ERROR = 4_000;
+
+/**
+ * Consumes events with effect-exactly-once semantics on top of at-least-once delivery: each handler runs in
+ * one Prisma transaction together with the insert of (consumer, event id) into processed_events, so a
+ * redelivery finds the row and is skipped, and a failed handler leaves neither effect nor mark.
+ * No Kafka I/O happens inside that transaction. Offsets are committed only past finished messages; a
+ * failing message is retried in place (holding its partition, to keep per-aggregate order) and after
+ * maxAttempts is copied to `<topic>.dlq` with the error, then passed.
+ */
+export async function startConsumer<Tx extends ConsumerTx>(options: StartConsumerOptions<Tx>): Promise<ConsumerHandle> {
+  const logger = (options.logger ?? pino({ name: options.consumerName })).child({ component: 'event-consumer', consumer: options.consumerName });
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+  const initialMs = options.backoff?.initialMs ?? 200;
+  const maxMs = options.backoff?.maxMs ?? 10_000;
+  const txTimeout = options.transactionTimeoutMs ?? 10_000;
+  const outcomes = new EventEmitter<{ outcome: [ConsumeOutcome] }>();
+  const abort = new AbortController();
+
+  let ownProducer: Producer | undefined;
+  let dlqProducer = options.dlqProducer;
+  if (!dlqProducer) {
+    ownProducer = createProducer(options.kafka);
+    await ownProducer.connect();
+    dlqProducer = ownProducer;
+  }
+  const dlq = dlqProducer;
+
+  const consumer = options.kafka.consumer({
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    ...options.consumerConfig,
+    groupId: options.groupId,
+  });
+
+  const finish = (outcome: ConsumeOutcome) => {
+    try {
+      options.onProcessed?.(outcome);
+      outcomes.emit('outcome', outcome);
+    } catch (err) {
+      logger.error({ err }, 'onProcessed listener threw');
+    }
+  };
+
+  async function deadLetter(payload: EachMessagePayload, error: unknown, attempts: number): Promise<void> {
+    const { topic, partition, message } = payload;
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const headers: IHeaders = {
+      ...message.headers,
+      'dlq-error': text.slice(0, MAX_HEADER_ERROR),
+      'dlq-error-code': error instanceof EventValidationError ? error.code : 'HANDLER_FAILED',
+      'dlq-attempts': String(attempts),
+      'dlq-original-topic': topic,
+      'dlq-original-partition': String(partition),
+      'dlq-original-offset': message.offset,
+      'dlq-consumer': options.consumerName,
+      'dlq-failed-at': new Date().toISOString(),
+    };
+    // The original bytes and key, untouched, so the message can be replayed onto its topic as is.
+    await dlq.send({ topic: dlqTopic(topic), acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+  }
+
+  /** Runs the handler and the processed mark in one transaction; false when the mark already existed. */
+  async function applyOnce(event: AnyEvent, handler: EventHandler<EventType, Tx>): Promise<boolean> {
+    return options.prisma.$transaction(
+      async (tx) => {
+        const inserted = await tx.$executeRawUnsafe(
+          `INSERT INTO "processed_events" ("consumer", "event_id") VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+          options.consumerName,
+          event.id,
+        );
+        if (inserted === 0) return false;
+        await handler(event, tx);
+        return true;
+      },
+      { timeout: txTimeout },
+    );
+  }
+
+  async function handleMessage(payload: EachMessagePayload): Promise<void> {
+    const { topic, partition, message, heartbeat } = payload;
+    const base = { topic, partition, offset: message.offset };
+    let event: AnyEvent;
+    try {
+      event = parseEvent(message.value);
+    } catch (error) {
+      // Retrying cannot make bytes parse.
+      logger.error({ ...base, err: error }, 'unparseable event; sending to DLQ');
+      await deadLetter(payload, error, 0);
+      finish({ ...base, status: 'dead-lettered', event: undefined, attempts: 0, error });
+      return;
+    }
+    const handler = options.handlers[event.type] as EventHandler<EventType, Tx> | undefined;
+    if (!handler) {
+      finish({ ...base, status: 'skipped', event, attempts: 0 });
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const applied = await applyOnce(event, handler);
+        finish({ ...base, status: applied ? 'processed' : 'duplicate', event, attempts: attempt });
+        return;
+      } catch (error) {
+        // Stopping mid-retry: leave the offset uncommitted so the partition's next owner starts here.
+        if (abort.signal.aborted) throw error;
+        const log = { ...base, eventId: event.id, type: event.type, attempt, err: error };
+        if (attempt >= maxAttempts || error instanceof NonRetryableError) {
+          logger.error(log, 'event handler failed for good; sending to DLQ');
+          await deadLetter(payload, error, attempt);
+          finish({ ...base, status: 'dead-lettered', event, attempts: attempt, error });
+          return;
+        }
+        logger.warn(log, 'event handler failed; retrying');
+        await backoffWait(attempt, heartbeat);
+      }
+    }
+  }
+
+  async function backoffWait(attempt: number, heartbeat: () => Promise<void>): Promise<void> {
+    const base = Math.min(maxMs, initialMs * 2 ** (attempt - 1));
+    let remaining = base * (0.8 + Math.random() * 0.4);
+    // Heartbeat through long waits so the group does not evict us and hand the partition to someone else.
+    while (remaining > 0) {
+      const step = Math.min(remaining, 1_000);
+      await delay(step, undefined, { signal: abort.signal });
+      remaining -= step;
+      await heartbeat();
+    }
+  }
+
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+  });
+
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: true,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+      eachMessage: handleMessage,
+    });
+  } catch (err) {
+    await consumer.disconnect().catch(() => {});
+    await ownProducer?.disconnect().catch(() => {});
+    throw err;
+  }
+  logger.info({ topics: options.topics, groupId: options.groupId }, 'consumer started');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    consumer,
+    outcomes,
+    stop() {
+      stopped ??= (async () => {
+        abort.abort();
+        await consumer.disconnect();
+        await ownProducer?.disconnect();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type ProducerConfig } from 'kafkajs';
+import { pino, type Logger } from 'pino';
+
+export interface CreateKafkaOptions {
+  brokers: string[];
+  clientId: string;
+  logger?: Logger;
+  /** Overrides for tests and unusual deployments (ssl, sasl, timeouts). */
+  config?: Partial<Omit<KafkaConfig, 'brokers' | 'clientId' | 'logCreator' | 'logLevel'>>;
+}
+
+const PINO_TO_KAFKAJS: Record<string, logLevel> = {
+  trace: logLevel.DEBUG,
+  debug: logLevel.DEBUG,
+  info: logLevel.INFO,
+  warn: logLevel.WARN,
+  error: logLevel.ERROR,
+  fatal: logLevel.ERROR,
+  silent: logLevel.NOTHING,
+};
+
+/** A kafkajs client whose logs go through pino, at the pino logger's level. */
+export function createKafka(options: CreateKafkaOptions): Kafka {
+  const logger = (options.logger ?? pino({ name: options.clientId })).child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    // kafkajs retries each request itself; a few seconds of total backoff covers a broker restart or leader move
+    // without hiding a dead cluster for minutes.
+    retry: { initialRetryTime: 100, maxRetryTime: 5_000, retries: 8 },
+    connectionTimeout: 3_000,
+    requestTimeout: 30_000,
+    ...options.config,
+    logLevel: PINO_TO_KAFKAJS[logger.level] ?? logLevel.INFO,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const { message, timestamp: _ts, logger: _l, ...extra } = log as LogEntry['log'] & { timestamp?: unknown; logger?: unknown };
+        const fields = { namespace, ...extra };
+        if (level === logLevel.ERROR) logger.error(fields, message);
+        else if (level === logLevel.WARN) logger.warn(fields, message);
+        else if (level === logLevel.INFO) logger.info(fields, message);
+        else logger.debug(fields, message);
+      },
+  });
+}
+
+/**
+ * The producer every publisher uses: idempotent (a retried produce is not duplicated by the broker),
+ * acks from all in-sync replicas, one request in flight so retries cannot reorder a partition, and the
+ * explicit DefaultPartitioner (murmur2, same key → partition mapping as the Java client; choosing it also
+ * silences KAFKAJS_NO_PARTITIONER_WARNING).
+ */
+export function createProducer(kafka: Kafka, config: Partial<ProducerConfig> = {}): Producer {
+  return kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    ...config,
+  });
+}

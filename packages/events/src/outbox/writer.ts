@@ -1,0 +1,41 @@
+import type { EventEnvelope } from '../envelope.ts';
+import { EVENTS, type EventType } from '../schemas/index.ts';
+
+/**
+ * The part of a Prisma interactive-transaction client the writer needs. Structural, so every domain's own
+ * generated client fits without this package depending on any of them.
+ */
+export interface OutboxTx {
+  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+}
+
+/** The channel the relay LISTENs on. */
+export const OUTBOX_CHANNEL = 'outbox';
+
+/**
+ * Appends events to the outbox inside the caller's transaction, so they exist iff the state change commits.
+ * Call it with the `tx` of `prisma.$transaction(async (tx) => ...)`; never with the root client, which would
+ * commit the row on its own.
+ */
+export async function writeOutbox(tx: OutboxTx, events: EventEnvelope<EventType> | readonly EventEnvelope<EventType>[]): Promise<void> {
+  const list = Array.isArray(events) ? (events as readonly EventEnvelope<EventType>[]) : [events as EventEnvelope<EventType>];
+  if (list.length === 0) return;
+  const values: unknown[] = [];
+  const rows: string[] = [];
+  for (const event of list) {
+    const def = EVENTS[event.type];
+    if (def === undefined) throw new Error(`writeOutbox: unknown event type ${event.type}`);
+    const p = values.length;
+    rows.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb, clock_timestamp(), clock_timestamp())`);
+    values.push(event.id, def.topic, event.aggregateId, event.type, JSON.stringify(event));
+  }
+  // clock_timestamp(), not now(): now() is the transaction's start, so a transaction that began earlier but
+  // waited on the aggregate's row lock would stamp its event before the one it waited for. The insert time of
+  // a transaction holding the aggregate lock is ordered correctly. Rows of one statement tie-break on id (uuid v7).
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "outbox" ("id", "topic", "key", "type", "payload", "created_at", "available_at") VALUES ${rows.join(', ')}`,
+    ...values,
+  );
+  // NOTIFY is queued and delivered only if this transaction commits, which is exactly when the relay should look.
+  await tx.$executeRawUnsafe(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { Id, Money, Quantity, Timestamp } from './common.ts';
+
+export const RejectReason = z.enum(['SOLD_OUT', 'LIMIT_EXCEEDED', 'NOT_ACTIVE', 'DUPLICATE', 'ORDER_FAILED']);
+
+export const flashsaleEvents = {
+  'flashsale.purchase_granted': {
+    topic: 'flashsale.events',
+    version: 1,
+    data: z.object({
+      purchaseId: Id,
+      flashSaleId: Id,
+      userId: Id,
+      productId: Id,
+      quantity: Quantity,
+      unitPrice: Money,
+      idempotencyKey: z.string().min(1),
+      grantedAt: Timestamp,
+    }),
+  },
+  'flashsale.purchase_rejected': {
+    topic: 'flashsale.events',
+    version: 1,
+    data: z.object({
+      purchaseId: Id.optional(),
+      flashSaleId: Id,
+      userId: Id,
+      reason: RejectReason,
+      idempotencyKey: z.string().min(1),
+      rejectedAt: Timestamp,
+    }),
+  },
+  'flashsale.purchase_released': {
+    // A granted unit returned to the sale (its order was cancelled or never created).
+    topic: 'flashsale.events',
+    version: 1,
+    data: z.object({ purchaseId: Id, flashSaleId: Id, userId: Id, quantity: Quantity, reason: z.string() }),
+  },
+} as const;

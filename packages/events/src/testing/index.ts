@@ -1,0 +1,129 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+/** The canonical snippet and its DDL, for domains' tests and migrations. */
+export const OUTBOX_PRISMA_PATH = fileURLToPath(new URL('../../prisma/events.prisma', import.meta.url));
+export const OUTBOX_SQL_PATH = fileURLToPath(new URL('../../prisma/events.sql', import.meta.url));
+
+/**
+ * Fails unless `<schemaDir>/events.prisma` is byte-identical to packages/events/prisma/events.prisma, so no
+ * domain drifts from the columns the writer, relay and consumer rely on. Use in each domain's unit tests:
+ * `await assertOutboxSnippet(new URL('../../../prisma/user', import.meta.url))`.
+ */
+export async function assertOutboxSnippet(schemaDir: string | URL): Promise<void> {
+  const dir = schemaDir instanceof URL ? fileURLToPath(schemaDir) : schemaDir;
+  const copyPath = join(dir, 'events.prisma');
+  const [canonical, copy] = await Promise.all([readFile(OUTBOX_PRISMA_PATH), readFile(copyPath).catch(() => undefined)]);
+  if (copy === undefined) throw new Error(`${copyPath} is missing: copy ${OUTBOX_PRISMA_PATH} there`);
+  if (!canonical.equals(copy)) throw new Error(`${copyPath} differs from ${OUTBOX_PRISMA_PATH}: copy it again (byte-for-byte)`);
+}
+
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** Named in the timeout error. */
+  what?: string;
+}
+
+/** Polls `predicate` until it returns a truthy value (which is returned) or the deadline passes. */
+export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitForOptions = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const interval = options.intervalMs ?? 25;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`waitFor timed out after ${options.timeoutMs ?? 10_000} ms${options.what ? `: ${options.what}` : ''}`, { cause: lastError });
+    }
+    await delay(interval);
+  }
+}
+
+export interface TestBroker {
+  brokers: string[];
+  close(): Promise<void>;
+}
+
+interface BrokerModule {
+  startBroker(options: { port: number; dataDir: string }): Promise<{ brokers: string; close(): Promise<void> }>;
+}
+
+/**
+ * The embedded broker on a free port in a fresh temp dir (removed on close). With KAFKA_BROKERS set,
+ * tests run against that cluster instead and close() leaves it alone.
+ */
+export async function startTestBroker(): Promise<TestBroker> {
+  const external = process.env.KAFKA_BROKERS?.trim();
+  if (external) return { brokers: external.split(','), close: async () => {} };
+  // Imported lazily so a test run against a real cluster never loads the embedded broker.
+  const specifier = '@mall/kafka-broker';
+  const { startBroker } = (await import(specifier)) as BrokerModule;
+  const dataDir = await mkdtemp(join(tmpdir(), 'mall-broker-'));
+  try {
+    const broker = await startBroker({ port: 0, dataDir });
+    return {
+      brokers: broker.brokers.split(','),
+      close: async () => {
+        await broker.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a uniquely named database on the test server (TEST_DATABASE_URL, else the local trusted
+ * postgres) and runs the given SQL in it, e.g. `[await readFile(OUTBOX_SQL_PATH, 'utf8'), domainSql]`.
+ */
+export async function createTestDatabase(sql: readonly string[] = [], options: { serverUrl?: string; prefix?: string } = {}): Promise<TestDatabase> {
+  const serverUrl = options.serverUrl ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const name = `${options.prefix ?? 'test_events'}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const dbUrl = url.toString();
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  try {
+    for (const statement of sql) await db.query(statement);
+  } finally {
+    await db.end();
+  }
+  return {
+    url: dbUrl,
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
