@@ -12,3 +12,4 @@ export * from './service-client.ts';
 export * from './runtime.ts';
 export * from './auth-keys.ts';
 export * from './scalars.ts';
+export * from './db/index.ts';

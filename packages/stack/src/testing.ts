@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { SUBGRAPH_NAMES, type Config, type SubgraphName } from '@mall/platform';
+import { startStack, type Stack } from './index.ts';
+
+export interface GraphQLResult<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: {
+    data?: T | null;
+    errors?: { message: string; path?: readonly (string | number)[]; extensions?: Record<string, unknown> & { code?: string } }[];
+  };
+}
+
+export interface GqlOptions {
+  readonly token?: string;
+  readonly headers?: Record<string, string>;
+}
+
+export interface TestStack {
+  /** Router GraphQL endpoint. */
+  readonly url: string;
+  /** Base URL (`http://127.0.0.1:port`) of every running subgraph, by name. */
+  readonly subgraphUrls: Readonly<Record<string, string>>;
+  readonly config: Config;
+  readonly stack: Stack;
+  /** A Redis client with the stack's key prefix, for assertions. */
+  readonly redis: Redis;
+  readonly admin: { readonly email: string; readonly password: string };
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: GqlOptions): Promise<GraphQLResult<T>>;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function postGraphQL<T>(url: string, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GraphQLResult<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await response.text();
+  let body: GraphQLResult<T>['body'];
+  try {
+    body = JSON.parse(text) as GraphQLResult<T>['body'];
+  } catch {
+    throw new Error(`non-JSON response ${response.status}: ${text.slice(0, 200)}`);
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+/** Drops every database whose name starts with `prefix` (a test stack's own, never anyone else's). */
+export async function dropDatabases(serverUrl: string, prefix: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
+    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Deletes the keys of one prefix; `redis` must be a client without keyPrefix. */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/**
+ * A whole isolated stack for one test file: its own databases (unique MALL_DB_PREFIX), Redis prefix, data
+ * directory, broker and ports. `close()` stops it and removes everything it created.
+ */
+export async function startTestStack(options: { subgraphs?: readonly SubgraphName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const dbPrefix = `mt_${id}_`;
+  const redisPrefix = `mt:${id}:`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'mall-test-'));
+  const ports: Record<string, string> = { PORT: String(await freePort()), KAFKA_BROKER_PORT: String(await freePort()) };
+  for (const name of SUBGRAPH_NAMES) ports[`${name.toUpperCase()}_PORT`] = String(await freePort());
+  const admin = { email: `admin-${id}@mall.test`, password: `admin-${randomBytes(9).toString('base64url')}` };
+  const env: Record<string, string | undefined> = {
+    DATABASE_URL: process.env['DATABASE_URL'],
+    REDIS_URL: process.env['REDIS_URL'],
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env['MALL_TEST_LOG_LEVEL'] ?? 'error',
+    HOST: '127.0.0.1',
+    MALL_DB_PREFIX: dbPrefix,
+    MALL_REDIS_PREFIX: redisPrefix,
+    MALL_DATA_DIR: dataDir,
+    MALL_ADMIN_EMAIL: admin.email,
+    MALL_ADMIN_PASSWORD: admin.password,
+    ...ports,
+    ...options.env,
+  };
+
+  const cleanup = async (config: Config | undefined) => {
+    const serverUrl = config?.database.serverUrl ?? env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+    const raw = new Redis(config?.redis.url ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0');
+    try {
+      await dropDatabases(serverUrl, dbPrefix);
+      await deleteKeys(raw, redisPrefix);
+    } finally {
+      raw.disconnect();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  };
+
+  let stack: Stack;
+  try {
+    stack = await startStack({ env, ...(options.subgraphs ? { subgraphs: options.subgraphs } : {}) });
+  } catch (err) {
+    await cleanup(undefined);
+    throw err;
+  }
+  const redis = new Redis(stack.config.redis.url, { keyPrefix: redisPrefix });
+  const url = stack.url!;
+  const subgraphUrls = Object.fromEntries([...stack.services].filter(([name]) => name !== 'router').map(([name, s]) => [name, s.url]));
+  return {
+    url,
+    subgraphUrls,
+    config: stack.config,
+    stack,
+    redis,
+    admin,
+    gql: (query, variables, gqlOptions) => postGraphQL(url, query, variables, gqlOptions),
+    async close() {
+      redis.disconnect();
+      await stack.stop();
+      await cleanup(stack.config);
+    },
+  };
+}
