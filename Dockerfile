@@ -1,0 +1,19 @@
+# One image for every service; the command picks which one runs (see docker-compose.yaml).
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages/platform/package.json packages/platform/
+COPY packages/events/package.json packages/events/
+COPY packages/kafka-broker/package.json packages/kafka-broker/
+COPY packages/stack/package.json packages/stack/
+COPY router/package.json router/
+COPY subgraphs/user/package.json subgraphs/user/
+COPY subgraphs/auth/package.json subgraphs/auth/
+RUN npm ci --no-audit --no-fund
+
+FROM deps AS app
+COPY . .
+RUN node scripts/prisma-generate.ts
+ENV NODE_ENV=production
+USER node
+CMD ["node", "router/src/index.ts"]
