@@ -37,6 +37,8 @@ const EnvSchema = z
     MALL_INTERNAL_SECRET: optionalString,
     MALL_WORKER_ID: z.coerce.number().int().min(0).max(1023).optional(),
     AUTH_JWT_PRIVATE_KEY: optionalString,
+    // Public keys of retired signing keys, still listed in the JWKS so tokens they signed verify until expiry.
+    AUTH_JWT_PREVIOUS_PUBLIC_KEYS: optionalString,
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
     AUTH_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(900).default(900),
@@ -89,6 +91,8 @@ export interface Config {
     readonly audience: string;
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
+    /** JSON (a JWK, an array of JWKs or a JWKS) or PEM SPKI blocks; undefined when no key was retired. */
+    readonly previousPublicKeys: string | undefined;
   };
   readonly orderPaymentTimeoutSeconds: number;
   readonly rateLimit: { readonly ipPerMinute: number; readonly userPerMinute: number };
@@ -148,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       audience: e.AUTH_JWT_AUDIENCE,
       accessTokenTtlSeconds: e.AUTH_ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.AUTH_REFRESH_TOKEN_TTL_SECONDS,
+      previousPublicKeys: e.AUTH_JWT_PREVIOUS_PUBLIC_KEYS,
     },
     orderPaymentTimeoutSeconds: e.ORDER_PAYMENT_TIMEOUT_SECONDS,
     rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
