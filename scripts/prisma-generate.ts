@@ -1,10 +1,11 @@
-// Generates the Prisma client of every prisma/<domain>/ schema folder, offline.
+// Generates the Prisma client of every prisma/<domain>/ schema folder, offline, and of the packages'
+// test fixture schemas (packages/*/test/fixtures/prisma/<name>/), so tests type-check against them.
 // Quiet on success; a folder whose schema files (and Prisma version) are unchanged since its last
 // generate is skipped, using a stamp written next to the generated client.
 //
 //   node scripts/prisma-generate.ts [--force] [schemaDir...]
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { domainSchemaDirs, generateClient, repoRoot, schemaHash } from './lib/prisma-env.ts';
 
@@ -19,8 +20,17 @@ async function outputDirOf(schemaDir: string): Promise<string> {
   return resolve(schemaDir, output);
 }
 
+async function allSchemaDirs(): Promise<string[]> {
+  const packages = await readdir(join(repoRoot, 'packages'), { withFileTypes: true }).catch(() => []);
+  const fixtureRoots = packages
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join(repoRoot, 'packages', entry.name, 'test', 'fixtures', 'prisma'));
+  const nested = await Promise.all([domainSchemaDirs(), ...fixtureRoots.map((root) => domainSchemaDirs(root))]);
+  return nested.flat();
+}
+
 export async function generateAll(options: { force?: boolean; schemaDirs?: string[] } = {}): Promise<string[]> {
-  const dirs = options.schemaDirs ?? (await domainSchemaDirs());
+  const dirs = options.schemaDirs ?? (await allSchemaDirs());
   // Each generate is a separate CLI process, so they can run side by side.
   const generated = await Promise.all(
     dirs.map(async (dir) => {
