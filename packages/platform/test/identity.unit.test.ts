@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { AppError } from '../src/errors.ts';
+import { IdentitySigner, IdentityVerifier, requireRole, requireService, requireUser, anonymous } from '../src/identity.ts';
+
+const SECRET = 'a'.repeat(32);
+const OTHER = 'b'.repeat(32);
+
+async function rejects(promise: Promise<unknown>, code: string) {
+  await assert.rejects(promise, (err: unknown) => err instanceof AppError && err.code === code);
+}
+
+describe('identity tokens', () => {
+  const verifier = new IdentityVerifier(SECRET, 'user', ['router', 'auth']);
+
+  it('round-trips the caller, roles, session and client IP', async () => {
+    const token = await new IdentitySigner(SECRET, 'router').sign({
+      userId: '42',
+      roles: ['CUSTOMER', 'ADMIN'],
+      requestId: 'req-1',
+      audience: 'user',
+      session: { id: 's1', tokenId: 'j1', expiresAt: 2_000_000_000 },
+      clientIp: '127.0.0.1',
+    });
+    assert.deepEqual(await verifier.verify(token), {
+      userId: '42',
+      roles: ['CUSTOMER', 'ADMIN'],
+      requestId: 'req-1',
+      issuer: 'router',
+      session: { id: 's1', tokenId: 'j1', expiresAt: 2_000_000_000 },
+      clientIp: '127.0.0.1',
+    });
+  });
+
+  it('refuses missing, forged, misdirected, untrusted, unsigned and expired tokens', async () => {
+    await rejects(verifier.verify(undefined), 'UNAUTHENTICATED');
+    await rejects(verifier.verify('not.a.jwt'), 'UNAUTHENTICATED');
+    const forged = await new IdentitySigner(OTHER, 'router').sign({ userId: '1', roles: ['ADMIN'], requestId: 'r', audience: 'user' });
+    await rejects(verifier.verify(forged), 'UNAUTHENTICATED');
+    const forAuth = await new IdentitySigner(SECRET, 'router').sign({ userId: '1', roles: [], requestId: 'r', audience: 'auth' });
+    await rejects(verifier.verify(forAuth), 'UNAUTHENTICATED');
+    const fromProduct = await new IdentitySigner(SECRET, 'product').sign({ userId: null, roles: [], requestId: 'r', audience: 'user' });
+    await rejects(verifier.verify(fromProduct), 'UNAUTHENTICATED');
+    const unsigned = new UnsecuredJWT({ roles: ['ADMIN'], rid: 'r' }).setIssuer('router').setAudience('user').setIssuedAt().setExpirationTime('1m').encode();
+    await rejects(verifier.verify(unsigned), 'UNAUTHENTICATED');
+    const expired = await new SignJWT({ roles: [], rid: 'r' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('router')
+      .setAudience('user')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 600)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 500)
+      .sign(Buffer.from(SECRET));
+    await rejects(verifier.verify(expired), 'UNAUTHENTICATED');
+  });
+
+  it('guards users, roles and internal operations', () => {
+    const customer = { ...anonymous('r'), userId: '7', roles: ['CUSTOMER'] as const };
+    assert.equal(requireUser(customer), '7');
+    assert.throws(() => requireUser(anonymous('r')), (e: unknown) => e instanceof AppError && e.code === 'UNAUTHENTICATED');
+    assert.throws(() => requireRole(customer, 'MERCHANT'), (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+    assert.equal(requireRole({ ...customer, roles: ['ADMIN'] }, 'MERCHANT'), '7');
+    assert.throws(() => requireService(customer, 'auth'), (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+    assert.doesNotThrow(() => requireService(anonymous('r', 'auth'), 'auth'));
+  });
+});

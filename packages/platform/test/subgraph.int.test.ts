@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'graphql';
+import { loadConfig } from '../src/config.ts';
+import { AppError } from '../src/errors.ts';
+import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/identity.ts';
+import { createLogger } from '../src/logger.ts';
+import { startSubgraph, type RunningService, type SubgraphContext } from '../src/subgraph.ts';
+
+const SECRET = 's'.repeat(32);
+const typeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
+  type Query { whoami: String! boom: String! denied: String! }
+`);
+
+describe('startSubgraph', () => {
+  let service: RunningService;
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const token = (audience = 'user') => new IdentitySigner(SECRET, 'router').sign({ userId: '9', roles: ['CUSTOMER'], requestId: 'rid-1', audience });
+
+  before(async () => {
+    service = await startSubgraph<SubgraphContext>({
+      name: 'user',
+      typeDefs,
+      config: loadConfig({ NODE_ENV: 'test' }),
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      internalSecret: SECRET,
+      port: 0,
+      host: '127.0.0.1',
+      context: (base) => base,
+      resolvers: {
+        Query: {
+          whoami: (_p: unknown, _a: unknown, ctx: SubgraphContext) => `${requireUser(ctx.identity)}:${ctx.requestId}`,
+          boom: () => {
+            throw new Error('connection string postgres://secret@db leaked');
+          },
+          denied: () => {
+            throw new AppError('FORBIDDEN', 'not yours');
+          },
+        },
+      },
+    });
+  });
+  after(() => service.stop());
+
+  it('refuses requests without a valid identity token', async () => {
+    for (const headers of [{}, { [IDENTITY_HEADER]: 'garbage' }, { [IDENTITY_HEADER]: await token('auth') }]) {
+      const res = await post('{"query":"{ whoami }"}', headers);
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { errors: { extensions: { code: string } }[]; data?: unknown };
+      assert.equal(body.errors[0]?.extensions.code, 'UNAUTHENTICATED');
+      assert.equal(body.data, undefined);
+    }
+  });
+
+  it('serves the verified identity to resolvers', async () => {
+    const res = await post('{"query":"{ whoami }"}', { [IDENTITY_HEADER]: await token() });
+    assert.deepEqual(await res.json(), { data: { whoami: '9:rid-1' } });
+  });
+
+  it('masks faults and keeps public error codes', async () => {
+    const res = await post('{"query":"{ boom }"}', { [IDENTITY_HEADER]: await token() });
+    const text = await res.text();
+    assert.doesNotMatch(text, /postgres|secret|stack/i);
+    assert.equal((JSON.parse(text) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code, 'INTERNAL_SERVER_ERROR');
+    const denied = (await (await post('{"query":"{ denied }"}', { [IDENTITY_HEADER]: await token() })).json()) as {
+      errors: { message: string; extensions: { code: string } }[];
+    };
+    assert.deepEqual([denied.errors[0]?.message, denied.errors[0]?.extensions.code], ['not yours', 'FORBIDDEN']);
+  });
+
+  it('answers malformed and oversized bodies with 4xx, not a crash', async () => {
+    assert.equal((await post('{"query":', { [IDENTITY_HEADER]: await token() })).status, 400);
+    const huge = JSON.stringify({ query: `{ whoami } #${'x'.repeat(2 * 1024 * 1024)}` });
+    assert.equal((await post(huge, { [IDENTITY_HEADER]: await token() })).status, 413);
+    assert.equal((await fetch(`${service.url}/health/live`)).status, 200);
+  });
+
+  it('exposes health and Prometheus metrics', async () => {
+    assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    assert.match(metrics, /graphql_requests_total\{[^}]*service="subgraph-user"/);
+  });
+});
