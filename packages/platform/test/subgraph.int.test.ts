@@ -45,7 +45,8 @@ describe('startSubgraph', () => {
   after(() => service.stop());
 
   it('refuses requests without a valid identity token', async () => {
-    for (const headers of [{}, { [IDENTITY_HEADER]: 'garbage' }, { [IDENTITY_HEADER]: await token('auth') }]) {
+    const attempts: Record<string, string>[] = [{}, { [IDENTITY_HEADER]: 'garbage' }, { [IDENTITY_HEADER]: await token('auth') }];
+    for (const headers of attempts) {
       const res = await post('{"query":"{ whoami }"}', headers);
       assert.equal(res.status, 401);
       const body = (await res.json()) as { errors: { extensions: { code: string } }[]; data?: unknown };
