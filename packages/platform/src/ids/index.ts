@@ -1,0 +1,12 @@
+export {
+  assertWorkerId,
+  decodeId,
+  encodeId,
+  MAX_WORKER_ID,
+  parseSnowflake,
+  SNOWFLAKE_EPOCH_MS,
+  SnowflakeGenerator,
+} from './snowflake.ts';
+export type { SnowflakeOptions, SnowflakeParts } from './snowflake.ts';
+export { resolveWorkerId } from './worker-id.ts';
+export type { ResolvedWorkerId, WorkerIdOptions } from './worker-id.ts';
