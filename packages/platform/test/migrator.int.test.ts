@@ -97,6 +97,25 @@ describe('migrateDatabase', () => {
     );
   });
 
+  test('waits for the migration lock and gives up with a clear error after lockTimeoutMs', async () => {
+    const url = freshDatabase('lock');
+    await ensureDatabase(url);
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(72707369)'); // the key Prisma and our migrator share
+      await assert.rejects(
+        migrateDatabase({ databaseUrl: url, migrationsDir: shopMigrations, lockTimeoutMs: 200 }),
+        /timed out waiting for the migration lock/,
+      );
+      const waiting = migrateDatabase({ databaseUrl: url, migrationsDir: shopMigrations });
+      await holder.query('SELECT pg_advisory_unlock(72707369)');
+      assert.deepEqual((await waiting).applied, SHOP);
+    } finally {
+      await holder.end();
+    }
+  });
+
   test('refuses to run when an applied migration was edited, naming it', async () => {
     const url = freshDatabase('edited');
     const dir = await copyOfShopMigrations();

@@ -40,6 +40,8 @@ const MIGRATION_LOCK_KEY = 72707369;
 
 const DUPLICATE_DATABASE = '42P04';
 const UNIQUE_VIOLATION = '23505';
+const INVALID_CATALOG_NAME = '3D000';
+const LOCK_NOT_AVAILABLE = '55P03';
 
 // Prisma's own DDL for the table, so `prisma migrate status` reads what we write.
 const CREATE_MIGRATIONS_TABLE = `
@@ -182,15 +184,14 @@ interface AppliedRow {
 export async function migrateDatabase(options: MigrateOptions): Promise<MigrateResult> {
   const { databaseUrl, migrationsDir, logger } = options;
   const migrations = await readMigrations(migrationsDir);
-  await ensureDatabase(databaseUrl);
 
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  const client = await connectCreatingDatabase(databaseUrl, logger);
   try {
     await client.query(`SET lock_timeout = ${Math.max(0, Math.trunc(options.lockTimeoutMs ?? 60_000))}`);
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     } catch (error) {
+      if (errorCode(error) !== LOCK_NOT_AVAILABLE) throw error;
       throw new MigrationError(
         `timed out waiting for the migration lock on ${redactUrl(databaseUrl)}; another instance is migrating`,
         undefined,
@@ -206,6 +207,23 @@ export async function migrateDatabase(options: MigrateOptions): Promise<MigrateR
   } finally {
     await client.end();
   }
+}
+
+// Connecting first means a service whose database already exists never needs the `postgres`
+// database or CREATEDB, which production credentials usually lack.
+async function connectCreatingDatabase(databaseUrl: string, logger: DbLogger | undefined): Promise<pg.Client> {
+  const connect = async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    return client;
+  };
+  try {
+    return await connect();
+  } catch (error) {
+    if (errorCode(error) !== INVALID_CATALOG_NAME) throw error;
+  }
+  if (await ensureDatabase(databaseUrl)) logger?.info({ database: databaseNameOf(databaseUrl) }, 'created database');
+  return connect();
 }
 
 async function applyPending(
