@@ -12,7 +12,7 @@ test('keyed messages land on one partition per key, in order, across partitions'
   for (let round = 0; round < 25; round++) {
     await producer.send({ topic: 'orders', messages: keys.map((key) => ({ key, value: `${key}:${round}` })) });
   }
-  const consumer = k.consumer({ groupId: 'pc', sessionTimeout: 6000, heartbeatInterval: 500 });
+  const consumer = k.consumer({ groupId: 'pc', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500 });
   await consumer.connect();
   t.after(() => consumer.disconnect());
   await consumer.subscribe({ topic: 'orders', fromBeginning: true });
@@ -49,7 +49,7 @@ test('1 MB messages round-trip', async (t) => {
   const big = Buffer.alloc(1024 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
   for (let i = 0; i < 5; i++) await producer.send({ topic: 'big', messages: [{ key: 'k', value: Buffer.concat([Buffer.from([i]), big]) }] });
-  const consumer = k.consumer({ groupId: 'big', maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 });
+  const consumer = k.consumer({ groupId: 'big', maxWaitTimeInMs: 500, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 });
   await consumer.connect();
   t.after(() => consumer.disconnect());
   await consumer.subscribe({ topic: 'big', fromBeginning: true });
