@@ -133,6 +133,9 @@ function catalogFriendlyPool(connectionString: string): pg.Pool {
 }
 
 /**
+ * Imported by the temporary prisma.config.ts, i.e. loaded by the Prisma 6 CLI's own TS loader (jiti)
+ * as well as by Node: keep this module's top level free of side effects.
+ *
  * The adapter factory the temporary prisma.config.ts uses: the "shadow database" is `databaseUrl`
  * itself. Only safe together with an empty `--from-migrations` folder (see the top of this file).
  */
