@@ -13,3 +13,4 @@ export * from './runtime.ts';
 export * from './auth-keys.ts';
 export * from './scalars.ts';
 export * from './db/index.ts';
+export * from './ids/index.ts';
