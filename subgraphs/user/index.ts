@@ -1,0 +1,85 @@
+import { fileURLToPath } from 'node:url';
+import { createKafka, ensureTopics, startOutboxRelay } from '@mall/events';
+import {
+  Lifecycle,
+  SnowflakeGenerator,
+  createPrismaClient,
+  domainDatabaseUrl,
+  kafkaBrokers,
+  loadTypeDefs,
+  migrateDatabase,
+  resolveWorkerId,
+  runMain,
+  startSubgraph,
+  type RunningService,
+  type ServiceDeps,
+} from '@mall/platform';
+import { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
+import { createContext } from './context.ts';
+import { PrismaClient } from './data/generated/client.ts';
+import { PasswordHasher, type PasswordPolicy } from './data/passwords.ts';
+import { resolvers } from './resolvers/index.ts';
+import { UserService } from './service.ts';
+
+export type { BootstrapAdmin } from './bootstrap.ts';
+
+export interface UserStartOptions {
+  readonly port?: number;
+  /** argon2id cost; OWASP's minimum by default. Tests may lower it. */
+  readonly passwordPolicy?: PasswordPolicy;
+}
+
+export interface RunningUserService extends RunningService {
+  /** The bootstrap administrator, for `npm start` to print. */
+  readonly admin: BootstrapAdmin;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/user/migrations', import.meta.url));
+
+/**
+ * Starts the user subgraph: migrates its database, makes sure the bootstrap admin exists, starts the outbox
+ * relay and serves GraphQL. `stop()` closes all of it in reverse order; so does a failed start.
+ */
+export async function start(deps: ServiceDeps, options: UserStartOptions = {}): Promise<RunningUserService> {
+  const { config, logger } = deps;
+  const databaseUrl = domainDatabaseUrl(config, 'user');
+  const resources = new Lifecycle(logger);
+  try {
+    await migrateDatabase({ databaseUrl, migrationsDir: MIGRATIONS_DIR, logger });
+    const prisma = createPrismaClient(PrismaClient, { url: databaseUrl, poolSize: config.database.poolSize, logger, applicationName: 'user' });
+    resources.onStop('database', () => prisma.$disconnect());
+
+    const passwords = new PasswordHasher(options.passwordPolicy);
+    const ids = new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
+    const nextId = () => ids.next();
+    const admin = await ensureBootstrapAdmin({ config, prisma, passwords, nextId, logger });
+
+    const kafka = createKafka({ brokers: kafkaBrokers(config), clientId: 'user-outbox', logger });
+    // Production topics are provisioned from infra/kafka/topics.yaml; a development or test broker starts empty.
+    if (!config.isProduction) await ensureTopics(kafka);
+    const relay = await startOutboxRelay({ databaseUrl, kafka, logger, name: 'user-outbox-relay' });
+    resources.onStop('outbox relay', () => relay.stop());
+
+    const users = new UserService({ prisma, passwords, nextId });
+    const server = await startSubgraph({
+      name: 'user',
+      typeDefs: loadTypeDefs(import.meta.url),
+      resolvers,
+      config,
+      logger,
+      internalSecret: deps.internalSecret,
+      trustedServices: ['auth'],
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      context: createContext(users),
+      readiness: { database: () => prisma.$queryRaw`SELECT 1` },
+    });
+    resources.onStop('server', () => server.stop());
+
+    return { name: server.name, url: server.url, port: server.port, admin, stop: () => resources.stop('user stop') };
+  } catch (err) {
+    await resources.stop('user start failed');
+    throw err;
+  }
+}
+
+if (import.meta.main) await runMain('user', (deps) => start(deps));
