@@ -1,0 +1,14 @@
+import { createPrismaClient, domainDatabaseUrl, type Config, type Logger } from '@mall/platform';
+import { PrismaClient, type Prisma } from './generated/client.ts';
+
+export type AuthPrisma = PrismaClient;
+export type AuthTx = Prisma.TransactionClient;
+
+export function createAuthPrisma(config: Config, logger: Logger): AuthPrisma {
+  return createPrismaClient(PrismaClient, {
+    url: domainDatabaseUrl(config, 'auth'),
+    poolSize: config.database.poolSize,
+    logger,
+    applicationName: 'mall-auth',
+  });
+}

@@ -1,0 +1,132 @@
+import { rateLimited, requireUser, unauthenticated, type Identity } from '@mall/platform';
+import type { AccessTokenClaimsInput, IssuedAccessToken } from '../tokens/access-tokens.ts';
+import type { Account, AccessTokenDenylist, AccountDirectory, LoginLimiter, SessionStore } from './ports.ts';
+import { decideRefresh, generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken } from './refresh-tokens.ts';
+import { LoginInput, RegisterInput, parseInput } from './validation.ts';
+
+export interface AuthPayload {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  readonly expiresIn: number;
+  readonly user: Account;
+}
+
+export interface AccessTokenSigner {
+  issue(input: AccessTokenClaimsInput, now?: Date): Promise<IssuedAccessToken>;
+}
+
+export interface AuthServiceDeps {
+  readonly accounts: AccountDirectory;
+  readonly sessions: SessionStore;
+  readonly limiter: LoginLimiter;
+  readonly denylist: AccessTokenDenylist;
+  readonly accessTokens: AccessTokenSigner;
+  readonly refreshTokenTtlSeconds: number;
+  readonly now?: () => Date;
+}
+
+/** Who is asking, as the subgraph context knows it. */
+export interface Caller {
+  readonly identity: Identity;
+  readonly requestId: string;
+}
+
+// One message for every credential failure, so the answer never tells whether an account exists.
+const invalidCredentials = () => unauthenticated('Invalid email or password');
+const invalidRefreshToken = () => unauthenticated('Invalid or expired refresh token');
+
+/**
+ * The auth flows. Network calls to the user subgraph never happen inside a database transaction: each store
+ * call is its own short transaction, and the conditional updates make the order of events safe.
+ */
+export class AuthService {
+  readonly #deps: AuthServiceDeps;
+  readonly #now: () => Date;
+
+  constructor(deps: AuthServiceDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  async register(rawInput: unknown, caller: Caller): Promise<AuthPayload> {
+    const input = parseInput(RegisterInput, rawInput);
+    const account = await this.#deps.accounts.createAccount(input, { requestId: caller.requestId });
+    return this.#openSession(account);
+  }
+
+  async login(rawInput: unknown, caller: Caller): Promise<AuthPayload> {
+    const { email, password } = parseInput(LoginInput, rawInput);
+    const subject = { email, ip: caller.identity.clientIp };
+    const retryAfter = await this.#deps.limiter.attempt(subject);
+    if (retryAfter > 0) throw rateLimited(retryAfter);
+
+    let account: Account | null;
+    try {
+      account = await this.#deps.accounts.verifyCredentials(email, password, { requestId: caller.requestId });
+    } catch (err) {
+      await this.#deps.limiter.refund(subject);
+      throw err;
+    }
+    if (!account) throw invalidCredentials();
+    await this.#deps.limiter.succeeded(subject);
+    return this.#openSession(account);
+  }
+
+  async refresh(refreshToken: string, caller: Caller): Promise<AuthPayload> {
+    if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken();
+    const { sessions } = this.#deps;
+    const stored = await sessions.find(hashRefreshToken(refreshToken));
+    const decision = decideRefresh(stored, this.#now());
+    if (decision.kind === 'reject' || !stored) throw invalidRefreshToken();
+    if (decision.kind === 'reuse') {
+      await sessions.revokeFamily(stored.familyId, 'reuse');
+      throw invalidRefreshToken();
+    }
+
+    // Roles come from the account as it is now, not as it was at login; a deleted account ends here.
+    const account = await this.#deps.accounts.accountForSession(stored.userId, { requestId: caller.requestId });
+    if (!account) {
+      await sessions.revokeFamily(stored.familyId, 'account_deleted');
+      throw invalidRefreshToken();
+    }
+
+    const next = generateRefreshToken();
+    const now = this.#now();
+    const rotated = await sessions.rotate({
+      tokenId: stored.id,
+      familyId: stored.familyId,
+      tokenHash: hashRefreshToken(next),
+      expiresAt: this.#refreshExpiry(now),
+      now,
+    });
+    if (!rotated) {
+      // Another request spent this token between our read and our update: the same token was used twice.
+      await sessions.revokeFamily(stored.familyId, 'reuse');
+      throw invalidRefreshToken();
+    }
+    const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId: stored.familyId }, now);
+    return { accessToken: access.token, refreshToken: next, expiresIn: access.expiresIn, user: account };
+  }
+
+  /** Ends exactly the session whose access token the router verified for this request. */
+  async logout(caller: Caller): Promise<boolean> {
+    const userId = requireUser(caller.identity);
+    const session = caller.identity.session;
+    if (!session) throw unauthenticated('Logout needs the access token of a session');
+    await this.#deps.denylist.deny(session.tokenId, session.expiresAt);
+    await this.#deps.sessions.revokeFamily(session.id, 'logout', { userId });
+    return true;
+  }
+
+  async #openSession(account: Account): Promise<AuthPayload> {
+    const refreshToken = generateRefreshToken();
+    const now = this.#now();
+    const sessionId = await this.#deps.sessions.open({ userId: account.id, tokenHash: hashRefreshToken(refreshToken), expiresAt: this.#refreshExpiry(now) });
+    const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId }, now);
+    return { accessToken: access.token, refreshToken, expiresIn: access.expiresIn, user: account };
+  }
+
+  #refreshExpiry(now: Date): Date {
+    return new Date(now.getTime() + this.#deps.refreshTokenTtlSeconds * 1000);
+  }
+}

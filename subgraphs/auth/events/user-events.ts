@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import { startConsumer, type ConsumerHandle, type EventEnvelope, type EventHandlers } from '@mall/events';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '@mall/platform';
+import { revokeUserAccessTokens } from '../data/access-revocations.ts';
+import type { AuthPrisma, AuthTx } from '../data/prisma.ts';
+import { revokeUserSessions } from '../data/session-store.ts';
+
+/** The processed_events key and Kafka group: renaming either replays every retained user event. */
+export const USER_EVENTS_CONSUMER = 'auth';
+
+export interface UserEventDeps {
+  readonly redis: Redis;
+  readonly accessTokenTtlSeconds: number;
+  readonly logger: Logger;
+}
+
+/**
+ * A deleted account loses every session: its refresh families are revoked in the consumer's transaction
+ * (committed with the processed_events mark, so a redelivery changes nothing), and the router is told to
+ * refuse the access tokens already out there. The Redis write happens inside the handler so a failure rolls
+ * the database part back and the event is retried; repeating it is harmless.
+ */
+export async function onUserDeleted(event: EventEnvelope<'user.deleted'>, tx: AuthTx, deps: UserEventDeps): Promise<void> {
+  const { userId } = event.data;
+  const families = await revokeUserSessions(tx, userId, 'account_deleted');
+  await revokeUserAccessTokens(deps.redis, userId, deps.accessTokenTtlSeconds);
+  deps.logger.info({ userId, families, eventId: event.id }, 'revoked the sessions of a deleted user');
+}
+
+export function userEventHandlers(deps: UserEventDeps): EventHandlers<AuthTx> {
+  return { 'user.deleted': (event, tx) => onUserDeleted(event, tx, deps) };
+}
+
+export function startUserEventsConsumer(options: { kafka: Kafka; prisma: AuthPrisma } & UserEventDeps): Promise<ConsumerHandle> {
+  return startConsumer<AuthTx>({
+    kafka: options.kafka,
+    groupId: USER_EVENTS_CONSUMER,
+    consumerName: USER_EVENTS_CONSUMER,
+    topics: ['user.events'],
+    prisma: options.prisma,
+    handlers: userEventHandlers(options),
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,105 @@
+import { fileURLToPath } from 'node:url';
+import { createKafka } from '@mall/events';
+import {
+  Lifecycle,
+  SnowflakeGenerator,
+  domainDatabaseUrl,
+  kafkaBrokers,
+  loadTypeDefs,
+  migrateDatabase,
+  resolveWorkerId,
+  runMain,
+  startSubgraph,
+  type RunningService,
+  type ServiceDeps,
+} from '@mall/platform';
+import type { AuthContext } from './context.ts';
+import { RedisAccessTokenDenylist } from './data/access-revocations.ts';
+import { RedisLoginLimiter } from './data/login-limiter.ts';
+import { createAuthPrisma } from './data/prisma.ts';
+import { PrismaSessionStore } from './data/session-store.ts';
+import { UserSubgraphAccounts } from './data/user-accounts.ts';
+import { AuthService } from './domain/auth-service.ts';
+import { DEFAULT_LOGIN_FAILURE_POLICY, type LoginFailurePolicy } from './domain/login-policy.ts';
+import { startUserEventsConsumer } from './events/user-events.ts';
+import { resolvers } from './resolvers/index.ts';
+import { AccessTokenIssuer } from './tokens/access-tokens.ts';
+import { jwksRoute } from './tokens/jwks-route.ts';
+import { loadSigningKeys } from './tokens/signing-keys.ts';
+
+export { JWKS_PATH } from './tokens/jwks-route.ts';
+
+export interface AuthStartOptions {
+  readonly port?: number;
+  /** Failed-login limits; the defaults are the product's (5 per account, 50 per IP, per 15 minutes). */
+  readonly loginFailurePolicy?: Partial<LoginFailurePolicy>;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/auth/migrations', import.meta.url));
+
+/**
+ * Starts the auth subgraph: migrates its database, loads the signing key, consumes user events and serves
+ * GraphQL plus the JWKS. `stop()` closes all of it in reverse order; so does a failed start.
+ */
+export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): Promise<RunningService> {
+  const { config, logger, redis } = deps;
+  const resources = new Lifecycle(logger);
+  try {
+    await migrateDatabase({ databaseUrl: domainDatabaseUrl(config, 'auth'), migrationsDir: MIGRATIONS_DIR, logger });
+    const prisma = createAuthPrisma(config, logger);
+    resources.onStop('database', () => prisma.$disconnect());
+
+    const keys = await loadSigningKeys(config);
+    logger.info({ kid: keys.current.kid, alg: keys.current.alg, published: keys.jwks.keys.length }, 'access-token signing key loaded');
+    const ids = new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
+
+    const policy: LoginFailurePolicy = {
+      ...DEFAULT_LOGIN_FAILURE_POLICY,
+      // RATE_LIMIT_IP_PER_MINUTE=0 turns every per-IP limit off; per-account limits always stay.
+      ...(config.rateLimit.ipPerMinute === 0 ? { perIp: null } : {}),
+      ...options.loginFailurePolicy,
+    };
+    const auth = new AuthService({
+      accounts: UserSubgraphAccounts.fromConfig(config, deps.internalSecret),
+      sessions: new PrismaSessionStore(prisma, ids),
+      limiter: new RedisLoginLimiter(redis, policy),
+      denylist: new RedisAccessTokenDenylist(redis),
+      accessTokens: new AccessTokenIssuer(keys.current, {
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+        ttlSeconds: config.auth.accessTokenTtlSeconds,
+      }),
+      refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    });
+
+    const consumer = await startUserEventsConsumer({
+      kafka: createKafka({ brokers: kafkaBrokers(config), clientId: 'auth', logger }),
+      prisma,
+      redis,
+      accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+      logger,
+    });
+    resources.onStop('user events consumer', () => consumer.stop());
+
+    const server = await startSubgraph<AuthContext>({
+      name: 'auth',
+      typeDefs: loadTypeDefs(import.meta.url),
+      resolvers,
+      config,
+      logger,
+      internalSecret: deps.internalSecret,
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      context: (base) => ({ ...base, auth }),
+      readiness: { database: () => prisma.$queryRaw`SELECT 1`, redis: () => redis.ping() },
+      routes: jwksRoute(keys),
+    });
+    resources.onStop('server', () => server.stop());
+
+    return { name: server.name, url: server.url, port: server.port, stop: () => resources.stop('auth stop') };
+  } catch (err) {
+    await resources.stop('auth start failed');
+    throw err;
+  }
+}
+
+if (import.meta.main) await runMain('auth', (deps) => start(deps));

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { AccessTokenIssuer } from '../tokens/access-tokens.ts';
+import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, parsePrivateKey, parsePublicKeys } from '../tokens/signing-keys.ts';
+
+const settings = { issuer: 'mall-auth-test', audience: 'mall-api-test', ttlSeconds: 600 };
+
+function p256Pem(): { privatePem: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+}
+
+describe('signing keys', () => {
+  it('reads an Ed25519 PKCS#8 PEM as EdDSA, with the RFC 7638 thumbprint as kid', async () => {
+    const pem = generatePrivateKeyPem();
+    const key = await parsePrivateKey(pem);
+    assert.equal(key.alg, 'EdDSA');
+    assert.match(key.kid, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal((await parsePrivateKey(pem)).kid, key.kid, 'same key, same kid, on every instance');
+    assert.deepEqual(Object.keys(key.publicJwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x']);
+    assert.equal(key.publicJwk.crv, 'Ed25519');
+  });
+
+  it('reads a PEM whose newlines arrive escaped on one line', async () => {
+    const pem = generatePrivateKeyPem();
+    assert.equal((await parsePrivateKey(pem.replaceAll('\n', '\\n'))).kid, (await parsePrivateKey(pem)).kid);
+  });
+
+  it('reads a P-256 key as ES256', async () => {
+    const key = await parsePrivateKey(p256Pem().privatePem);
+    assert.equal(key.alg, 'ES256');
+    assert.equal(key.publicJwk.crv, 'P-256');
+    assert.ok(key.publicJwk.y);
+  });
+
+  it('reads a private JWK and keeps its kid', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'key-2026-11' };
+    const key = await parsePrivateKey(JSON.stringify(jwk));
+    assert.equal(key.kid, 'key-2026-11');
+    assert.equal(key.publicJwk.kid, 'key-2026-11');
+    assert.equal('d' in key.publicJwk, false, 'the published JWK must not carry the private part');
+  });
+
+  it('refuses RSA keys, public JWKs and garbage', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    await assert.rejects(parsePrivateKey(rsa), SigningKeyError);
+    const publicOnly = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+    await assert.rejects(parsePrivateKey(JSON.stringify(publicOnly)), /no private part/);
+    await assert.rejects(parsePrivateKey('not a key'), SigningKeyError);
+  });
+
+  it('publishes retired public keys from PEM blocks or JWK JSON, never private material', async () => {
+    const a = p256Pem();
+    const b = generateKeyPairSync('ed25519').publicKey;
+    const fromPem = await parsePublicKeys(`${a.publicPem}\n${b.export({ format: 'pem', type: 'spki' })}`);
+    assert.deepEqual(fromPem.map((k) => k.alg), ['ES256', 'EdDSA']);
+    const fromJwks = await parsePublicKeys(JSON.stringify({ keys: [{ ...b.export({ format: 'jwk' }), kid: 'old' }] }));
+    assert.deepEqual(fromJwks.map((k) => k.kid), ['old']);
+    assert.equal(fromJwks[0]!.kid, 'old');
+    const privateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+    await assert.rejects(parsePublicKeys(JSON.stringify([privateJwk])), /private material/);
+    await assert.rejects(parsePublicKeys('-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----'), SigningKeyError);
+  });
+
+  it('lists the current key first and drops a retired copy of it', async () => {
+    const pem = generatePrivateKeyPem();
+    const current = await parsePrivateKey(pem);
+    const retired = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+    const keys = await buildSigningKeys(pem, JSON.stringify([retired, current.publicJwk]));
+    assert.equal(keys.jwks.keys.length, 2);
+    assert.equal(keys.jwks.keys[0]!.kid, current.kid);
+  });
+});
+
+describe('access tokens', () => {
+  it('carry sub, roles, sid, jti, iat, exp, iss, aud and a kid the JWKS resolves', async () => {
+    const keys = await buildSigningKeys(generatePrivateKeyPem(), undefined);
+    const issuer = new AccessTokenIssuer(keys.current, settings);
+    const now = new Date();
+    const issued = await issuer.issue({ userId: '42', roles: ['CUSTOMER', 'ADMIN'], sessionId: '7' }, now);
+    assert.equal(issued.expiresIn, 600);
+
+    const header = decodeProtectedHeader(issued.token);
+    assert.equal(header.kid, keys.current.kid);
+    assert.equal(header.alg, 'EdDSA');
+
+    const { payload } = await jwtVerify(issued.token, createLocalJWKSet({ keys: keys.jwks.keys as JWK[] }), {
+      issuer: settings.issuer,
+      audience: settings.audience,
+      algorithms: ['EdDSA', 'ES256'],
+    });
+    assert.equal(payload.sub, '42');
+    assert.deepEqual(payload['roles'], ['CUSTOMER', 'ADMIN']);
+    assert.equal(payload['sid'], '7');
+    assert.equal(payload.jti, issued.jti);
+    assert.equal(payload.iat, Math.floor(now.getTime() / 1000));
+    assert.equal(payload.exp, issued.expiresAt);
+    assert.equal(payload.exp! - payload.iat!, 600);
+  });
+
+  it('gets a fresh jti every time', async () => {
+    const keys = await buildSigningKeys(generatePrivateKeyPem(), undefined);
+    const issuer = new AccessTokenIssuer(keys.current, settings);
+    const input = { userId: '1', roles: ['CUSTOMER'] as const, sessionId: '2' };
+    assert.notEqual((await issuer.issue(input)).jti, (await issuer.issue(input)).jti);
+  });
+
+  it('do not verify against another deployment\'s JWKS', async () => {
+    const ours = await buildSigningKeys(generatePrivateKeyPem(), undefined);
+    const theirs = await buildSigningKeys(generatePrivateKeyPem(), undefined);
+    const { token } = await new AccessTokenIssuer(ours.current, settings).issue({ userId: '1', roles: ['CUSTOMER'], sessionId: '2' });
+    await assert.rejects(jwtVerify(token, createLocalJWKSet({ keys: theirs.jwks.keys as JWK[] }), { issuer: settings.issuer, audience: settings.audience }));
+  });
+
+  it('sign with ES256 when the key is P-256', async () => {
+    const keys = await buildSigningKeys(p256Pem().privatePem, undefined);
+    const { token } = await new AccessTokenIssuer(keys.current, settings).issue({ userId: '1', roles: ['CUSTOMER'], sessionId: '2' });
+    assert.equal(decodeProtectedHeader(token).alg, 'ES256');
+    await jwtVerify(token, createLocalJWKSet({ keys: keys.jwks.keys as JWK[] }), { issuer: settings.issuer, audience: settings.audience });
+  });
+});
