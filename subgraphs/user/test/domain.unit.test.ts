@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseOptions } from '@node-rs/argon2';
+import { assertOutboxSnippet } from '@mall/events/testing';
+import { AppError, anonymous, type Identity } from '@mall/platform';
+import { canRead } from '../domain/access.ts';
+import { decodeCursor, encodeCursor, parsePageArgs, toPage } from '../domain/pagination.ts';
+import {
+  assignRole,
+  effectiveChanges,
+  mayDelete,
+  parseNewAccount,
+  parseProfileChanges,
+  parseUserChanges,
+  revokeRole,
+  tombstoneEmail,
+  type User,
+} from '../domain/user.ts';
+import { DEFAULT_PASSWORD_POLICY, PasswordHasher } from '../data/passwords.ts';
+
+/** Runs `fn`, expecting BAD_USER_INPUT, and returns the fields its problems name. */
+function badInputFields(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
+    assert.equal(error.code, 'BAD_USER_INPUT');
+    const problems = error.extensions['problems'] as { field: string; message: string }[];
+    return problems.map((p) => p.field).sort();
+  }
+  assert.fail('expected BAD_USER_INPUT');
+}
+
+const user = (overrides: Partial<User> = {}): User => ({
+  id: 42n,
+  email: 'ada@example.com',
+  name: 'Ada',
+  roles: ['CUSTOMER'],
+  status: 'ACTIVE',
+  version: 1,
+  createdAt: new Date('2026-11-01T00:00:00Z'),
+  ...overrides,
+});
+
+describe('account validation', () => {
+  test('normalizes the email and trims the name', () => {
+    assert.deepEqual(parseNewAccount({ email: '  Ada@Example.COM ', password: 'correct horse', name: '  Ada  ' }), {
+      email: 'ada@example.com',
+      password: 'correct horse',
+      name: 'Ada',
+    });
+  });
+
+  test('a blank or missing name is no name', () => {
+    assert.equal(parseNewAccount({ email: 'a@example.com', password: '12345678', name: '   ' }).name, null);
+    assert.equal(parseNewAccount({ email: 'a@example.com', password: '12345678' }).name, null);
+  });
+
+  test('empty email, short password and a 10 KB name are each BAD_USER_INPUT naming the field', () => {
+    assert.deepEqual(badInputFields(() => parseNewAccount({ email: '', password: '12345678' })), ['email']);
+    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'short' })), ['password']);
+    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: '12345678', name: 'x'.repeat(10_240) })), ['name']);
+  });
+
+  test('reports every problem at once', () => {
+    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'not-an-email', password: 'x'.repeat(129), name: 'x'.repeat(101) })), [
+      'email',
+      'name',
+      'password',
+    ]);
+  });
+
+  test('password length bounds are 8 and 128', () => {
+    assert.ok(parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(8) }));
+    assert.ok(parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(128) }));
+    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(7) })), ['password']);
+  });
+
+  test('profile and admin updates: absent leaves alone, blank name clears, null email is no change', () => {
+    assert.deepEqual(parseProfileChanges({}), {});
+    assert.deepEqual(parseProfileChanges({ name: ' ' }), { name: null });
+    assert.deepEqual(parseUserChanges({ name: 'Grace', email: ' GRACE@example.com' }), { name: 'Grace', email: 'grace@example.com' });
+    assert.deepEqual(parseUserChanges({ email: null }), {});
+    assert.deepEqual(badInputFields(() => parseProfileChanges({ name: 'x'.repeat(10_240) })), ['name']);
+    assert.deepEqual(badInputFields(() => parseUserChanges({ email: '' })), ['email']);
+  });
+
+  test('effective changes drop what would not change', () => {
+    assert.deepEqual(effectiveChanges(user(), { name: 'Ada', email: 'ada@example.com' }), {});
+    assert.deepEqual(effectiveChanges(user(), { name: null }), { name: null });
+    assert.deepEqual(effectiveChanges(user(), { email: 'new@example.com' }), { email: 'new@example.com' });
+  });
+
+  test('tombstones are unique per account and undeliverable', () => {
+    assert.equal(tombstoneEmail(42n), 'deleted-42@deleted.invalid');
+    assert.notEqual(tombstoneEmail(42n), tombstoneEmail(43n));
+  });
+});
+
+describe('role rules', () => {
+  test('assigning keeps the declared role order and is idempotent', () => {
+    assert.deepEqual(assignRole(['CUSTOMER', 'ADMIN'], 'MERCHANT'), { kind: 'changed', roles: ['CUSTOMER', 'MERCHANT', 'ADMIN'] });
+    assert.deepEqual(assignRole(['CUSTOMER', 'ADMIN'], 'ADMIN'), { kind: 'unchanged' });
+  });
+
+  test('CUSTOMER can never be revoked', () => {
+    assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'CUSTOMER', 5), { kind: 'refused', reason: 'CUSTOMER_IS_PERMANENT' });
+  });
+
+  test('the last admin keeps ADMIN; with another admin it can go', () => {
+    assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'ADMIN', 0), { kind: 'refused', reason: 'LAST_ADMIN' });
+    assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'ADMIN', 1), { kind: 'changed', roles: ['CUSTOMER'] });
+    // Other roles of the last admin are not protected.
+    assert.deepEqual(revokeRole(['CUSTOMER', 'MERCHANT', 'ADMIN'], 'MERCHANT', 0), { kind: 'changed', roles: ['CUSTOMER', 'ADMIN'] });
+  });
+
+  test('revoking a role the user lacks changes nothing', () => {
+    assert.deepEqual(revokeRole(['CUSTOMER'], 'ADMIN', 0), { kind: 'unchanged' });
+  });
+
+  test('the last admin cannot be deleted; anyone else can', () => {
+    assert.equal(mayDelete(user({ roles: ['CUSTOMER', 'ADMIN'] }), 0), false);
+    assert.equal(mayDelete(user({ roles: ['CUSTOMER', 'ADMIN'] }), 1), true);
+    assert.equal(mayDelete(user(), 0), true);
+  });
+});
+
+describe('access', () => {
+  const caller = (userId: string | null, roles: Identity['roles'] = ['CUSTOMER'], issuer = 'router'): Identity => ({
+    ...anonymous('r', issuer),
+    userId,
+    roles,
+  });
+
+  test('owner, admin and peer services may read an account; other customers and anonymous callers may not', () => {
+    assert.equal(canRead(caller('42'), 42n), true);
+    assert.equal(canRead(caller('7', ['CUSTOMER', 'ADMIN']), 42n), true);
+    assert.equal(canRead(caller(null, [], 'auth'), 42n), true);
+    assert.equal(canRead(caller('7'), 42n), false);
+    assert.equal(canRead(caller('7', ['CUSTOMER', 'MERCHANT']), 42n), false);
+    assert.equal(canRead(caller(null, []), 42n), false);
+  });
+});
+
+describe('pagination', () => {
+  test('cursors round-trip and are opaque base64url of the id', () => {
+    const id = 119049795682861056n;
+    const cursor = encodeCursor(id);
+    assert.match(cursor, /^[A-Za-z0-9_-]+$/);
+    assert.equal(Buffer.from(cursor, 'base64url').toString(), id.toString());
+    assert.equal(decodeCursor(cursor), id);
+  });
+
+  test('anything but a cursor we made is rejected', () => {
+    for (const bad of ['', 'not base64!', Buffer.from('abc').toString('base64url'), Buffer.from('-1').toString('base64url'), Buffer.from('9'.repeat(20)).toString('base64url'), `${encodeCursor(5n)}=`]) {
+      assert.equal(decodeCursor(bad), null, bad);
+    }
+  });
+
+  test('first defaults to 20 and must be 1–100', () => {
+    assert.deepEqual(parsePageArgs({}), { first: 20, after: null });
+    assert.deepEqual(parsePageArgs({ first: 100, after: encodeCursor(9n) }), { first: 100, after: 9n });
+    assert.deepEqual(badInputFields(() => parsePageArgs({ first: 101 })), ['first']);
+    assert.deepEqual(badInputFields(() => parsePageArgs({ first: 0 })), ['first']);
+    assert.deepEqual(badInputFields(() => parsePageArgs({ after: 'garbage' })), ['after']);
+  });
+
+  test('a page reports more only when the extra row came back', () => {
+    const rows = [1n, 2n, 3n].map((id) => ({ id }));
+    assert.deepEqual(toPage(rows, 2).pageInfo, { hasNextPage: true, endCursor: encodeCursor(2n) });
+    assert.deepEqual(toPage(rows, 3).pageInfo, { hasNextPage: false, endCursor: encodeCursor(3n) });
+    assert.deepEqual(toPage([], 3).pageInfo, { hasNextPage: false, endCursor: null });
+    assert.deepEqual(toPage(rows, 2).edges.map((e) => e.node.id), [1n, 2n]);
+  });
+});
+
+describe('passwords', () => {
+  const hasher = new PasswordHasher();
+
+  test('hashes with argon2id at the configured cost', async () => {
+    const hashed = await hasher.hash('correct horse battery staple');
+    assert.match(hashed, /^\$argon2id\$/);
+    const options = parseOptions(hashed);
+    assert.deepEqual(
+      { memoryCost: options.memoryCost, timeCost: options.timeCost, parallelism: options.parallelism },
+      { ...DEFAULT_PASSWORD_POLICY },
+    );
+    assert.equal(await hasher.verify(hashed, 'correct horse battery staple'), true);
+    assert.equal(await hasher.verify(hashed, 'correct horse battery stapler'), false);
+  });
+
+  test('an unreadable hash and an unknown account are simply no match', async () => {
+    assert.equal(await hasher.verify('!', 'anything'), false);
+    assert.equal(await hasher.verifyNothing('anything'), false);
+  });
+});
+
+test('prisma/user/events.prisma is the canonical outbox snippet, byte for byte', async () => {
+  await assertOutboxSnippet(new URL('../../../prisma/user', import.meta.url));
+});
