@@ -1,0 +1,150 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { ROLES, authKeys, type Role, type Session } from '@mall/platform';
+
+/** A caller whose access token verified: what the router vouches for to subgraphs. */
+export interface Caller {
+  readonly userId: string;
+  readonly roles: readonly Role[];
+  readonly session: Session;
+}
+
+/** Why a token was refused; the label of the auth-failure metric, never shown to the client beyond "expired". */
+export type AuthFailureReason =
+  | 'malformed'
+  | 'alg_not_allowed'
+  | 'unknown_kid'
+  | 'bad_signature'
+  | 'expired'
+  | 'claims'
+  | 'denylisted'
+  | 'revoked';
+
+/** The caller's token is not acceptable: UNAUTHENTICATED. Anything else the verifier throws is our fault. */
+export class AuthFailure extends Error {
+  readonly reason: AuthFailureReason;
+  constructor(reason: AuthFailureReason, message: string = reason) {
+    super(message);
+    this.name = 'AuthFailure';
+    this.reason = reason;
+  }
+}
+
+/** Asymmetric only: `none` and HS* (the public key used as an HMAC secret) never reach a key. */
+const ALGORITHMS = ['ES256', 'EdDSA'];
+/** Auth issues access tokens for at most 15 minutes; anything older was not issued by a healthy auth. */
+const MAX_TOKEN_AGE_SECONDS = 900;
+const CLOCK_TOLERANCE_SECONDS = 10;
+/** A bearer token is a few hundred bytes; refusing huge ones early keeps parsing cheap. */
+const MAX_TOKEN_LENGTH = 4096;
+
+const Claims = z.object({
+  sub: z.string().min(1).max(128),
+  sid: z.string().min(1).max(128),
+  jti: z.string().min(1).max(128),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  // Roles this router does not know grant nothing; dropping them beats refusing a token after a role is added.
+  roles: z.array(z.string()).transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
+});
+
+export interface JwtVerifierOptions {
+  /** Auth's `/.well-known/jwks.json`. */
+  readonly jwksUrl: URL;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Reads the logout denylist and per-user revocations that auth writes. */
+  readonly redis: Redis;
+  /** How long a fetched key set is used before it is fetched again. */
+  readonly cacheMaxAgeMs?: number;
+  /** Minimum time between refetches triggered by an unknown `kid`, so forged kids cannot hammer auth. */
+  readonly cooldownMs?: number;
+  readonly fetchTimeoutMs?: number;
+}
+
+/** The JWKS URL of the auth subgraph whose GraphQL endpoint is `authUrl` (usually ending in `/graphql`). */
+export function jwksUrlOf(authUrl: string): URL {
+  const url = new URL(authUrl);
+  url.pathname = `${url.pathname.replace(/\/graphql\/?$/, '').replace(/\/$/, '')}/.well-known/jwks.json`;
+  url.search = '';
+  return url;
+}
+
+function classify(err: unknown): AuthFailureReason | undefined {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return 'claims';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'alg_not_allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'unknown_kid';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed';
+  // JWKS fetch failures (timeout, auth down, bad JSON) are not the caller's doing: let them surface as ours.
+  return undefined;
+}
+
+/**
+ * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
+ * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
+ * claims, one Redis round trip checks the logout denylist and the user-wide revocation.
+ */
+export class JwtVerifier {
+  readonly #keys: JWTVerifyGetKey;
+  readonly #issuer: string;
+  readonly #audience: string;
+  readonly #redis: Redis;
+
+  constructor(options: JwtVerifierOptions) {
+    const remote = createRemoteJWKSet(options.jwksUrl, {
+      cacheMaxAge: options.cacheMaxAgeMs ?? 10 * 60_000,
+      cooldownDuration: options.cooldownMs ?? 10_000,
+      timeoutDuration: options.fetchTimeoutMs ?? 3_000,
+    });
+    // Auth always names its key; a token without a kid would make jose guess among the published keys.
+    this.#keys = async (header, token) => {
+      if (!header.kid) throw new AuthFailure('unknown_kid', 'token has no kid');
+      return remote(header, token);
+    };
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
+    this.#redis = options.redis;
+  }
+
+  /** `Authorization` header → caller; no header is an anonymous caller (null), a bad one an AuthFailure. */
+  async authenticate(authorization: string | undefined): Promise<Caller | null> {
+    if (authorization === undefined) return null;
+    const match = /^Bearer +([^\s]+)\s*$/i.exec(authorization);
+    if (!match?.[1]) throw new AuthFailure('malformed', 'expected "Authorization: Bearer <token>"');
+    return this.verify(match[1]);
+  }
+
+  async verify(token: string): Promise<Caller> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new AuthFailure('malformed', 'token too long');
+    let payload: unknown;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keys, {
+        algorithms: ALGORITHMS,
+        issuer: this.#issuer,
+        audience: this.#audience,
+        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      }));
+    } catch (err) {
+      if (err instanceof AuthFailure) throw err;
+      const reason = classify(err);
+      if (reason) throw new AuthFailure(reason, reason === 'expired' ? 'Access token expired' : (err as Error).message);
+      throw err;
+    }
+    const parsed = Claims.safeParse(payload);
+    if (!parsed.success) throw new AuthFailure('claims', 'unexpected claim types');
+    const claims = parsed.data;
+
+    // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
+    const [denied, revokedAt] = await this.#redis.mget(authKeys.deniedAccessToken(claims.jti), authKeys.userRevokedAt(claims.sub));
+    if (denied !== null) throw new AuthFailure('denylisted', 'Access token revoked');
+    // Written as "not after" so an unreadable value refuses rather than admits.
+    if (revokedAt !== null && !(claims.iat > Number(revokedAt))) throw new AuthFailure('revoked', 'Access token revoked');
+
+    return { userId: claims.sub, roles: claims.roles, session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp } };
+  }
+}

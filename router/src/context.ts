@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import type { GraphQLFormattedError } from 'graphql';
+import { IDENTITY_HEADER, rateLimited, unauthenticated, type Config, type Logger } from '@mall/platform';
+import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
+import { LIMITS, rateLimitSubject, type RateLimiter } from './limits.ts';
+import type { RouterMetrics } from './metrics.ts';
+
+/** What every GraphQL operation through the router carries; the gateway's data sources sign from it. */
+export interface RouterContext {
+  readonly requestId: string;
+  readonly clientIp: string;
+  /** The verified caller, or null for an anonymous request. */
+  readonly caller: Caller | null;
+  readonly logger: Logger;
+  /** Fires when the request has used up its time; subgraph fetches still in flight are aborted. */
+  readonly deadline: AbortSignal;
+  /** Identity tokens already signed for this request, by subgraph name: a query plan may visit one subgraph many times. */
+  readonly identityTokens: Map<string, Promise<string>>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Keeps a caller's `x-request-id` so a client (or the edge proxy) can correlate logs, but only when it is
+ * short and plain: it ends up in log lines and in identity tokens, so nothing that could forge a log field.
+ */
+export function requestIdFrom(header: string | readonly string[] | undefined): string {
+  const value = typeof header === 'string' ? header : header?.[0];
+  return value !== undefined && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/**
+ * Headers only the router may set. A client that sends one gets it dropped at the door, so nothing later
+ * (logs, proxies, a handler that forwards headers by mistake) can mistake it for ours.
+ */
+const INTERNAL_HEADERS = [IDENTITY_HEADER] as const;
+
+export function stripInternalHeaders(req: IncomingMessage): void {
+  for (const name of INTERNAL_HEADERS) delete req.headers[name];
+}
+
+/** Decides whether the peer at `address` is a proxy whose `X-Forwarded-For` we believe. */
+export type TrustProxy = (address: string) => boolean;
+
+/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, what a dual-stack socket reports) is the IPv4 address. */
+export function normalizeIp(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  return mapped?.[1] ?? address.toLowerCase();
+}
+
+/**
+ * `TRUST_PROXY`: `loopback` (default), `false`, or a comma list of IPs, CIDRs and `loopback`. Anything else
+ * fails at start-up, so a typo cannot silently trust every client's `X-Forwarded-For`.
+ */
+export function parseTrustProxy(value: string): TrustProxy {
+  const spec = value.trim().toLowerCase();
+  if (spec === '' || spec === 'false' || spec === 'none') return () => false;
+  const trusted = new BlockList();
+  for (const raw of spec.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    if (entry === 'loopback') {
+      trusted.addSubnet('127.0.0.0', 8, 'ipv4');
+      trusted.addAddress('::1', 'ipv6');
+      continue;
+    }
+    const [address = '', prefix] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0) throw new Error(`TRUST_PROXY: "${entry}" is not an IP address, CIDR or "loopback"`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) {
+      trusted.addAddress(address, type);
+      continue;
+    }
+    const bits = Number(prefix);
+    if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new Error(`TRUST_PROXY: "${entry}" has an invalid prefix length`);
+    trusted.addSubnet(address, bits, type);
+  }
+  return (address) => {
+    const ip = normalizeIp(address);
+    const family = isIP(ip);
+    return family !== 0 && trusted.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+/**
+ * The client's address: walk `X-Forwarded-For` from the right (the entry our nearest proxy appended) for as
+ * long as the hop that told us is trusted. Entries left of the first untrusted hop are the client's own
+ * claims and are ignored, so a client cannot pick its rate-limit bucket by sending the header itself.
+ */
+export function clientIpOf(remoteAddress: string | undefined, forwardedFor: string | readonly string[] | undefined, trust: TrustProxy): string {
+  let ip = normalizeIp(remoteAddress ?? '');
+  const header = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor?.join(',');
+  if (!header) return ip;
+  const hops = header.split(',').map((hop) => hop.trim()).reverse();
+  for (const hop of hops) {
+    if (!trust(ip)) break;
+    const candidate = normalizeIp(hop);
+    if (isIP(candidate) === 0) break;
+    ip = candidate;
+  }
+  return ip;
+}
+
+/** A request turned away before GraphQL runs: the status, the one GraphQL error of its body, extra headers. */
+export class Rejection extends Error {
+  readonly status: number;
+  readonly error: GraphQLFormattedError;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, error: GraphQLFormattedError, headers: Record<string, string> = {}) {
+    super(error.message);
+    this.name = 'Rejection';
+    this.status = status;
+    this.error = error;
+    this.headers = headers;
+  }
+}
+
+const asFormatted = (error: { message: string; extensions: Record<string, unknown> }): GraphQLFormattedError => ({
+  message: error.message,
+  extensions: { ...error.extensions },
+});
+
+export interface AdmissionDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly verifier: JwtVerifier;
+  readonly limiter: RateLimiter;
+  readonly metrics: RouterMetrics;
+}
+
+/**
+ * Decides whether a request gets in, and as whom. Returns its RouterContext or throws a Rejection.
+ * Taken apart from HTTP so the WebSocket server (subscriptions) admits its `connection_init` the same way.
+ */
+export type Admit = (req: IncomingMessage, requestId: string, authorization?: string) => Promise<RouterContext>;
+
+export function createAdmission(deps: AdmissionDeps): Admit {
+  const { config, logger, verifier, limiter, metrics } = deps;
+  const trust = parseTrustProxy(config.trustProxy);
+
+  const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
+    let decision;
+    try {
+      decision = await limiter.hit(bucket, limit);
+    } catch (err) {
+      // The limiter protects capacity; a Redis hiccup should not turn into an outage for everyone.
+      logger.warn({ err, scope }, 'rate limiter unavailable; admitting the request');
+      return;
+    }
+    if (decision && !decision.allowed) {
+      metrics.rateLimited.inc({ scope });
+      throw new Rejection(429, asFormatted(rateLimited(decision.retryAfterSeconds)), { 'retry-after': String(decision.retryAfterSeconds) });
+    }
+  };
+
+  const authenticate = async (authorization: string | undefined): Promise<Caller | null> => {
+    try {
+      return await verifier.authenticate(authorization);
+    } catch (err) {
+      if (err instanceof AuthFailure) {
+        metrics.authFailures.inc({ reason: err.reason });
+        const message = err.reason === 'expired' ? 'Access token expired' : 'Invalid access token';
+        throw new Rejection(401, asFormatted(unauthenticated(message)), { 'www-authenticate': 'Bearer error="invalid_token"' });
+      }
+      // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
+      logger.error({ err }, 'cannot verify access tokens');
+      throw new Rejection(503, { message: 'Service temporarily unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } }, { 'retry-after': '5' });
+    }
+  };
+
+  return async (req, requestId, authorization = firstHeader(req.headers.authorization)) => {
+    stripInternalHeaders(req);
+    const clientIp = clientIpOf(req.socket.remoteAddress, req.headers['x-forwarded-for'], trust);
+    // Per IP before the token is checked, so a flood of bad tokens is throttled like any other flood.
+    await enforce('ip', `ip:${rateLimitSubject(clientIp)}`, config.rateLimit.ipPerMinute);
+    const caller = await authenticate(authorization);
+    if (caller) await enforce('user', `user:${caller.userId}`, config.rateLimit.userPerMinute);
+    return {
+      requestId,
+      clientIp,
+      caller,
+      logger: logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) }),
+      deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
+      identityTokens: new Map(),
+    };
+  };
+}
+
+function firstHeader(value: string | readonly string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : value?.[0];
+}

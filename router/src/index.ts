@@ -1,0 +1,96 @@
+import {
+  IdentitySigner,
+  closeServer,
+  createMetricsRegistry,
+  kafkaBrokers,
+  listen,
+  runMain,
+  type RunningService,
+  type ServiceDeps,
+} from '@mall/platform';
+import { JwtVerifier, jwksUrlOf } from './auth.ts';
+import { createAdmission } from './context.ts';
+import { createGateway } from './gateway.ts';
+import { KafkaProbe } from './health.ts';
+import { RateLimiter } from './limits.ts';
+import { createRouterMetrics } from './metrics.ts';
+import { createApolloServer, createRouterServer } from './server.ts';
+
+export interface StartRouterOptions {
+  /** Defaults to `config.port`; 0 picks a free port. */
+  readonly port?: number;
+  /** URL per subgraph name, overriding config (tests start subgraphs on random ports). `auth` also locates the JWKS. */
+  readonly subgraphUrls?: Partial<Record<string, string>>;
+  /** The supergraph as text; otherwise the checked-in `schema/supergraph.graphql` (or `SUPERGRAPH_PATH`). */
+  readonly supergraphSdl?: string;
+}
+
+/**
+ * Starts the public entry point: verifies callers, applies the limits, and serves the supergraph through
+ * the gateway, signing each subgraph request with the caller's identity.
+ */
+export async function startRouter(deps: ServiceDeps, options: StartRouterOptions = {}): Promise<RunningService> {
+  const { config, logger, redis } = deps;
+  const registry = createMetricsRegistry('router');
+  const admit = createAdmission({
+    config,
+    logger,
+    verifier: new JwtVerifier({
+      jwksUrl: jwksUrlOf(options.subgraphUrls?.['auth'] ?? config.subgraphs.auth.url),
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      redis,
+    }),
+    limiter: new RateLimiter(redis),
+    metrics: createRouterMetrics(registry),
+  });
+  const gateway = createGateway({
+    config,
+    logger,
+    signer: new IdentitySigner(deps.internalSecret, 'router'),
+    ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
+    ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
+  });
+  const apollo = createApolloServer({ config, logger, gateway, registry });
+  // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
+  await apollo.start();
+
+  const kafka = new KafkaProbe(kafkaBrokers(config));
+  let stopping = false;
+  const http = createRouterServer({
+    config,
+    logger,
+    registry,
+    apollo,
+    admit,
+    isStopping: () => stopping,
+    readiness: {
+      // Reaching this server at all means the supergraph loaded; a failed hot reload keeps the previous one.
+      supergraph: async () => undefined,
+      redis: () => redis.ping(),
+      kafka: () => kafka.check(),
+    },
+  });
+
+  let address: { port: number; url: string };
+  try {
+    address = await listen(http, options.port ?? config.port, config.host);
+  } catch (err) {
+    await apollo.stop();
+    throw err;
+  }
+  logger.info({ url: `${address.url}/graphql` }, 'router ready');
+  return {
+    name: 'router',
+    url: address.url,
+    port: address.port,
+    async stop() {
+      stopping = true;
+      // Stop taking requests and let in-flight ones finish, then stop the gateway (and its supergraph watch).
+      await closeServer(http);
+      await apollo.stop();
+    },
+  };
+}
+
+if (import.meta.main) await runMain('router', (deps) => startRouter(deps));

@@ -1,0 +1,136 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import cors from 'cors';
+import type { GraphQLFormattedError } from 'graphql';
+import type { Registry } from 'prom-client';
+import {
+  REQUEST_ID_HEADER,
+  createErrorFormatter,
+  createServiceServer,
+  graphqlMetricsPlugin,
+  handleGraphQL,
+  sendJson,
+  type Config,
+  type Logger,
+  type ReadinessChecks,
+} from '@mall/platform';
+import { Rejection, requestIdFrom, type Admit, type RouterContext } from './context.ts';
+import { LIMITS, aliasLimitRule, costLimitPlugin, depthLimitRule } from './limits.ts';
+
+/** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
+const INTERNAL_EXTENSIONS = ['serviceName'];
+
+function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormattedError {
+  if (!error.extensions || !INTERNAL_EXTENSIONS.some((key) => key in error.extensions!)) return error;
+  const extensions = Object.fromEntries(Object.entries(error.extensions).filter(([key]) => !INTERNAL_EXTENSIONS.includes(key)));
+  return { ...error, extensions };
+}
+
+export function createApolloServer(options: {
+  config: Config;
+  logger: Logger;
+  gateway: ApolloGateway;
+  registry: Registry;
+}): ApolloServer<RouterContext> {
+  const { config, logger } = options;
+  const formatError = createErrorFormatter(logger);
+  return new ApolloServer<RouterContext>({
+    gateway: options.gateway,
+    logger,
+    introspection: !config.isProduction,
+    // Drops "Did you mean …?" from validation errors: field suggestions would hand out the schema anyway.
+    hideSchemaDetailsFromClientErrors: config.isProduction,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    maxRecursiveSelections: true,
+    validationRules: [depthLimitRule(LIMITS.maxDepth), aliasLimitRule(LIMITS.maxAliases)],
+    formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
+    plugins: [
+      config.isProduction ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      graphqlMetricsPlugin<RouterContext>(options.registry),
+      costLimitPlugin<RouterContext>(LIMITS.maxCost),
+    ],
+  });
+}
+
+const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
+
+/**
+ * `CORS_ORIGINS` when given (`*` for any); otherwise local pages in development and nobody in production.
+ * Tokens travel in `Authorization`, never in cookies, so credentials stay off.
+ */
+function corsHandler(config: Config) {
+  const origin = config.corsOrigins
+    ? config.corsOrigins.includes('*')
+      ? '*'
+      : [...config.corsOrigins]
+    : config.isProduction
+      ? false
+      : LOCALHOST_ORIGIN;
+  const middleware = cors({ origin, methods: ['GET', 'POST'], maxAge: 600, exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'] });
+  /** Sets the CORS headers; true when the request was a preflight and has been answered. */
+  return (req: IncomingMessage, res: ServerResponse): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      middleware(req, res, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(false)));
+      if (res.writableEnded) resolve(true);
+    });
+}
+
+// Generous for a slow client, but bounded: a connection that trickles its headers or body is cut.
+const HEADERS_TIMEOUT_MS = 10_000;
+const RECEIVE_TIMEOUT_MS = 30_000;
+
+export interface RouterServerOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly apollo: ApolloServer<RouterContext>;
+  readonly admit: Admit;
+  readonly readiness: ReadinessChecks;
+  readonly isStopping: () => boolean;
+}
+
+/**
+ * The router's HTTP server: `/graphql` (admission, then Apollo) inside the shared shell that serves health
+ * and metrics. Subscriptions will attach to the returned server's `upgrade` event on `/graphql` (graphql-ws
+ * with a `noServer` WebSocketServer), admitting `connection_init` through the same `admit`.
+ */
+export function createRouterServer(options: RouterServerOptions): Server {
+  const { apollo, admit, logger } = options;
+  const applyCors = corsHandler(options.config);
+
+  const server = createServiceServer({
+    logger,
+    registry: options.registry,
+    readiness: options.readiness,
+    isStopping: options.isStopping,
+    handle: async (req, res, url) => {
+      if (url.pathname !== '/graphql') return false;
+      if (await applyCors(req, res)) return true;
+      if (req.method === 'OPTIONS') {
+        // A preflight from an origin CORS does not allow: answered empty, so the browser refuses.
+        res.writeHead(204).end();
+        return true;
+      }
+      const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      let context: RouterContext;
+      try {
+        context = await admit(req, requestId);
+      } catch (err) {
+        if (!(err instanceof Rejection)) throw err;
+        sendJson(res, err.status, { errors: [err.error] }, { ...err.headers });
+        return true;
+      }
+      await handleGraphQL(apollo, req, res, { bodyLimitBytes: LIMITS.bodyBytes, context: async () => context });
+      return true;
+    },
+  });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = RECEIVE_TIMEOUT_MS;
+  return server;
+}
