@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createEvent, createKafka, createProducer, ensureTopics, eventHeaders, serializeEvent, type ConsumeOutcome, type ConsumerHandle } from '@mall/events';
+import { startTestBroker, type TestBroker } from '@mall/events/testing';
+import { authKeys, createLogger } from '@mall/platform';
+import type { Producer } from 'kafkajs';
+import { PrismaSessionStore } from '../data/session-store.ts';
+import { generateRefreshToken, hashRefreshToken } from '../domain/refresh-tokens.ts';
+import { USER_EVENTS_CONSUMER, startUserEventsConsumer } from '../events/user-events.ts';
+import { createAuthTestDatabase, createTestRedis, type AuthTestDatabase, type TestRedis } from './helpers.ts';
+
+describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
+  const logger = createLogger({ service: 'auth-test', level: 'silent' });
+  let broker: TestBroker;
+  let db: AuthTestDatabase;
+  let t: TestRedis;
+  let producer: Producer;
+  let consumer: ConsumerHandle;
+
+  before(async () => {
+    [broker, db, t] = await Promise.all([startTestBroker(), createAuthTestDatabase(), createTestRedis()]);
+    const kafka = createKafka({ brokers: broker.brokers, clientId: 'auth-test', logger });
+    await ensureTopics(kafka);
+    producer = createProducer(kafka);
+    await producer.connect();
+    consumer = await startUserEventsConsumer({ kafka, prisma: db.prisma, redis: t.redis, accessTokenTtlSeconds: 900, logger });
+  });
+  after(async () => {
+    await consumer?.stop();
+    await producer?.disconnect();
+    await Promise.all([broker?.close(), db?.close(), t?.close()]);
+  });
+
+  /** Resolves with the outcome of the event `id`, whatever else the consumer finishes meanwhile. */
+  function outcomeOf(eventId: string, timeoutMs = 20_000): Promise<ConsumeOutcome> {
+    return new Promise((resolve, reject) => {
+      const listener = (outcome: ConsumeOutcome) => {
+        if (outcome.event?.id !== eventId) return;
+        clearTimeout(timer);
+        consumer.outcomes.off('outcome', listener);
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => {
+        consumer.outcomes.off('outcome', listener);
+        reject(new Error(`no outcome for event ${eventId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      consumer.outcomes.on('outcome', listener);
+    });
+  }
+
+  async function publish(event: ReturnType<typeof createEvent<'user.deleted'>>): Promise<ConsumeOutcome> {
+    const outcome = outcomeOf(event.id);
+    await producer.send({ topic: 'user.events', acks: -1, messages: [{ key: event.aggregateId, value: serializeEvent(event), headers: eventHeaders(event) }] });
+    return outcome;
+  }
+
+  it('revokes every session of a deleted user once, however often the event arrives', async () => {
+    const store = new PrismaSessionStore(db.prisma, db.ids);
+    const tokens = Array.from({ length: 3 }, generateRefreshToken);
+    for (const token of tokens.slice(0, 2)) await store.open({ userId: '5001', tokenHash: hashRefreshToken(token), expiresAt: new Date(Date.now() + 3600_000) });
+    await store.open({ userId: '5002', tokenHash: hashRefreshToken(tokens[2]!), expiresAt: new Date(Date.now() + 3600_000) });
+
+    const event = createEvent('user.deleted', { aggregateId: '5001', data: { userId: '5001', deletedAt: new Date().toISOString() } });
+    const before = Math.floor(Date.now() / 1000);
+    assert.equal((await publish(event)).status, 'processed');
+
+    for (const token of tokens.slice(0, 2)) assert.ok((await store.find(hashRefreshToken(token)))!.familyRevokedAt, 'the deleted user\'s sessions end');
+    assert.equal((await store.find(hashRefreshToken(tokens[2]!)))!.familyRevokedAt, null, 'other users keep theirs');
+    const revokedAt = Number(await t.redis.get(authKeys.userRevokedAt('5001')));
+    assert.ok(revokedAt >= before && revokedAt <= Math.floor(Date.now() / 1000), `revokedAt ${revokedAt}`);
+    assert.ok((await t.redis.ttl(authKeys.userRevokedAt('5001'))) > 900 - 5);
+
+    // A redelivery (same event id) must change nothing: clear the Redis mark to see that the handler did not run.
+    await t.redis.del(authKeys.userRevokedAt('5001'));
+    assert.equal((await publish(event)).status, 'duplicate');
+    assert.equal(await t.redis.exists(authKeys.userRevokedAt('5001')), 0);
+    assert.equal(await db.prisma.processedEvent.count({ where: { consumer: USER_EVENTS_CONSUMER, eventId: event.id } }), 1);
+  });
+
+  it('ignores the user events it has no business with', async () => {
+    const event = createEvent('user.registered', { aggregateId: '5003', data: { userId: '5003', email: 'x@example.com', name: 'X', roles: ['CUSTOMER'] } });
+    const outcome = outcomeOf(event.id);
+    await producer.send({ topic: 'user.events', acks: -1, messages: [{ key: event.aggregateId, value: serializeEvent(event) }] });
+    assert.equal((await outcome).status, 'skipped');
+  });
+});
