@@ -259,7 +259,9 @@ export class PartitionLog {
       return null;
     }
     if (b.producerEpoch < p.epoch) return { error: ErrorCode.INVALID_PRODUCER_EPOCH };
-    for (const r of p.recent) if (r.firstSeq === b.baseSequence) return { dupOffset: r.baseOffset };
+    // Like Kafka, only an exact (first, last) match is a retry of the same batch.
+    const lastSeq = b.baseSequence + b.lastOffsetDelta;
+    for (const r of p.recent) if (r.firstSeq === b.baseSequence && r.lastSeq === lastSeq) return { dupOffset: r.baseOffset };
     const expected = p.lastSeq === 0x7fffffff ? 0 : p.lastSeq + 1;
     if (b.baseSequence !== expected) return { error: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER };
     return null;
