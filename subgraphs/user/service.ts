@@ -4,6 +4,7 @@ import {
   badUserInput,
   conflict,
   decodeId,
+  forbidden,
   hasRole,
   invalidState,
   notFound,
@@ -78,14 +79,13 @@ export class UserService {
 
   async user(scope: RequestScope, id: string): Promise<User> {
     if (!isService(scope.identity)) requireUser(scope.identity);
-    const userId = decodeId(id);
-    const user = userId !== null && canRead(scope.identity, userId) ? await scope.userById.load(userId) : null;
+    const user = await this.reference(scope, id);
     if (!user) throw notFound('User');
     return user;
   }
 
   async users(scope: RequestScope, args: { first?: number | null; after?: string | null }): Promise<UserConnection> {
-    requireRole(scope.identity, 'ADMIN');
+    await this.#requireAdmin(scope);
     const { first, after } = parsePageArgs(args);
     const rows = await users.listActive(this.#prisma, { after, take: first + 1 });
     for (const row of rows) scope.userById.prime(row.id, row);
@@ -95,7 +95,7 @@ export class UserService {
   /** Entity reference from another subgraph's field: same visibility as `user(id)`, but null instead of an error. */
   async reference(scope: RequestScope, id: string): Promise<User | null> {
     const userId = decodeId(id);
-    if (userId === null || !canRead(scope.identity, userId)) return null;
+    if (userId === null || !canRead(scope.identity, userId, await this.#isAdmin(scope))) return null;
     return scope.userById.load(userId);
   }
 
@@ -137,8 +137,8 @@ export class UserService {
     return this.#update(scope, id, rules.parseProfileChanges(input));
   }
 
-  updateUser(scope: RequestScope, id: string, input: unknown): Promise<User> {
-    requireRole(scope.identity, 'ADMIN');
+  async updateUser(scope: RequestScope, id: string, input: unknown): Promise<User> {
+    await this.#requireAdmin(scope);
     const changes = rules.parseUserChanges(input);
     return this.#update(scope, targetId(id), changes);
   }
@@ -147,7 +147,7 @@ export class UserService {
     const caller = callerId(scope.identity);
     const userId = decodeId(id);
     // Another user's account does not exist as far as a non-admin can tell.
-    if (userId === null || (userId !== caller && !hasRole(scope.identity, 'ADMIN'))) throw notFound('User');
+    if (userId === null || (userId !== caller && !(await this.#isAdmin(scope)))) throw notFound('User');
     const deletedAt = new Date();
     await withTransaction(this.#prisma, async (tx) => {
       const otherAdmins = await users.lockOtherAdmins(tx, userId);
@@ -161,17 +161,33 @@ export class UserService {
     return true;
   }
 
-  assignRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
-    requireRole(scope.identity, 'ADMIN');
+  async assignRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
+    await this.#requireAdmin(scope);
     return this.#changeRoles(scope, targetId(userId), (current) => rules.assignRole(current, role), false);
   }
 
-  revokeRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
-    requireRole(scope.identity, 'ADMIN');
+  async revokeRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
+    await this.#requireAdmin(scope);
     return this.#changeRoles(scope, targetId(userId), (current, otherAdmins) => rules.revokeRole(current, role, otherAdmins), role === 'ADMIN');
   }
 
   // ---------- helpers ----------
+
+  /**
+   * ADMIN by the token and still ADMIN now. Roles travel in access tokens that live up to 15 minutes; the
+   * service that owns roles does not let a demoted or deleted admin use what an old token still claims.
+   */
+  async #isAdmin(scope: RequestScope): Promise<boolean> {
+    if (!hasRole(scope.identity, 'ADMIN') || scope.identity.userId === null) return false;
+    const callerId = decodeId(scope.identity.userId);
+    const caller = callerId === null ? null : await scope.userById.load(callerId);
+    return caller?.roles.includes('ADMIN') ?? false;
+  }
+
+  async #requireAdmin(scope: RequestScope): Promise<void> {
+    requireRole(scope.identity, 'ADMIN');
+    if (!(await this.#isAdmin(scope))) throw forbidden('Requires role ADMIN');
+  }
 
   async #update(scope: RequestScope, id: bigint, requested: rules.ProfileChanges): Promise<User> {
     try {

@@ -1,12 +1,13 @@
-import { hasRole, type Identity } from '@mall/platform';
+import type { Identity } from '@mall/platform';
 
 /** A peer service (auth, later order, …) rather than the router speaking for an end user. */
 export const isService = (identity: Identity): boolean => identity.issuer !== 'router';
 
 /**
- * Who may see an account: its owner, an ADMIN, or a trusted peer service (the subgraph only accepts tokens
- * from the router and its configured peers). Everyone else must not learn that it exists.
+ * Who may see an account: its owner, an administrator, or a trusted peer service (the subgraph only accepts
+ * tokens from the router and its configured peers). Everyone else must not learn that it exists.
+ * @param isAdmin whether the caller is an ADMIN right now, not merely when its token was issued.
  */
-export function canRead(identity: Identity, userId: bigint): boolean {
-  return isService(identity) || identity.userId === String(userId) || hasRole(identity, 'ADMIN');
+export function canRead(identity: Identity, userId: bigint, isAdmin: boolean): boolean {
+  return isService(identity) || identity.userId === String(userId) || isAdmin;
 }

@@ -132,13 +132,13 @@ describe('access', () => {
     roles,
   });
 
-  test('owner, admin and peer services may read an account; other customers and anonymous callers may not', () => {
-    assert.equal(canRead(caller('42'), 42n), true);
-    assert.equal(canRead(caller('7', ['CUSTOMER', 'ADMIN']), 42n), true);
-    assert.equal(canRead(caller(null, [], 'auth'), 42n), true);
-    assert.equal(canRead(caller('7'), 42n), false);
-    assert.equal(canRead(caller('7', ['CUSTOMER', 'MERCHANT']), 42n), false);
-    assert.equal(canRead(caller(null, []), 42n), false);
+  test('owner, current admin and peer services may read an account; nobody else', () => {
+    assert.equal(canRead(caller('42'), 42n, false), true);
+    assert.equal(canRead(caller('7', ['CUSTOMER', 'ADMIN']), 42n, true), true);
+    assert.equal(canRead(caller(null, [], 'auth'), 42n, false), true);
+    assert.equal(canRead(caller('7'), 42n, false), false);
+    assert.equal(canRead(caller('7', ['CUSTOMER', 'MERCHANT']), 42n, false), false);
+    assert.equal(canRead(caller(null, []), 42n, false), false);
   });
 });
 
