@@ -79,6 +79,9 @@ export async function startSubgraph<TContext extends SubgraphContext>(options: S
     introspection: !config.isProduction,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    // Shutdown belongs to Lifecycle; Apollo's own handler would stop the server and re-raise the signal,
+    // which Lifecycle then sees as a second Ctrl-C and exits non-zero.
+    stopOnTerminationSignals: false,
     formatError: createErrorFormatter(logger),
     logger,
     plugins: [ApolloServerPluginLandingPageDisabled(), graphqlMetricsPlugin<TContext>(registry)],
