@@ -62,13 +62,13 @@ describe('transactional outbox', () => {
     return r;
   }
 
-  async function outboxRows(): Promise<{ id: string; key: string; attempts: number; last_error: string | null; published: boolean; due_in_ms: number }[]> {
+  async function outboxRows(): Promise<{ id: string; key: string; attempts: number; last_error: string | null; published: boolean; backoff_ms: number }[]> {
     const c = new pg.Client({ connectionString: domain.db.url });
     await c.connect();
     try {
       const { rows } = await c.query(
         `SELECT id, key, attempts, last_error, published_at IS NOT NULL AS published,
-                (extract(epoch FROM available_at - now()) * 1000)::int AS due_in_ms
+                (extract(epoch FROM available_at - created_at) * 1000)::int AS backoff_ms
          FROM outbox ORDER BY created_at, id`,
       );
       return rows;
@@ -189,7 +189,7 @@ describe('transactional outbox', () => {
     const failed = (await outboxRows()).filter((row) => row.key === '55');
     assert.equal(failed.length, 2);
     assert.ok(failed.every((row) => !row.published && row.attempts >= 1 && /broker unavailable/.test(row.last_error ?? '')));
-    assert.ok(failed[0]!.due_in_ms > 0, 'head row is backed off');
+    assert.ok(failed[0]!.backoff_ms >= 100, 'head row is backed off (available_at pushed past its creation by the backoff)');
 
     orderBrokerDown = false;
     await waitFor(async () => {
