@@ -47,6 +47,9 @@ export function createApolloServer(options: {
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     maxRecursiveSelections: true,
+    // The process's Lifecycle owns shutdown order (drain HTTP, then the gateway). Apollo's own handler would
+    // stop the gateway under in-flight requests and then re-raise the signal, which reads as a second Ctrl-C.
+    stopOnTerminationSignals: false,
     validationRules: [depthLimitRule(LIMITS.maxDepth), aliasLimitRule(LIMITS.maxAliases)],
     formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
     plugins: [

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { RateLimiter } from '../src/limits.ts';
+import { dropPrefix, prefixedRedis, uniquePrefix } from './helpers.ts';
+
+describe('RateLimiter (Redis)', () => {
+  const prefix = uniquePrefix('rate');
+  let redis: Redis;
+  let limiter: RateLimiter;
+
+  before(() => {
+    redis = prefixedRedis(prefix);
+    limiter = new RateLimiter(redis);
+  });
+  after(async () => {
+    await dropPrefix(prefix);
+    await redis.quit();
+  });
+
+  it('admits up to the limit in a window, then refuses with the time left', async () => {
+    const decisions = [];
+    for (let i = 0; i < 4; i++) decisions.push(await limiter.hit('ip:198.51.100.1', 3));
+    assert.deepEqual(
+      decisions.map((d) => [d?.allowed, d?.count]),
+      [
+        [true, 1],
+        [true, 2],
+        [true, 3],
+        [false, 4],
+      ],
+    );
+    const refused = decisions[3];
+    assert.ok(refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 60, `retryAfter ${refused?.retryAfterSeconds}`);
+  });
+
+  it('opens the window with the first hit and never leaves a key without expiry', async () => {
+    await limiter.hit('user:window', 10);
+    const ttl = await redis.pttl(RateLimiter.key('user:window'));
+    assert.ok(ttl > 0 && ttl <= 60_000, `pttl ${ttl}`);
+    // A key that lost its expiry (written by hand, or an old bug) gets one on the next hit.
+    await redis.persist(RateLimiter.key('user:window'));
+    await limiter.hit('user:window', 10);
+    assert.ok((await redis.pttl(RateLimiter.key('user:window'))) > 0);
+  });
+
+  it('reports the time actually left in the window', async () => {
+    const short = new RateLimiter(redis, { windowMs: 1_500 });
+    await short.hit('ip:short', 1);
+    const refused = await short.hit('ip:short', 1);
+    assert.equal(refused?.allowed, false);
+    assert.ok(refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 2, `retryAfter ${refused?.retryAfterSeconds}`);
+    assert.ok((await redis.pttl(RateLimiter.key('ip:short'))) <= 1_500);
+  });
+
+  it('keeps buckets apart', async () => {
+    await limiter.hit('ip:198.51.100.2', 1);
+    assert.equal((await limiter.hit('ip:198.51.100.2', 1))?.allowed, false);
+    assert.equal((await limiter.hit('ip:198.51.100.3', 1))?.allowed, true);
+    assert.equal((await limiter.hit('user:198.51.100.2', 1))?.allowed, true);
+  });
+
+  it('counts atomically under concurrency', async () => {
+    const decisions = await Promise.all(Array.from({ length: 25 }, () => limiter.hit('ip:burst', 10)));
+    assert.equal(decisions.filter((d) => d?.allowed).length, 10);
+    assert.deepEqual(decisions.map((d) => d?.count).sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
+  it('treats a limit of 0 as off and does not touch Redis', async () => {
+    assert.equal(await limiter.hit('ip:unlimited', 0), null);
+    assert.equal(await redis.exists(RateLimiter.key('ip:unlimited')), 0);
+  });
+});
