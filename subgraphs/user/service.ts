@@ -120,7 +120,10 @@ export class UserService {
   async verifyCredentials(scope: RequestScope, email: string, password: string): Promise<User | null> {
     requireService(scope.identity, 'auth');
     const found = password.length <= rules.PASSWORD_MAX ? await users.findCredentials(this.#prisma, rules.normalizeEmail(email)) : null;
-    if (!found) return this.#passwords.verifyNothing(password).then(() => null);
+    if (!found) {
+      await this.#passwords.verifyNothing(password);
+      return null;
+    }
     return (await this.#passwords.verify(found.passwordHash, password)) ? found.user : null;
   }
 
@@ -179,8 +182,8 @@ export class UserService {
    */
   async #isAdmin(scope: RequestScope): Promise<boolean> {
     if (!hasRole(scope.identity, 'ADMIN') || scope.identity.userId === null) return false;
-    const callerId = decodeId(scope.identity.userId);
-    const caller = callerId === null ? null : await scope.userById.load(callerId);
+    const id = decodeId(scope.identity.userId);
+    const caller = id === null ? null : await scope.userById.load(id);
     return caller?.roles.includes('ADMIN') ?? false;
   }
 
