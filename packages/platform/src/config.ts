@@ -37,7 +37,7 @@ const EnvSchema = z
     MALL_INTERNAL_SECRET: optionalString,
     MALL_WORKER_ID: z.coerce.number().int().min(0).max(1023).optional(),
     AUTH_JWT_PRIVATE_KEY: optionalString,
-    // Public keys of retired signing keys, still listed in the JWKS so tokens they signed verify until expiry.
+    // Extra public keys auth publishes in its JWKS: a retired key until its tokens expire, or the next one ahead of a rotation.
     AUTH_JWT_PREVIOUS_PUBLIC_KEYS: optionalString,
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
@@ -91,7 +91,7 @@ export interface Config {
     readonly audience: string;
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
-    /** JSON (a JWK, an array of JWKs or a JWKS) or PEM SPKI blocks; undefined when no key was retired. */
+    /** JSON (a JWK, an array of JWKs or a JWKS) or PEM SPKI blocks; undefined when there are none. */
     readonly previousPublicKeys: string | undefined;
   };
   readonly orderPaymentTimeoutSeconds: number;

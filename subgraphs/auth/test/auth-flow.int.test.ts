@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { waitFor } from '@mall/events/testing';
 import { authKeys, domainDatabaseUrl } from '@mall/platform';
@@ -107,6 +108,17 @@ describe('auth through the router', () => {
     assert.deepEqual(new Set(results.filter((r) => !r.body.data?.['refreshToken']).map(codeOf)), new Set(['UNAUTHENTICATED']));
   });
 
+  it('refuses GraphQL requests that bypass the router, while the JWKS stays public', async () => {
+    const direct = await fetch(new URL('/graphql', stack.subgraphUrls['auth']), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: LOGIN, variables: { email: 'a@example.com', password: PASSWORD } }),
+    });
+    assert.equal(direct.status, 401);
+    assert.equal(((await direct.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code, 'UNAUTHENTICATED');
+    assert.equal((await fetch(new URL(JWKS_PATH, stack.subgraphUrls['auth']))).status, 200);
+  });
+
   it('refuses logout without a signed-in caller', async () => {
     assert.equal(codeOf(await stack.gql(LOGOUT)), 'UNAUTHENTICATED');
   });
@@ -144,6 +156,15 @@ describe('auth through the router', () => {
     const retryAfter = limited.body.errors?.[0]?.extensions?.['retryAfterSeconds'];
     assert.ok(typeof retryAfter === 'number' && retryAfter > 0 && retryAfter <= 900, `retryAfterSeconds ${String(retryAfter)}`);
     assert.equal(codeOf(await login(user.email)), 'RATE_LIMITED');
+    // The router passed the client's address along, so the per-IP counter runs too.
+    const raw = new Redis(stack.config.redis.url);
+    try {
+      const ipCounters = await raw.keys(`${stack.config.redis.prefix}auth:login-failures:ip:*`);
+      assert.equal(ipCounters.length, 1, 'one client IP counted');
+      assert.ok(Number(await raw.get(ipCounters[0]!)) >= 5);
+    } finally {
+      raw.disconnect();
+    }
     // Another account is not affected.
     const other = await register();
     assert.ok(dataOf(await login(other.user.email), 'login').accessToken);

@@ -22,7 +22,7 @@ export interface SigningKey {
 export interface SigningKeys {
   /** Signs every new access token. */
   readonly current: SigningKey;
-  /** What `/.well-known/jwks.json` serves: the current key first, then retired ones still verifying. */
+  /** What `/.well-known/jwks.json` serves: the current key first, then the extra ones (retired or upcoming). */
   readonly jwks: { readonly keys: readonly PublicJwk[] };
 }
 
@@ -75,7 +75,7 @@ export async function parsePrivateKey(text: string): Promise<SigningKey> {
 }
 
 /**
- * Reads retired public keys: JSON (one JWK, an array of them, or a JWKS `{ "keys": [...] }`) or one or more
+ * Reads the extra published keys (retired, or next in line): JSON (one JWK, an array of them, or a JWKS `{ "keys": [...] }`) or one or more
  * PEM `PUBLIC KEY` blocks. Private material is refused, so a private key is never published by mistake.
  */
 export async function parsePublicKeys(text: string): Promise<PublicJwk[]> {
