@@ -75,8 +75,9 @@ export async function parsePrivateKey(text: string): Promise<SigningKey> {
 }
 
 /**
- * Reads the extra published keys (retired, or next in line): JSON (one JWK, an array of them, or a JWKS `{ "keys": [...] }`) or one or more
- * PEM `PUBLIC KEY` blocks. Private material is refused, so a private key is never published by mistake.
+ * Reads the extra published keys (retired, or next in line): JSON (one JWK, an array of them, or a JWKS
+ * `{ "keys": [...] }`) or PEM `PUBLIC KEY` blocks. Private material is refused, so no private key is ever
+ * published by mistake.
  */
 export async function parsePublicKeys(text: string): Promise<PublicJwk[]> {
   const trimmed = text.trim();
