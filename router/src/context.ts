@@ -126,8 +126,8 @@ const asFormatted = (error: { message: string; extensions: Record<string, unknow
 export interface AdmissionDeps {
   readonly config: Config;
   readonly logger: Logger;
-  readonly verifier: JwtVerifier;
-  readonly limiter: RateLimiter;
+  readonly verifier: Pick<JwtVerifier, 'authenticate'>;
+  readonly limiter: Pick<RateLimiter, 'hit'>;
   readonly metrics: RouterMetrics;
 }
 
@@ -162,6 +162,7 @@ export function createAdmission(deps: AdmissionDeps): Admit {
     } catch (err) {
       if (err instanceof AuthFailure) {
         metrics.authFailures.inc({ reason: err.reason });
+        logger.debug({ reason: err.reason, detail: err.message }, 'access token refused');
         const message = err.reason === 'expired' ? 'Access token expired' : 'Invalid access token';
         throw new Rejection(401, asFormatted(unauthenticated(message)), { 'www-authenticate': 'Bearer error="invalid_token"' });
       }

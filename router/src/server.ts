@@ -24,9 +24,9 @@ import { LIMITS, aliasLimitRule, costLimitPlugin, depthLimitRule } from './limit
 const INTERNAL_EXTENSIONS = ['serviceName'];
 
 function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormattedError {
-  if (!error.extensions || !INTERNAL_EXTENSIONS.some((key) => key in error.extensions!)) return error;
-  const extensions = Object.fromEntries(Object.entries(error.extensions).filter(([key]) => !INTERNAL_EXTENSIONS.includes(key)));
-  return { ...error, extensions };
+  const extensions = error.extensions;
+  if (!extensions || !INTERNAL_EXTENSIONS.some((key) => key in extensions)) return error;
+  return { ...error, extensions: Object.fromEntries(Object.entries(extensions).filter(([key]) => !INTERNAL_EXTENSIONS.includes(key))) };
 }
 
 export function createApolloServer(options: {

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { IDENTITY_HEADER, createLogger, loadConfig } from '@mall/platform';
+import { AuthFailure, type Caller } from '../src/auth.ts';
+import { Rejection, createAdmission } from '../src/context.ts';
+import type { RateLimitDecision } from '../src/limits.ts';
+import { createRouterMetrics } from '../src/metrics.ts';
+
+const logger = createLogger({ service: 'admission-test', level: 'silent' });
+const caller: Caller = { userId: 'u-1', roles: ['CUSTOMER'], session: { id: 's', tokenId: 'j', expiresAt: 0 } };
+
+function request(headers: Record<string, string> = {}, remoteAddress = '127.0.0.1'): IncomingMessage {
+  return { headers: { ...headers }, socket: { remoteAddress } } as unknown as IncomingMessage;
+}
+
+function admission(options: {
+  authenticate?: (authorization: string | undefined) => Promise<Caller | null>;
+  hit?: (bucket: string, limit: number) => Promise<RateLimitDecision | null>;
+  env?: Record<string, string>;
+}) {
+  const buckets: string[] = [];
+  const admit = createAdmission({
+    config: loadConfig({ NODE_ENV: 'test', RATE_LIMIT_IP_PER_MINUTE: '10', RATE_LIMIT_USER_PER_MINUTE: '5', ...options.env }),
+    logger,
+    verifier: { authenticate: options.authenticate ?? (async (a) => (a ? caller : null)) },
+    limiter: {
+      hit: async (bucket, limit) => {
+        buckets.push(`${bucket}/${limit}`);
+        return options.hit ? options.hit(bucket, limit) : { allowed: true, count: 1, limit, retryAfterSeconds: 60 };
+      },
+    },
+    metrics: createRouterMetrics(new Registry()),
+  });
+  return { admit, buckets };
+}
+
+const rejectedWith = (status: number, code: string) => (err: unknown) => {
+  assert.ok(err instanceof Rejection, String(err));
+  assert.equal(err.status, status);
+  assert.equal(err.error.extensions?.['code'], code);
+  return true;
+};
+
+describe('createAdmission', () => {
+  it('builds the context: caller, client IP, request id, and checks the IP then the user bucket', async () => {
+    const { admit, buckets } = admission({});
+    const req = request({ authorization: 'Bearer t', 'x-forwarded-for': '198.51.100.9', [IDENTITY_HEADER]: 'forged' });
+    const context = await admit(req, 'rid-1');
+    assert.deepEqual([context.requestId, context.clientIp, context.caller], ['rid-1', '198.51.100.9', caller]);
+    assert.equal(context.deadline.aborted, false);
+    assert.deepEqual(buckets, ['ip:198.51.100.9/10', 'user:u-1/5']);
+    assert.equal(req.headers[IDENTITY_HEADER], undefined);
+  });
+
+  it('checks only the IP bucket for anonymous callers', async () => {
+    const { admit, buckets } = admission({});
+    assert.equal((await admit(request(), 'rid')).caller, null);
+    assert.deepEqual(buckets, ['ip:127.0.0.1/10']);
+  });
+
+  it('turns an AuthFailure into 401 UNAUTHENTICATED, saying only whether the token expired', async () => {
+    const failing = (reason: 'expired' | 'bad_signature') =>
+      admission({
+        authenticate: async () => {
+          throw new AuthFailure(reason, 'detail the client must not see');
+        },
+      }).admit(request({ authorization: 'Bearer t' }), 'rid');
+    await assert.rejects(failing('expired'), (err) => rejectedWith(401, 'UNAUTHENTICATED')(err) && (err as Rejection).error.message === 'Access token expired');
+    await assert.rejects(failing('bad_signature'), (err) => {
+      assert.ok(err instanceof Rejection);
+      assert.equal(err.error.message, 'Invalid access token');
+      assert.equal(err.headers['www-authenticate'], 'Bearer error="invalid_token"');
+      return true;
+    });
+  });
+
+  it('answers 503 when tokens cannot be checked at all, instead of letting them through', async () => {
+    const { admit } = admission({
+      authenticate: async () => {
+        throw new Error('JWKS fetch failed: ECONNREFUSED');
+      },
+    });
+    await assert.rejects(admit(request({ authorization: 'Bearer t' }), 'rid'), (err) => {
+      rejectedWith(503, 'INTERNAL_SERVER_ERROR')(err);
+      assert.doesNotMatch((err as Rejection).error.message, /JWKS|ECONNREFUSED/);
+      return true;
+    });
+  });
+
+  it('refuses over the limit with 429 RATE_LIMITED and Retry-After', async () => {
+    const { admit } = admission({ hit: async (_bucket, limit) => ({ allowed: false, count: limit + 1, limit, retryAfterSeconds: 17 }) });
+    await assert.rejects(admit(request(), 'rid'), (err) => {
+      rejectedWith(429, 'RATE_LIMITED')(err);
+      assert.equal((err as Rejection).error.extensions?.['retryAfterSeconds'], 17);
+      assert.equal((err as Rejection).headers['retry-after'], '17');
+      return true;
+    });
+  });
+
+  it('admits when the rate limiter itself fails', async () => {
+    const { admit } = admission({
+      hit: async () => {
+        throw new Error('redis down');
+      },
+    });
+    assert.equal((await admit(request({ authorization: 'Bearer t' }), 'rid')).caller, caller);
+  });
+});
