@@ -29,6 +29,8 @@ export interface AuthServiceDeps {
 export interface Caller {
   readonly identity: Identity;
   readonly requestId: string;
+  /** The request's logger, for security events operators should see. */
+  readonly logger?: { warn(obj: object, msg: string): void };
 }
 
 // One message for every credential failure, so the answer never tells whether an account exists.
@@ -58,7 +60,10 @@ export class AuthService {
     const { email, password } = parseInput(LoginInput, rawInput);
     const subject = { email, ip: caller.identity.clientIp };
     const retryAfter = await this.#deps.limiter.attempt(subject);
-    if (retryAfter > 0) throw rateLimited(retryAfter);
+    if (retryAfter > 0) {
+      caller.logger?.warn({ ip: subject.ip, retryAfter }, 'login refused: too many failures');
+      throw rateLimited(retryAfter);
+    }
 
     let account: Account | null;
     try {
@@ -80,6 +85,7 @@ export class AuthService {
     if (decision.kind === 'reject' || !stored) throw invalidRefreshToken();
     if (decision.kind === 'reuse') {
       await sessions.revokeFamily(stored.familyId, 'reuse');
+      caller.logger?.warn({ userId: stored.userId, sessionId: stored.familyId }, 'spent refresh token presented again; session revoked');
       throw invalidRefreshToken();
     }
 
@@ -102,6 +108,7 @@ export class AuthService {
     if (!rotated) {
       // Another request spent this token between our read and our update: the same token was used twice.
       await sessions.revokeFamily(stored.familyId, 'reuse');
+      caller.logger?.warn({ userId: stored.userId, sessionId: stored.familyId }, 'one refresh token used concurrently; session revoked');
       throw invalidRefreshToken();
     }
     const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId: stored.familyId }, now);
