@@ -36,6 +36,9 @@ export const LIMITS = {
   requestTimeoutMs: 15_000,
   /** One subgraph fetch. */
   subgraphTimeoutMs: 10_000,
+  // Generous for a slow client, but bounded: a connection that trickles its headers or body is cut.
+  headersTimeoutMs: 10_000,
+  receiveTimeoutMs: 30_000,
 } as const;
 
 /**

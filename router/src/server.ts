@@ -83,10 +83,6 @@ function corsHandler(config: Config) {
     });
 }
 
-// Generous for a slow client, but bounded: a connection that trickles its headers or body is cut.
-const HEADERS_TIMEOUT_MS = 10_000;
-const RECEIVE_TIMEOUT_MS = 30_000;
-
 export interface RouterServerOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -133,7 +129,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
       return true;
     },
   });
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = RECEIVE_TIMEOUT_MS;
+  server.headersTimeout = LIMITS.headersTimeoutMs;
+  server.requestTimeout = LIMITS.receiveTimeoutMs;
   return server;
 }
