@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
 import {
-  buildASTSchema,
   parse,
   Kind,
   TypeInfo,
@@ -40,7 +39,7 @@ function withoutPendingFields(schema: GraphQLSchema, op: OperationDefinitionNode
 function apiSchema() {
   const result = composeServices(subgraphSources().map(({ name, sdl }) => ({ name, url: `http://${name}`, typeDefs: parse(sdl) })));
   assert.ok(!result.errors, result.errors?.map((e) => e.message).join('\n'));
-  return buildASTSchema(parse(result.schema.toAPISchema().toString()));
+  return result.schema.toAPISchema().toGraphQLJSSchema();
 }
 
 describe('supergraph', () => {
