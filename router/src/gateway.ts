@@ -119,6 +119,9 @@ const isKnownSubgraph = (name: string): name is SubgraphName => (SUBGRAPH_NAMES 
  */
 export function createGateway(options: GatewayOptions): ApolloGateway {
   const { config, logger } = options;
+  // @apollo/gateway otherwise ships usage metrics to Apollo's OTLP endpoint and probes cloud metadata servers
+  // (GCP, AWS, Azure) on construction: no caller data or outbound traffic leaves without an explicit opt-in.
+  process.env['APOLLO_TELEMETRY_DISABLED'] ??= 'true';
   const urlOf = (name: string, composedUrl: string | undefined): string => {
     const url = options.subgraphUrls?.[name] ?? (isKnownSubgraph(name) ? config.subgraphs[name].url : composedUrl);
     if (!url) throw new Error(`no URL for subgraph ${name}`);
