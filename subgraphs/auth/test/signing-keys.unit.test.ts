@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadConfig } from '@mall/platform';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
 import { AccessTokenIssuer } from '../tokens/access-tokens.ts';
-import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, parsePrivateKey, parsePublicKeys } from '../tokens/signing-keys.ts';
+import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, loadSigningKeys, parsePrivateKey, parsePublicKeys } from '../tokens/signing-keys.ts';
 
 const settings = { issuer: 'mall-auth-test', audience: 'mall-api-test', ttlSeconds: 600 };
 
@@ -72,6 +76,36 @@ describe('signing keys', () => {
     const keys = await buildSigningKeys(pem, JSON.stringify([retired, current.publicJwk]));
     assert.equal(keys.jwks.keys.length, 2);
     assert.equal(keys.jwks.keys[0]!.kid, current.kid);
+  });
+});
+
+describe('loadSigningKeys', () => {
+  it('generates one development key into MALL_DATA_DIR and keeps using it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'auth-keys-'));
+    try {
+      const config = loadConfig({ NODE_ENV: 'development', MALL_DATA_DIR: dataDir });
+      const first = await loadSigningKeys(config);
+      const second = await loadSigningKeys(config);
+      assert.equal(second.current.kid, first.current.kid, 'a restart keeps issued tokens verifiable');
+      assert.match(await readFile(join(dataDir, 'secrets', 'auth-jwt-private-key.pem'), 'utf8'), /BEGIN PRIVATE KEY/);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('uses the configured key and extra published keys, generating nothing', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'auth-keys-'));
+    try {
+      const pem = generatePrivateKeyPem();
+      const retired = p256Pem().publicPem;
+      const config = loadConfig({ NODE_ENV: 'development', MALL_DATA_DIR: dataDir, AUTH_JWT_PRIVATE_KEY: pem, AUTH_JWT_PREVIOUS_PUBLIC_KEYS: retired });
+      const keys = await loadSigningKeys(config);
+      assert.equal(keys.current.kid, (await parsePrivateKey(pem)).kid);
+      assert.deepEqual(keys.jwks.keys.map((k) => k.alg), ['EdDSA', 'ES256']);
+      await assert.rejects(readFile(join(dataDir, 'secrets', 'auth-jwt-private-key.pem')), { code: 'ENOENT' });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
