@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createKafka, ensureTopics, startOutboxRelay } from '@mall/events';
+import { createKafka, startOutboxRelay } from '@mall/events';
 import {
   Lifecycle,
   SnowflakeGenerator,
@@ -55,8 +55,6 @@ export async function start(deps: ServiceDeps, options: UserStartOptions = {}): 
     const admin = await ensureBootstrapAdmin({ config, prisma, passwords, nextId, logger });
 
     const kafka = createKafka({ brokers: kafkaBrokers(config), clientId: 'user-outbox', logger });
-    // Production topics are provisioned from infra/kafka/topics.yaml; a development or test broker starts empty.
-    if (!config.isProduction) await ensureTopics(kafka);
     const relay = await startOutboxRelay({ databaseUrl, kafka, logger, name: 'user-outbox-relay' });
     resources.onStop('outbox relay', () => relay.stop());
 

@@ -77,6 +77,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       config = { ...config, kafka: { ...config.kafka, brokers } };
       logger.info({ brokers }, 'embedded Kafka-protocol broker started');
     }
+    // Production provisions topics from infra/kafka/topics.yaml; a local stack creates the same set (with the
+    // registry's partition counts) before any producer or consumer touches them.
+    const { createKafka, ensureTopics } = await import('@mall/events');
+    const created = await ensureTopics(createKafka({ brokers: [...brokers], clientId: 'stack-setup', logger }));
+    if (created.length) logger.info({ topics: created }, 'created Kafka topics');
 
     const redis = createRedis(config, logger);
     lifecycle.onStop('redis', async () => {
