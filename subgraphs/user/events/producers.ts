@@ -4,13 +4,12 @@ import type { ProfileChanges, User } from '../domain/user.ts';
 
 // The user.events envelopes this subgraph writes to its outbox, always in the transaction of the change they
 // describe. Keyed by user id, so one user's events stay in order on one partition.
-// The event schemas carry `name` as a string: an account without a name is sent as ''.
 
 export function userRegistered(user: User, traceId: string): EventEnvelope<'user.registered'> {
   return createEvent('user.registered', {
     aggregateId: String(user.id),
     traceId,
-    data: { userId: String(user.id), email: user.email, name: user.name ?? '', roles: [...user.roles] },
+    data: { userId: String(user.id), email: user.email, name: user.name, roles: [...user.roles] },
   });
 }
 
@@ -21,7 +20,7 @@ export function userUpdated(user: User, changes: ProfileChanges, traceId: string
     data: {
       userId: String(user.id),
       ...(changes.email !== undefined ? { email: changes.email } : {}),
-      ...(changes.name !== undefined ? { name: changes.name ?? '' } : {}),
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
     },
   });
 }

@@ -1,20 +1,21 @@
 import { z } from 'zod';
 import { Id, Timestamp } from './common.ts';
 
-const Role = z.string().min(1);
-const UserStatus = z.enum(['ACTIVE', 'SUSPENDED']);
+const Role = z.enum(['CUSTOMER', 'MERCHANT', 'ADMIN']);
+/** A name is optional on an account; null means none (never the empty string). */
+const Name = z.string().min(1).max(100).nullable();
 
 export const userEvents = {
   'user.registered': {
     topic: 'user.events',
     version: 1,
-    data: z.object({ userId: Id, email: z.email(), name: z.string(), roles: z.array(Role) }),
+    data: z.object({ userId: Id, email: z.email(), name: Name, roles: z.array(Role) }),
   },
   'user.updated': {
     topic: 'user.events',
     version: 1,
     // Only the fields that changed are present.
-    data: z.object({ userId: Id, email: z.email().optional(), name: z.string().optional(), status: UserStatus.optional() }),
+    data: z.object({ userId: Id, email: z.email().optional(), name: Name.optional() }),
   },
   'user.deleted': {
     topic: 'user.events',
