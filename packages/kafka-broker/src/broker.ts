@@ -158,6 +158,7 @@ export class Broker {
 }
 
 const MIN_FRAME = 10; // apiKey + apiVersion + correlationId + clientId length
+const MAX_PIPELINED = 128;
 
 class Connection {
   private b: Broker;
@@ -166,6 +167,15 @@ class Connection {
   private buffered = 0;
   private clientHost: string;
   private dead = false;
+  private writeBlocked = false;
+  // Kafka answers strictly in request order on a connection (strict clients
+  // match responses by position). Kafka gets there by muting the socket until
+  // the current response is sent; we keep reading and handling so pipelined
+  // produces share one fsync round and a heartbeat behind a long-poll fetch
+  // still counts towards the session, and only hold back the *bytes*: each
+  // request takes a slot here and slots are written out from the head.
+  private pending: Slot[] = [];
+  private paused = false;
 
   constructor(b: Broker, socket: net.Socket) {
     this.b = b;
@@ -173,7 +183,10 @@ class Connection {
     this.clientHost = `/${socket.remoteAddress ?? 'unknown'}`;
     socket.on('data', (c) => this.onData(c));
     socket.on('error', () => socket.destroy());
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.maybeResume();
+    });
   }
 
   private kill(reason: string, err?: unknown): void {
@@ -223,6 +236,9 @@ class Connection {
 
   private dispatch(frame: Buffer): void {
     const started = performance.now();
+    const slot: Slot = { done: false, out: null };
+    this.pending.push(slot);
+    this.maybeResume();
     let api: ApiDef | undefined;
     let ctx: RequestContext;
     let req: unknown;
@@ -237,7 +253,7 @@ class Connection {
       if (!api || apiVersion < api.min || apiVersion > api.max) {
         if (apiKey === apiVersions.key) {
           // KIP-511: answer in v0 layout with the supported ranges so the client can downgrade.
-          this.send(correlationId, apiVersions, 0, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.b.supportedApis(), throttleTimeMs: 0 });
+          this.complete(slot, correlationId, apiVersions, 0, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.b.supportedApis(), throttleTimeMs: 0 });
           return;
         }
         return this.kill(`unsupported api ${apiKey} v${apiVersion}`);
@@ -256,11 +272,11 @@ class Connection {
     }
     if (result instanceof Promise) {
       result.then(
-        (res) => this.finish(a, c, res, started),
+        (res) => this.finish(slot, a, c, res, started),
         (e) => this.failed(a, e),
       );
     } else {
-      this.finish(a, c, result, started);
+      this.finish(slot, a, c, result, started);
     }
   }
 
@@ -269,26 +285,66 @@ class Connection {
     this.kill('handler error');
   }
 
-  private finish(api: ApiDef, ctx: RequestContext, res: unknown, started: number): void {
+  private finish(slot: Slot, api: ApiDef, ctx: RequestContext, res: unknown, started: number): void {
     this.b.metrics.request(api.name, (performance.now() - started) / 1000);
-    if (res === null || this.dead) return;
-    this.send(ctx.correlationId, api, ctx.apiVersion, res);
+    if (this.dead) return;
+    if (res === null) {
+      // acks=0: nothing to send, but the slot must still clear or it would block later responses.
+      slot.done = true;
+      this.flush();
+      return;
+    }
+    this.complete(slot, ctx.correlationId, api, ctx.apiVersion, res);
   }
 
-  private send(correlationId: number, api: ApiDef, version: number, res: unknown): void {
+  // Encodes now (the response reflects state at completion), writes when every earlier slot has.
+  private complete(slot: Slot, correlationId: number, api: ApiDef, version: number, res: unknown): void {
     const w = new Writer();
     w.int32(correlationId);
     api.response.write(w, res, version);
+    const chunks = w.finish();
     const size = Buffer.allocUnsafe(4);
     size.writeInt32BE(w.length, 0);
-    const chunks = w.finish();
-    this.socket.cork();
-    this.socket.write(size);
-    let ok = true;
-    for (const c of chunks) ok = this.socket.write(c);
-    this.socket.uncork();
-    this.b.metrics.bytesOut(4 + w.length);
-    // A client that stops reading must not make the broker buffer without bound.
-    if (!ok) this.socket.pause();
+    chunks.unshift(size);
+    slot.out = chunks;
+    slot.bytes = 4 + w.length;
+    slot.done = true;
+    this.flush();
   }
+
+  private flush(): void {
+    if (this.dead || !this.pending[0]?.done) return;
+    this.socket.cork();
+    let ok = true;
+    let n = 0;
+    while (n < this.pending.length && this.pending[n]!.done) {
+      const slot = this.pending[n++]!;
+      if (!slot.out) continue;
+      for (const c of slot.out) ok = this.socket.write(c);
+      this.b.metrics.bytesOut(slot.bytes ?? 0);
+    }
+    this.pending.splice(0, n);
+    this.socket.uncork();
+    if (!ok) this.writeBlocked = true;
+    this.maybeResume();
+  }
+
+  // Bounds memory per connection: a client that pipelines without limit, or
+  // stops reading its responses, stops being read.
+  private maybeResume(): void {
+    const want = !this.writeBlocked && this.pending.length < MAX_PIPELINED;
+    if (want && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    } else if (!want && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+}
+
+interface Slot {
+  done: boolean;
+  out: Buffer[] | null;
+  bytes?: number;
 }
