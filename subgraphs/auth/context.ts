@@ -1,5 +1,5 @@
 import type { SubgraphContext } from '@mall/platform';
-import type { AuthService } from './domain/auth-service.ts';
+import type { AuthService } from './service.ts';
 
 export interface AuthContext extends SubgraphContext {
   readonly auth: AuthService;

@@ -19,15 +19,15 @@ import { RedisLoginLimiter } from './data/login-limiter.ts';
 import { createAuthPrisma } from './data/prisma.ts';
 import { PrismaSessionStore } from './data/session-store.ts';
 import { UserSubgraphAccounts } from './data/user-accounts.ts';
-import { AuthService } from './domain/auth-service.ts';
+import { AuthService } from './service.ts';
 import { DEFAULT_LOGIN_FAILURE_POLICY, type LoginFailurePolicy } from './domain/login-policy.ts';
 import { startUserEventsConsumer } from './events/user-events.ts';
 import { resolvers } from './resolvers/index.ts';
-import { AccessTokenIssuer } from './tokens/access-tokens.ts';
-import { jwksRoute } from './tokens/jwks-route.ts';
-import { loadSigningKeys } from './tokens/signing-keys.ts';
+import { AccessTokenIssuer } from './data/access-tokens.ts';
+import { jwksRoute } from './routes.ts';
+import { loadSigningKeys } from './data/signing-keys.ts';
 
-export { JWKS_PATH } from './tokens/jwks-route.ts';
+export { JWKS_PATH } from './routes.ts';
 
 export interface AuthStartOptions {
   readonly port?: number;

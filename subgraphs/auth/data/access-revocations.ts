@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { authKeys } from '@mall/platform';
-import type { AccessTokenDenylist } from '../domain/ports.ts';
+import type { AccessTokenDenylist } from '../service.ts';
 
 // Entries outlive the tokens they refuse by this much: a verifier tolerating some clock skew on `exp` must
 // not find the entry gone while it still accepts the token.

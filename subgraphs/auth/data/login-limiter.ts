@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { LoginFailurePolicy } from '../domain/login-policy.ts';
-import type { LoginLimiter, LoginSubject } from '../domain/ports.ts';
+import type { LoginLimiter, LoginSubject } from '../service.ts';
 
 // Check and count in one script: concurrent guesses cannot all slip past a check that ran before any of
 // them was counted. Returns 0 (counted) or the seconds until the fullest exceeded window ends.

@@ -1,5 +1,5 @@
 import { decodeId, encodeId, withTransaction, type SnowflakeGenerator } from '@mall/platform';
-import type { RevokeReason, SessionStore } from '../domain/ports.ts';
+import type { RevokeReason, SessionStore } from '../service.ts';
 import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
 import type { AuthPrisma, AuthTx } from './prisma.ts';
 

@@ -1,5 +1,5 @@
 import { IdentitySigner, ServiceClient, type Config } from '@mall/platform';
-import type { Account, AccountDirectory, CallContext } from '../domain/ports.ts';
+import type { Account, AccountDirectory, CallContext } from '../service.ts';
 
 // Every internal field returns a User; asking for all provided fields lets AuthPayload.user carry them.
 const ACCOUNT_FIELDS = 'id email name roles createdAt';

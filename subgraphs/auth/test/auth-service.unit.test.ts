@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { AppError, anonymous, type Identity, type Role } from '@mall/platform';
-import { AuthService } from '../domain/auth-service.ts';
-import type { Account, AccessTokenDenylist, AccountDirectory, LoginLimiter, LoginSubject, RevokeReason, SessionStore } from '../domain/ports.ts';
+import {
+  AuthService,
+  type Account,
+  type AccessTokenDenylist,
+  type AccountDirectory,
+  type LoginLimiter,
+  type LoginSubject,
+  type RevokeReason,
+  type SessionStore,
+} from '../service.ts';
 import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
-import { AccessTokenIssuer } from '../tokens/access-tokens.ts';
-import { buildSigningKeys, generatePrivateKeyPem } from '../tokens/signing-keys.ts';
+import { AccessTokenIssuer } from '../data/access-tokens.ts';
+import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
 
 // In-memory ports with the same contracts as the Postgres/Redis/user-subgraph ones.
 

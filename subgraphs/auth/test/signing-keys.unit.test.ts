@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '@mall/platform';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
-import { AccessTokenIssuer } from '../tokens/access-tokens.ts';
-import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, loadSigningKeys, parsePrivateKey, parsePublicKeys } from '../tokens/signing-keys.ts';
+import { AccessTokenIssuer } from '../data/access-tokens.ts';
+import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, loadSigningKeys, parsePrivateKey, parsePublicKeys } from '../data/signing-keys.ts';
 
 const settings = { issuer: 'mall-auth-test', audience: 'mall-api-test', ttlSeconds: 600 };
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '@mall/platform';
-import type { SigningKeys } from './signing-keys.ts';
+import type { SigningKeys } from './data/signing-keys.ts';
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 
