@@ -42,13 +42,18 @@ test('produced batches are validated: CRC, magic, framing', () => {
   assert.equal(parseProducedBatches(batch(1).subarray(0, 50)).error, ErrorCode.CORRUPT_MESSAGE);
 });
 
-test('offsets, index lookups across rolled segments, and reopen', (t) => {
+test('offsets, index lookups across rolled segments, and reopen', async (t) => {
   const dir = tmpDir(t);
   const cfg = { segmentBytes: 1000, indexIntervalBytes: 200, retentionBytes: -1, retentionMs: -1 };
   const f = new Flusher();
   let log = new PartitionLog(path.join(dir, 'p'), cfg, f, quiet);
   for (let i = 0; i < 100; i++) assert.equal(log.append([batchInfo(batch(2, { pad: 30 }))]), i * 2);
   assert.ok(log.segmentCount > 5);
+  // Appended but not yet fsynced: above the high watermark, so invisible to readers.
+  assert.ok(log.highWatermark < 200);
+  assert.equal(log.read(199, 1000).records.length, 0);
+  await f.sync();
+  assert.equal(log.highWatermark, 200);
   for (const off of [0, 1, 57, 120, 199]) {
     const r = log.read(off, 1);
     assert.equal(r.error, ErrorCode.NONE);

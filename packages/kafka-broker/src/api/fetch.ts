@@ -125,8 +125,8 @@ export const fetch = defineApi<Req, Res>({
           return {
             partitionIndex: p.partition,
             errorCode: r.error,
-            highWatermark: log.nextOffset,
-            lastStableOffset: log.nextOffset,
+            highWatermark: log.highWatermark,
+            lastStableOffset: log.highWatermark,
             logStartOffset: log.logStartOffset,
             abortedTransactions: null,
             preferredReadReplica: -1,

@@ -65,7 +65,7 @@ export const listOffsets = defineApi<Req, Res>({
           if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1 };
           let offset: number;
           let timestamp = -1;
-          if (p.timestamp === LATEST) offset = log.nextOffset;
+          if (p.timestamp === LATEST) offset = log.highWatermark;
           else if (p.timestamp === EARLIEST) offset = log.logStartOffset;
           else ({ offset, timestamp } = log.offsetForTimestamp(p.timestamp));
           return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp, offset };

@@ -72,6 +72,10 @@ export class PartitionLog {
   private log: Logger;
   private segments: Segment[] = [];
   nextOffset = 0;
+  // Offsets below this are fdatasync'ed. Consumers see only these (Kafka's high
+  // watermark; here "committed" means durable rather than replicated), so
+  // nothing a consumer processed or committed past can vanish in a crash.
+  highWatermark = 0;
   logStartOffset = 0;
   private producers = new Map<number, ProducerEntry>();
   private listeners = new Set<() => void>();
@@ -95,6 +99,7 @@ export class PartitionLog {
       this.segments.push(this.openSegment(bases[i]!, last, last ? undefined : bases[i + 1]!));
     }
     this.logStartOffset = this.segments[0]!.baseOffset;
+    this.highWatermark = this.nextOffset;
   }
 
   get size(): number {
@@ -283,10 +288,16 @@ export class PartitionLog {
       seg.maxTimestamp = Math.max(seg.maxTimestamp, b.maxTimestamp);
       this.nextOffset = base + b.lastOffsetDelta + 1;
       if (b.producerId >= 0) this.rememberProducer(b.producerId, b.producerEpoch, b.baseSequence, b.baseSequence + b.lastOffsetDelta, base);
-      this.flusher.markDirty(seg.fd);
     }
-    for (const l of this.listeners) l();
+    const upTo = this.nextOffset;
+    this.flusher.markDirty(this.active().fd, () => this.advance(upTo));
     return first;
+  }
+
+  private advance(offset: number): void {
+    if (offset <= this.highWatermark || this.closed) return;
+    this.highWatermark = offset;
+    for (const l of this.listeners) l();
   }
 
   private roll(): Segment {
@@ -294,7 +305,8 @@ export class PartitionLog {
     // Older segments are trusted on restart (only the active one is
     // re-validated), so make them fully durable before moving on.
     fs.fdatasyncSync(old.fd);
-    this.flusher.forget(old.fd);
+    this.flusher.synced(old.fd);
+    this.advance(this.nextOffset);
     if (old.idxFd >= 0) {
       fs.fdatasyncSync(old.idxFd);
       fs.closeSync(old.idxFd);
@@ -305,6 +317,7 @@ export class PartitionLog {
     return seg;
   }
 
+  /** Called whenever the high watermark advances (and on close). */
   onAppend(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -316,8 +329,9 @@ export class PartitionLog {
    * limit still makes progress, as in Kafka).
    */
   read(offset: number, maxBytes: number, minOneBatch = true): ReadResult {
-    if (offset === this.nextOffset) return { error: ErrorCode.NONE, records: [], bytes: 0 };
     if (offset > this.nextOffset || offset < this.logStartOffset) return { error: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
+    // Between the high watermark and the log end: written, not yet durable, so not visible yet.
+    if (offset >= this.highWatermark) return { error: ErrorCode.NONE, records: [], bytes: 0 };
     let si = this.findSegment(offset);
     while (si < this.segments.length) {
       const seg = this.segments[si]!;
@@ -352,7 +366,7 @@ export class PartitionLog {
     let end = 0;
     while (end + LOG_OVERHEAD <= got) {
       const t = LOG_OVERHEAD + buf.readInt32BE(end + BATCH_LENGTH);
-      if (end + t > got) break;
+      if (end + t > got || readInt64(buf, end) >= this.highWatermark) break;
       end += t;
     }
     return { error: ErrorCode.NONE, records: end ? [buf.subarray(0, end)] : [], bytes: end };
@@ -377,7 +391,10 @@ export class PartitionLog {
       while (pos + HEADER_SIZE <= seg.size) {
         fs.readSync(seg.fd, hdr, 0, HEADER_SIZE, pos);
         const mt = readInt64(hdr, MAX_TIMESTAMP);
-        if (mt >= ts) return { offset: Math.max(readInt64(hdr, 0), this.logStartOffset), timestamp: mt };
+        if (mt >= ts) {
+          const offset = Math.max(readInt64(hdr, 0), this.logStartOffset);
+          return offset < this.highWatermark ? { offset, timestamp: mt } : { offset: -1, timestamp: -1 };
+        }
         pos += LOG_OVERHEAD + hdr.readInt32BE(BATCH_LENGTH);
       }
     }
