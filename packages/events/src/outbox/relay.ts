@@ -161,6 +161,26 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     return c;
   }
 
+  /**
+   * After a failed send the idempotent producer may hold sequence numbers the broker never saw (kafkajs
+   * rolls them back only partly), and every later send to that partition would fail with
+   * OUT_OF_ORDER_SEQUENCE_NUMBER. A fresh producer gets a new producer id and starts clean; the rows are
+   * still in the outbox, so nothing is lost and the consumer's dedup absorbs any copy.
+   */
+  async function replaceOwnProducer(): Promise<void> {
+    if (!ownProducer || !options.kafka) return;
+    const old = ownProducer;
+    await old.disconnect().catch(() => {});
+    const fresh = createProducer(options.kafka);
+    try {
+      await fresh.connect();
+    } catch (err) {
+      logger.warn({ err }, 'could not reconnect the outbox producer; the next cycle retries');
+    }
+    ownProducer = fresh;
+    producer = fresh;
+  }
+
   async function publishTopic(topic: string, rows: OutboxRow[]): Promise<void> {
     const messages: Message[] = rows.map((row) => ({
       key: row.key,
@@ -203,6 +223,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
             [topicRows.map((r) => r.id), message.slice(0, 2000), initialBackoffMs, maxBackoffMs],
           );
           options.hooks?.onFailed?.(topic, err, topicRows.map(toPublished));
+          await replaceOwnProducer();
         }
       }
       if (published.length > 0) {
