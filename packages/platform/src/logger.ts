@@ -15,10 +15,14 @@ const REDACT = [
   'password',
 ];
 
-export function createLogger(options: { service: string; level: string; pretty?: boolean } & Pick<LoggerOptions, 'base'>): Logger {
+/**
+ * `service` names the process's service; leave it out for a root logger whose children each name their own
+ * (pino would otherwise print the key twice).
+ */
+export function createLogger(options: { service?: string; level: string; pretty?: boolean } & Pick<LoggerOptions, 'base'>): Logger {
   return pino({
     level: options.level,
-    base: { service: options.service, ...options.base },
+    base: { ...(options.service ? { service: options.service } : {}), ...options.base },
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     ...(options.pretty

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse, type DocumentNode } from 'graphql';
@@ -84,7 +84,8 @@ export async function startSubgraph<TContext extends SubgraphContext>(options: S
     stopOnTerminationSignals: false,
     formatError: createErrorFormatter(logger),
     logger,
-    plugins: [ApolloServerPluginLandingPageDisabled(), graphqlMetricsPlugin<TContext>(registry)],
+    // No Apollo Studio here: inline (ftv1) traces would only cost every subgraph response.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), graphqlMetricsPlugin<TContext>(registry)],
   });
   await server.start();
 

@@ -58,7 +58,8 @@ export interface Stack {
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let config = loadConfig(options.env ?? process.env);
-  const logger = options.logger ?? createLogger({ service: 'stack', level: config.logLevel, pretty: options.pretty ?? false });
+  const root = options.logger ?? createLogger({ level: config.logLevel, pretty: options.pretty ?? false });
+  const logger = root.child({ service: 'stack' });
   const lifecycle = new Lifecycle(logger);
   const services = new Map<string, RunningService>();
   try {
@@ -70,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port: config.kafka.embeddedBrokerPort,
         host: '127.0.0.1',
         dataDir: config.dataDir,
-        logger: logger.child({ service: 'kafka-broker' }),
+        logger: root.child({ service: 'kafka-broker' }),
       });
       lifecycle.onStop('kafka-broker', () => broker.close());
       brokers = [broker.brokers];
@@ -88,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await redis.quit();
     });
     const internalSecret = await resolveInternalSecret(config);
-    const depsFor = (service: string): ServiceDeps => ({ config, internalSecret, redis, logger: logger.child({ service }) });
+    const depsFor = (service: string): ServiceDeps => ({ config, internalSecret, redis, logger: root.child({ service }) });
 
     for (const name of options.subgraphs ?? AVAILABLE_SUBGRAPHS) {
       const load = SUBGRAPHS[name];
