@@ -1,11 +1,15 @@
 // Builds a response as a list of chunks so large record payloads (fetch) are
 // referenced, not copied, and go to the socket with one corked writev.
+// Most responses (heartbeats, produce acks, offset commits) are tiny: start
+// below Buffer.poolSize / 2 so the first buffer is a slice of Node's shared
+// pool instead of a fresh allocation per response; grow in 16 KiB steps.
+const FIRST = 1024;
 const SCRATCH = 16 * 1024;
 const INLINE_LIMIT = 4096;
 
 export class Writer {
   private chunks: Buffer[] = [];
-  private cur: Buffer = Buffer.allocUnsafe(SCRATCH);
+  private cur: Buffer = Buffer.allocUnsafe(FIRST);
   private pos = 0;
   private start = 0;
   length = 0;
