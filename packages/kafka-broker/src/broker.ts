@@ -2,6 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { API_BY_KEY, APIS } from './api/index.ts';
 import { apiVersions } from './api/apiVersions.ts';
+import { produce } from './api/produce.ts';
 import type { ApiDef, RequestContext } from './api/types.ts';
 import { ProtocolError, Reader } from './codec/reader.ts';
 import { Writer } from './codec/writer.ts';
@@ -159,6 +160,7 @@ export class Broker {
 
 const MIN_FRAME = 10; // apiKey + apiVersion + correlationId + clientId length
 const MAX_PIPELINED = 128;
+const MAX_SCRATCH = 8 << 20;
 
 class Connection {
   private b: Broker;
@@ -168,6 +170,7 @@ class Connection {
   private clientHost: string;
   private dead = false;
   private writeBlocked = false;
+  private scratch: Buffer = Buffer.alloc(0);
   // Kafka answers strictly in request order on a connection (strict clients
   // match responses by position). Kafka gets there by muting the socket until
   // the current response is sent; we keep reading and handling so pipelined
@@ -206,20 +209,29 @@ class Connection {
       const size = head.readInt32BE(0);
       if (size < MIN_FRAME || size > this.b.cfg.maxFrameBytes) return this.kill(`invalid frame size ${size}`);
       if (this.buffered < 4 + size) return;
-      this.dispatch(this.take(4 + size).subarray(4));
+      const { frame, reused } = this.take(4 + size);
+      this.dispatch(frame.subarray(4), reused);
     }
   }
 
   // Zero-copy when the frame lies in one socket chunk (the common case for small requests).
-  private take(n: number): Buffer {
+  // A frame spread over chunks (every large produce) is assembled in `scratch`,
+  // reused for the next such frame: a fresh 1 MiB buffer per produce cost more in
+  // page faults and GC than the copy itself. Only Produce may keep it (see dispatch).
+  private take(n: number): { frame: Buffer; reused: boolean } {
     const first = this.chunks[0]!;
     let out: Buffer;
+    let reused = false;
     if (first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      if (n <= MAX_SCRATCH) {
+        if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, Math.min(2 * this.scratch.length, MAX_SCRATCH)));
+        out = this.scratch.subarray(0, n);
+        reused = true;
+      } else out = Buffer.allocUnsafe(n);
       let filled = 0;
       while (filled < n) {
         const c = this.chunks[0]!;
@@ -231,10 +243,10 @@ class Connection {
       }
     }
     this.buffered -= n;
-    return out;
+    return { frame: out, reused };
   }
 
-  private dispatch(frame: Buffer): void {
+  private dispatch(frame: Buffer, reused: boolean): void {
     const started = performance.now();
     const slot: Slot = { done: false, out: null };
     this.pending.push(slot);
@@ -258,7 +270,14 @@ class Connection {
         }
         return this.kill(`unsupported api ${apiKey} v${apiVersion}`);
       }
-      req = api.request.read(r, apiVersion);
+      // Decoded requests hold views into the frame. Produce consumes its records
+      // synchronously (validated and written before its first await), so it may
+      // read from the reused buffer; other APIs keep bytes (group metadata,
+      // assignments) and get their own copy.
+      if (reused && api !== produce) {
+        const own = Buffer.from(frame);
+        req = api.request.read(new Reader(own, r.pos), apiVersion);
+      } else req = api.request.read(r, apiVersion);
     } catch (e) {
       return this.kill(e instanceof ProtocolError ? 'malformed request' : 'request decode failed', e);
     }

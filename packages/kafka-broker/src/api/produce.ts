@@ -55,6 +55,8 @@ export const produce = defineApi<Req, Res>({
     ],
     ['throttleTimeMs', int32, 1],
   ]),
+  // `records` may be views into a per-connection buffer that the next frame
+  // overwrites: use them only before the first await (see Connection.take).
   async handle(b, req) {
     let appended = false;
     const fail = (index: number, errorCode: number): PartRes => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
