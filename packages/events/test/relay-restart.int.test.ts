@@ -2,25 +2,15 @@
 // published once the broker is back, through a fresh idempotent producer.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startBroker } from '@mall/kafka-broker';
+import { freePort } from '@mall/platform/testing';
 import { createEvent, createKafka, ensureTopics, parseEvent, startOutboxRelay, writeOutbox, type OutboxRelay } from '../src/index.ts';
 import { waitFor } from '../src/testing/index.ts';
 import { createFixtureDomain, testLogger, type FixtureDomain } from './helpers.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let dataDir: string;
 let domain: FixtureDomain;

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { SUBGRAPH_NAMES, type Config, type SubgraphName } from '@mall/platform';
+import { freePort } from '@mall/platform/testing';
 import { startStack, type Stack } from './index.ts';
 
 export interface GraphQLResult<T = Record<string, unknown>> {
@@ -34,17 +34,6 @@ export interface TestStack {
   readonly admin: { readonly email: string; readonly password: string };
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: GqlOptions): Promise<GraphQLResult<T>>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function postGraphQL<T>(url: string, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GraphQLResult<T>> {
