@@ -60,7 +60,7 @@ export const offsetCommit = defineApi<Req, Res>({
         return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE };
       }),
     }));
-    if (wrote) await b.flusher.sync();
+    if (wrote) await b.flusher.sync([b.store.offsetsFile]);
     return { throttleTimeMs: 0, topics };
   },
 });

@@ -58,7 +58,7 @@ export const produce = defineApi<Req, Res>({
   // `records` may be views into a per-connection buffer that the next frame
   // overwrites: use them only before the first await (see Connection.take).
   async handle(b, req) {
-    let appended = false;
+    const written: number[] = [];
     const fail = (index: number, errorCode: number): PartRes => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
     const validAcks = req.acks === -1 || req.acks === 0 || req.acks === 1;
     const responses = req.topicData.map((t) => {
@@ -90,7 +90,7 @@ export const produce = defineApi<Req, Res>({
           if (fresh.length > 0) {
             const first = log.append(fresh);
             if (baseOffset < 0) baseOffset = first;
-            appended = true;
+            written.push(log.activeFd);
             b.metrics.messagesIn(t.name, fresh.reduce((n, x) => n + x.lastOffsetDelta + 1, 0));
           }
           return { index: p.index, errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
@@ -99,7 +99,7 @@ export const produce = defineApi<Req, Res>({
     });
     if (req.acks === 0) return null;
     // acks=1 and acks=-1 are the same on a single node: acknowledged means fsynced.
-    if (appended) await b.flusher.sync();
+    if (written.length > 0) await b.flusher.sync(written);
     return { responses, throttleTimeMs: 0 };
   },
 });

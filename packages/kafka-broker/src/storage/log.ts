@@ -112,6 +112,11 @@ export class PartitionLog {
     return this.segments.length;
   }
 
+  /** The file appends go to (older segments are synced when they roll). */
+  get activeFd(): number {
+    return this.active().fd;
+  }
+
   private active(): Segment {
     return this.segments[this.segments.length - 1]!;
   }

@@ -65,6 +65,11 @@ export class Store {
     this.offsetsPos = Buffer.byteLength(body);
   }
 
+  /** The committed-offsets log, for waiting on its fsync alone. */
+  get offsetsFile(): number {
+    return this.offsetsFd;
+  }
+
   get clusterId(): string {
     return this.meta.clusterId;
   }
@@ -176,6 +181,10 @@ export class Store {
   }
 
   commitOffset(group: string, topic: string, partition: number, c: CommittedOffset): void {
+    // kafkajs re-commits unchanged offsets (one commit per partition batch); the
+    // caller still waits for the offsets file, which covers the earlier write.
+    const cur = this.offsets.get(group)?.get(topic)?.get(partition);
+    if (cur && cur.offset === c.offset && cur.metadata === c.metadata) return;
     this.setOffset(group, topic, partition, c);
     this.appendOffsetsLine(JSON.stringify({ g: group, t: topic, p: partition, o: c.offset, m: c.metadata }) + '\n');
   }
