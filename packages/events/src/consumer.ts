@@ -2,8 +2,10 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Consumer, ConsumerConfig, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
 import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { EventValidationError, parseEvent, type AnyEvent, type EventEnvelope } from './envelope.ts';
 import { createProducer } from './kafka.ts';
+import { consumerMetrics } from './metrics.ts';
 import type { EventType } from './schemas/index.ts';
 import { dlqTopic } from './topics.ts';
 
@@ -62,6 +64,11 @@ export interface StartConsumerOptions<Tx extends ConsumerTx> {
   consumerConfig?: Partial<Omit<ConsumerConfig, 'groupId'>>;
   /** Called after each message's outcome is final (committed effect, duplicate, skip or DLQ). */
   onProcessed?: (outcome: ConsumeOutcome) => void;
+  /**
+   * Where to register events_consumed_total, event_handler_duration_seconds and events_dead_lettered_total,
+   * labelled with consumerName (the service's /metrics registry). Without it the consumer records nothing.
+   */
+  registry?: Registry;
 }
 
 export interface ConsumerHandle {
@@ -90,6 +97,8 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
   const txTimeout = options.transactionTimeoutMs ?? 10_000;
   const outcomes = new EventEmitter<{ outcome: [ConsumeOutcome] }>();
   const abort = new AbortController();
+  const metrics = options.registry ? consumerMetrics(options.registry) : undefined;
+  const consumerLabel = options.consumerName;
 
   let ownProducer: Producer | undefined;
   let dlqProducer = options.dlqProducer;
@@ -108,6 +117,8 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
   });
 
   const finish = (outcome: ConsumeOutcome) => {
+    // Unparseable bytes carry no trustworthy type; a fixed label keeps the series count bounded by EVENTS.
+    metrics?.consumed.inc({ consumer: consumerLabel, type: outcome.event?.type ?? 'unparseable', outcome: outcome.status });
     try {
       options.onProcessed?.(outcome);
       outcomes.emit('outcome', outcome);
@@ -132,6 +143,7 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
     };
     // The original bytes and key, untouched, so the message can be replayed onto its topic as is.
     await dlq.send({ topic: dlqTopic(topic), acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    metrics?.deadLettered.inc({ consumer: consumerLabel, topic });
   }
 
   /** Runs the handler and the processed mark in one transaction; false when the mark already existed. */
@@ -170,11 +182,14 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
       return;
     }
     for (let attempt = 1; ; attempt++) {
+      const endTimer = metrics?.handlerDuration.startTimer({ consumer: consumerLabel, type: event.type });
       try {
         const applied = await applyOnce(event, handler);
+        endTimer?.();
         finish({ ...base, status: applied ? 'processed' : 'duplicate', event, attempts: attempt });
         return;
       } catch (error) {
+        endTimer?.();
         // Stopping mid-retry: leave the offset uncommitted so the partition's next owner starts here.
         if (abort.signal.aborted) throw error;
         const log = { ...base, eventId: event.id, type: event.type, attempt, err: error };

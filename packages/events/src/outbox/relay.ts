@@ -1,8 +1,10 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { eventHeaders } from '../envelope.ts';
 import { createProducer } from '../kafka.ts';
+import { relayMetrics, type RelayMetrics } from '../metrics.ts';
 import { OUTBOX_CHANNEL } from './writer.ts';
 
 export interface OutboxRelayOptions {
@@ -25,6 +27,13 @@ export interface OutboxRelayOptions {
   retainPublishedMs?: number;
   /** Shown as application_name in pg_stat_activity. */
   name?: string;
+  /**
+   * Where to register outbox_events_published_total, outbox_publish_failures_total, outbox_pending_events and
+   * outbox_oldest_pending_seconds (the service's /metrics registry). Without it the relay records nothing.
+   */
+  registry?: Registry;
+  /** How often, at most, the backlog gauges are refreshed (one aggregate query). Default 5000 ms. */
+  backlogCheckIntervalMs?: number;
   hooks?: {
     onPublished?(rows: readonly PublishedRow[]): void;
     onFailed?(topic: string, error: unknown, rows: readonly PublishedRow[]): void;
@@ -110,6 +119,8 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const sendTimeoutMs = options.sendTimeoutMs ?? 10_000;
   const retainPublishedMs = options.retainPublishedMs ?? 24 * 3600_000;
   const applicationName = options.name ?? 'outbox-relay';
+  const metrics: RelayMetrics | undefined = options.registry ? relayMetrics(options.registry) : undefined;
+  const backlogCheckIntervalMs = options.backlogCheckIntervalMs ?? 5_000;
 
   let ownProducer: Producer | undefined;
   let producer: Pick<Producer, 'send'>;
@@ -128,6 +139,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   let wakePending = true;
   let wakeUp: (() => void) | undefined;
   let lastPurge = 0;
+  let lastBacklogCheck = 0;
 
   const wake = () => {
     wakePending = true;
@@ -207,12 +219,14 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         else byTopic.set(row.topic, [row]);
       }
       const published: OutboxRow[] = [];
+      const publishedPerTopic: [topic: string, count: number][] = [];
       // Topics one after another, not concurrently: the idempotent producer tracks sequence numbers per
       // partition, and a failure of one topic must not hold back the rows of another.
       for (const [topic, topicRows] of byTopic) {
         try {
           await publishTopic(topic, topicRows);
           published.push(...topicRows);
+          publishedPerTopic.push([topic, topicRows.length]);
         } catch (err) {
           const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
           logger.error({ err, topic, rows: topicRows.length }, 'outbox publish failed; backing off');
@@ -222,6 +236,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
              WHERE id = ANY($1::text[])`,
             [topicRows.map((r) => r.id), message.slice(0, 2000), initialBackoffMs, maxBackoffMs],
           );
+          metrics?.failures.inc({ topic }, topicRows.length);
           options.hooks?.onFailed?.(topic, err, topicRows.map(toPublished));
           await replaceOwnProducer();
         }
@@ -230,6 +245,8 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         await c.query(`UPDATE "outbox" SET published_at = now() WHERE id = ANY($1::text[])`, [published.map((r) => r.id)]);
       }
       await c.query('COMMIT');
+      // Counted only after the commit: a cycle rolled back is republished and would otherwise count twice.
+      for (const [topic, count] of publishedPerTopic) metrics?.published.inc({ topic }, count);
       if (published.length > 0) options.hooks?.onPublished?.(published.map(toPublished));
       return { published: published.length, claimed: rows.length };
     } catch (err) {
@@ -248,6 +265,22 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
          SELECT id FROM "outbox" WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1::float8 / 1000) LIMIT 5000)`,
       [retainPublishedMs],
     );
+  }
+
+  /*
+   * Refreshed from the relay's loop rather than at scrape time: a scrape then never waits behind a cycle
+   * holding the connection, and the query runs at a fixed low rate however often Prometheus asks or the
+   * outbox is notified. The published_at index finds the pending rows; normally there are few.
+   */
+  async function checkBacklog(): Promise<void> {
+    if (!metrics || Date.now() - lastBacklogCheck < backlogCheckIntervalMs) return;
+    lastBacklogCheck = Date.now();
+    const c = await connection();
+    const { rows } = await c.query<{ pending: string; oldest: string | null }>(
+      `SELECT count(*) AS pending, extract(epoch FROM now() - min(created_at)) AS oldest FROM "outbox" WHERE published_at IS NULL`,
+    );
+    metrics.pending.set(Number(rows[0]?.pending ?? 0));
+    metrics.oldestPendingSeconds.set(Math.max(0, Number(rows[0]?.oldest ?? 0)));
   }
 
   // Cycles run strictly one at a time on the single connection; drain() queues behind the loop.
@@ -276,6 +309,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         try {
           await drainOnce();
           await exclusive(purge);
+          await exclusive(checkBacklog);
           failures = 0;
         } catch (err) {
           failures++;
