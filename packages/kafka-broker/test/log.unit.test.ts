@@ -90,3 +90,31 @@ test('idempotent sequences: exact retry is a duplicate, a gap is out of order, s
   log.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('appended data becomes durable and visible without any waiter (acks=0), each file on its own', async (t) => {
+  const dir = tmpDir(t);
+  const cfg = { segmentBytes: 1 << 20, indexIntervalBytes: 4096, retentionBytes: -1, retentionMs: -1 };
+  const f = new Flusher();
+  const a = new PartitionLog(path.join(dir, 'a'), cfg, f, quiet);
+  const b = new PartitionLog(path.join(dir, 'b'), cfg, f, quiet);
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  let woken = 0;
+  a.onAppend(() => woken++);
+  a.append([batchInfo(batch(3))]);
+  assert.equal(a.highWatermark, 0);
+  const deadline = Date.now() + 5000;
+  while (a.highWatermark < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(a.highWatermark, 3);
+  assert.equal(woken, 1);
+  assert.equal(Number(a.read(0, 1000).records[0]!.readBigInt64BE(0)), 0);
+  // Waiting for one file is satisfied by that file's round even while another is dirty.
+  b.append([batchInfo(batch(1))]);
+  a.append([batchInfo(batch(1))]);
+  await f.sync([a.activeFd]);
+  assert.equal(a.highWatermark, 4);
+  await f.sync();
+  assert.equal(b.highWatermark, 1);
+});
