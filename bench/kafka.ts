@@ -275,6 +275,10 @@ ${table}
 `;
   console.log(md);
   if (only) return; // partial runs are for iterating, not the record
-  fs.mkdirSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'results'), { recursive: true });
-  fs.writeFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'kafka.md'), md);
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'kafka.md');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  // The hand-written notes (history, configuration rationale) survive re-runs.
+  const prev = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+  const notes = prev.indexOf('\n## Notes');
+  fs.writeFileSync(out, notes >= 0 ? md + prev.slice(notes) : md);
 }
