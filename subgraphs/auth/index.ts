@@ -3,6 +3,7 @@ import { createKafka } from '@mall/events';
 import {
   Lifecycle,
   SnowflakeGenerator,
+  createMetricsRegistry,
   domainDatabaseUrl,
   kafkaBrokers,
   loadTypeDefs,
@@ -72,12 +73,15 @@ export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): 
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
     });
 
+    // One registry for the whole service, so its /metrics shows the consumer's outcomes next to the GraphQL series.
+    const registry = createMetricsRegistry('subgraph-auth');
     const consumer = await startUserEventsConsumer({
       kafka: createKafka({ brokers: kafkaBrokers(config), clientId: 'auth', logger }),
       prisma,
       redis,
       accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       logger,
+      registry,
     });
     resources.onStop('user events consumer', () => consumer.stop());
 
@@ -92,6 +96,7 @@ export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): 
       context: (base) => ({ ...base, auth }),
       readiness: { database: () => prisma.$queryRaw`SELECT 1`, redis: () => redis.ping() },
       routes: jwksRoute(keys),
+      registry,
     });
     resources.onStop('server', () => server.stop());
 

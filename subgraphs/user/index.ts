@@ -3,6 +3,7 @@ import { createKafka, startOutboxRelay } from '@mall/events';
 import {
   Lifecycle,
   SnowflakeGenerator,
+  createMetricsRegistry,
   createPrismaClient,
   domainDatabaseUrl,
   kafkaBrokers,
@@ -54,8 +55,10 @@ export async function start(deps: ServiceDeps, options: UserStartOptions = {}): 
     const nextId = () => ids.next();
     const admin = await ensureBootstrapAdmin({ config, prisma, passwords, nextId, logger });
 
+    // One registry for the whole service, so its /metrics shows the relay's backlog next to the GraphQL series.
+    const registry = createMetricsRegistry('subgraph-user');
     const kafka = createKafka({ brokers: kafkaBrokers(config), clientId: 'user-outbox', logger });
-    const relay = await startOutboxRelay({ databaseUrl, kafka, logger, name: 'user-outbox-relay' });
+    const relay = await startOutboxRelay({ databaseUrl, kafka, logger, name: 'user-outbox-relay', registry });
     resources.onStop('outbox relay', () => relay.stop());
 
     const users = new UserService({ prisma, passwords, nextId });
@@ -70,6 +73,7 @@ export async function start(deps: ServiceDeps, options: UserStartOptions = {}): 
       ...(options.port !== undefined ? { port: options.port } : {}),
       context: createContext(users),
       readiness: { database: () => prisma.$queryRaw`SELECT 1` },
+      registry,
     });
     resources.onStop('server', () => server.stop());
 

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { startConsumer, type ConsumerHandle, type EventEnvelope, type EventHandlers } from '@mall/events';
+import { startConsumer, type ConsumerHandle, type EventEnvelope, type EventHandlers, type StartConsumerOptions } from '@mall/events';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '@mall/platform';
 import { revokeUserAccessTokens } from '../data/access-revocations.ts';
@@ -32,7 +32,7 @@ export function userEventHandlers(deps: UserEventDeps): EventHandlers<AuthTx> {
   return { 'user.deleted': (event, tx) => onUserDeleted(event, tx, deps) };
 }
 
-export function startUserEventsConsumer(options: { kafka: Kafka; prisma: AuthPrisma } & UserEventDeps): Promise<ConsumerHandle> {
+export function startUserEventsConsumer(options: { kafka: Kafka; prisma: AuthPrisma; registry?: StartConsumerOptions<AuthTx>['registry'] } & UserEventDeps): Promise<ConsumerHandle> {
   return startConsumer<AuthTx>({
     kafka: options.kafka,
     groupId: USER_EVENTS_CONSUMER,
@@ -41,5 +41,6 @@ export function startUserEventsConsumer(options: { kafka: Kafka; prisma: AuthPri
     prisma: options.prisma,
     handlers: userEventHandlers(options),
     logger: options.logger,
+    registry: options.registry,
   });
 }
