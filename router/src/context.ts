@@ -179,11 +179,15 @@ export function createAdmission(deps: AdmissionDeps): Admit {
     await enforce('ip', `ip:${rateLimitSubject(clientIp)}`, config.rateLimit.ipPerMinute);
     const caller = await authenticate(authorization);
     if (caller) await enforce('user', `user:${caller.userId}`, config.rateLimit.userPerMinute);
+    let requestLogger: Logger | undefined;
     return {
       requestId,
       clientIp,
       caller,
-      logger: logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) }),
+      // Made on first use: most requests never log, and a pino child serialises its bindings up front.
+      get logger() {
+        return (requestLogger ??= logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) }));
+      },
       deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
       identityTokens: new Map(),
     };
