@@ -1,5 +1,4 @@
-import { KeyObject, verify as verifySignature } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, type CompactJWSHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { ROLES, authKeys, type Role, type Session } from '@mall/platform';
@@ -33,7 +32,7 @@ export class AuthFailure extends Error {
 }
 
 /** Asymmetric only: `none` and HS* (the public key used as an HMAC secret) never reach a key. */
-const ALGORITHMS: ReadonlySet<string> = new Set(['ES256', 'EdDSA']);
+const ALGORITHMS = ['ES256', 'EdDSA'];
 /** Auth issues access tokens for at most 15 minutes; anything older was not issued by a healthy auth. */
 const MAX_TOKEN_AGE_SECONDS = 900;
 const CLOCK_TOLERANCE_SECONDS = 10;
@@ -83,88 +82,6 @@ function classify(err: unknown): AuthFailureReason | undefined {
   return undefined;
 }
 
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** Claims auth always sets; with `iss`, `aud` (and `iat` again, for the age limit) jose's presence check. */
-const REQUIRED_CLAIMS = ['iss', 'aud', 'iat', 'exp', 'jti', 'sid', 'sub'];
-
-/** A base64url JSON object segment; anything else is a malformed token. */
-function decodeJsonSegment(segment: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
-  } catch {
-    throw new AuthFailure('malformed', `${what} is not base64url JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AuthFailure('malformed', `${what} is not a JSON object`);
-  return value as Record<string, unknown>;
-}
-
-/**
- * The key set hands out CryptoKeys; node:crypto verifies with the same key as a KeyObject, synchronously.
- * Converted once per key (the key set caches its CryptoKeys).
- */
-const keyObjects = new WeakMap<object, KeyObject>();
-function keyObjectOf(key: Parameters<typeof KeyObject.from>[0], alg: string): KeyObject {
-  let object = keyObjects.get(key);
-  if (!object) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  // The key set only offers keys of the token's algorithm; a mismatch here is our bug, not the caller's.
-  const fits =
-    alg === 'EdDSA'
-      ? object.asymmetricKeyType === 'ed25519'
-      : object.asymmetricKeyType === 'ec' && object.asymmetricKeyDetails?.namedCurve === 'prime256v1';
-  if (object.type !== 'public' || !fits) throw new TypeError(`key for ${alg} is a ${object.asymmetricKeyType ?? object.type} key`);
-  return object;
-}
-
-/**
- * Tokens whose signature already verified, per key. Verifying is a pure function of (token, key), so the
- * memo answers exactly what verifying again would; only the signature is memoised: the key lookup, the
- * claims, the expiry and the denylist are checked on every request. A client reuses its access token for
- * up to 15 minutes, so this spares one Ed25519/ECDSA verify (~0.1 ms) per request. Only tokens auth signed
- * get in (failures are never remembered), and each key's memo is bounded, oldest entries going first.
- * Keyed by the KeyObject, so a key set reload that drops or replaces a key leaves its entries unreachable.
- */
-const MAX_MEMOISED_SIGNATURES_PER_KEY = 10_000;
-const verifiedSignatures = new WeakMap<KeyObject, Set<string>>();
-
-function signatureVerifiedBefore(key: KeyObject, token: string): boolean {
-  return verifiedSignatures.get(key)?.has(token) ?? false;
-}
-
-function rememberVerifiedSignature(key: KeyObject, token: string): void {
-  let tokens = verifiedSignatures.get(key);
-  if (!tokens) {
-    tokens = new Set();
-    verifiedSignatures.set(key, tokens);
-  }
-  if (tokens.size >= MAX_MEMOISED_SIGNATURES_PER_KEY) {
-    const oldest = tokens.values().next();
-    if (!oldest.done) tokens.delete(oldest.value);
-  }
-  tokens.add(token);
-}
-
-function signatureValid(alg: string, key: KeyObject, signingInput: Buffer, signature: Buffer): boolean {
-  try {
-    return alg === 'EdDSA'
-      ? verifySignature(null, signingInput, key, signature)
-      : verifySignature('sha256', signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
-  } catch {
-    return false;
-  }
-}
-
-function numericDate(claims: Record<string, unknown>, name: string): number | undefined {
-  const value = claims[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number') throw new AuthFailure('claims', `"${name}" claim must be a number`);
-  return value;
-}
-
 /**
  * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
  * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
@@ -202,9 +119,16 @@ export class JwtVerifier {
 
   async verify(token: string): Promise<Caller> {
     if (token.length > MAX_TOKEN_LENGTH) throw new AuthFailure('malformed', 'token too long');
-    let payload: Record<string, unknown>;
+    let payload: unknown;
     try {
-      payload = await this.#verifyJwt(token);
+      ({ payload } = await jwtVerify(token, this.#keys, {
+        algorithms: ALGORITHMS,
+        issuer: this.#issuer,
+        audience: this.#audience,
+        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      }));
     } catch (err) {
       if (err instanceof AuthFailure) throw err;
       const reason = classify(err);
@@ -222,59 +146,5 @@ export class JwtVerifier {
     if (revokedAt !== null && !(claims.iat > Number(revokedAt))) throw new AuthFailure('revoked', 'Access token revoked');
 
     return { userId: claims.sub, roles: claims.roles, session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp } };
-  }
-
-  /**
-   * What jose's `jwtVerify` did with our options (compact JWS, ES256/EdDSA only, the key by kid from the
-   * cached key set, then iss, aud, the claims auth always sets, exp, nbf and the age limit with the clock
-   * tolerance), in the same order and with the same failure reasons, but with node:crypto's synchronous
-   * verify: jose's WebCrypto verify is a thread-pool round trip per request.
-   */
-  async #verifyJwt(token: string): Promise<Record<string, unknown>> {
-    const parts = token.split('.');
-    if (parts.length !== 3) throw new AuthFailure('malformed', 'Invalid Compact JWS');
-    const [headerSegment = '', payloadSegment = '', signatureSegment = ''] = parts;
-    if (!BASE64URL.test(headerSegment) || !BASE64URL.test(payloadSegment) || !BASE64URL.test(signatureSegment)) {
-      throw new AuthFailure('malformed', 'token is not base64url');
-    }
-    const header = decodeJsonSegment(headerSegment, 'JWS Protected Header');
-    const crit = header['crit'];
-    if (crit !== undefined) {
-      // jose recognises only `b64`, which a JWT may not turn off; auth never sets `crit`.
-      const names = Array.isArray(crit) && crit.length > 0 && crit.every((c) => typeof c === 'string' && c.length > 0) ? (crit as string[]) : null;
-      if (names?.some((name) => name !== 'b64')) throw new AuthFailure('alg_not_allowed', 'unrecognised crit header parameter');
-      throw new AuthFailure('malformed', 'crit header parameter not supported');
-    }
-    const alg = header['alg'];
-    if (typeof alg !== 'string' || !alg) throw new AuthFailure('malformed', 'JWS "alg" (Algorithm) Header Parameter missing or invalid');
-    if (!ALGORITHMS.has(alg)) throw new AuthFailure('alg_not_allowed', '"alg" (Algorithm) Header Parameter value not allowed');
-
-    const key = keyObjectOf((await this.#keys({ ...header, alg } as CompactJWSHeaderParameters, { protected: headerSegment, payload: payloadSegment, signature: signatureSegment })) as Parameters<typeof KeyObject.from>[0], alg);
-    if (!signatureVerifiedBefore(key, token)) {
-      const signature = Buffer.from(signatureSegment, 'base64url');
-      if (signature.toString('base64url') !== signatureSegment) throw new AuthFailure('malformed', 'signature is not canonical base64url');
-      if (!signatureValid(alg, key, Buffer.from(`${headerSegment}.${payloadSegment}`, 'latin1'), signature)) {
-        throw new AuthFailure('bad_signature', 'signature verification failed');
-      }
-      rememberVerifiedSignature(key, token);
-    }
-
-    const claims = decodeJsonSegment(payloadSegment, 'JWT Claims Set');
-    for (const name of REQUIRED_CLAIMS) if (!Object.hasOwn(claims, name)) throw new AuthFailure('claims', `missing required "${name}" claim`);
-    if (claims['iss'] !== this.#issuer) throw new AuthFailure('claims', 'unexpected "iss" claim value');
-    const aud = claims['aud'];
-    if (!(typeof aud === 'string' ? aud === this.#audience : Array.isArray(aud) && aud.includes(this.#audience))) {
-      throw new AuthFailure('claims', 'unexpected "aud" claim value');
-    }
-    const now = Math.floor(Date.now() / 1000);
-    const iat = numericDate(claims, 'iat')!;
-    const nbf = numericDate(claims, 'nbf');
-    if (nbf !== undefined && nbf > now + CLOCK_TOLERANCE_SECONDS) throw new AuthFailure('claims', '"nbf" claim timestamp check failed');
-    const exp = numericDate(claims, 'exp')!;
-    if (exp <= now - CLOCK_TOLERANCE_SECONDS) throw new AuthFailure('expired', 'Access token expired');
-    const age = now - iat;
-    if (age - CLOCK_TOLERANCE_SECONDS > MAX_TOKEN_AGE_SECONDS) throw new AuthFailure('expired', 'Access token expired');
-    if (age < -CLOCK_TOLERANCE_SECONDS) throw new AuthFailure('claims', '"iat" claim timestamp check failed (it should be in the past)');
-    return claims;
   }
 }
