@@ -8,16 +8,18 @@ import {
   hasRole,
   invalidState,
   notFound,
+  parsePageArgs,
   requireRole,
   requireService,
   requireUser,
+  toPage,
   unauthenticated,
   withTransaction,
   type Identity,
+  type Page,
   type Role,
 } from '@mall/platform';
 import { canRead, isService } from './domain/access.ts';
-import { parsePageArgs, toPage, type Page } from './domain/pagination.ts';
 import * as rules from './domain/user.ts';
 import type { User } from './domain/user.ts';
 import type { PasswordHasher } from './data/passwords.ts';

@@ -14,3 +14,4 @@ export * from './auth-keys.ts';
 export * from './scalars.ts';
 export * from './db/index.ts';
 export * from './ids/index.ts';
+export * from './pagination.ts';

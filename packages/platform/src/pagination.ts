@@ -1,5 +1,7 @@
+/** Relay connections for every list in the API: `first` (default 20, max 100), opaque `after` cursors, keyset pages. */
 import { z } from 'zod';
-import { badUserInput, decodeId, encodeId, fromZodIssues } from '@mall/platform';
+import { badUserInput, fromZodIssues } from './errors.ts';
+import { decodeId, encodeId } from './ids/index.ts';
 
 export const PAGE_SIZE_DEFAULT = 20;
 export const PAGE_SIZE_MAX = 100;
