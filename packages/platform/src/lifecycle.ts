@@ -19,7 +19,7 @@ export class Lifecycle {
     return this.#stopping !== undefined;
   }
 
-  /** Registers cleanup; returns its argument's name for chaining in wiring code. */
+  /** Registers cleanup, run at stop in reverse registration order. */
   onStop(name: string, run: Task['run']): void {
     this.#tasks.push({ name, run });
   }
