@@ -10,7 +10,7 @@ import { ErrorCode } from './errors.ts';
 import { Coordinator } from './group/coordinator.ts';
 import { noMetrics, type BrokerMetrics } from './metrics.ts';
 import { Flusher } from './storage/flusher.ts';
-import type { Logger, PartitionLog } from './storage/log.ts';
+import type { Logger, PartitionLog, Visibility } from './storage/log.ts';
 import { Store } from './storage/store.ts';
 
 export interface BrokerConfig {
@@ -21,6 +21,7 @@ export interface BrokerConfig {
   maxFrameBytes: number;
   maxMessageBytes: number;
   segmentBytes: number;
+  visibility: Visibility;
   retentionBytes: number;
   retentionMs: number;
   retentionCheckIntervalMs: number;
@@ -48,7 +49,7 @@ export class Broker {
     this.log = log;
     this.store = new Store(
       path.join(cfg.dataDir, 'kafka'),
-      { segmentBytes: cfg.segmentBytes, indexIntervalBytes: 4096, retentionBytes: cfg.retentionBytes, retentionMs: cfg.retentionMs },
+      { visibility: cfg.visibility, segmentBytes: cfg.segmentBytes, indexIntervalBytes: 4096, retentionBytes: cfg.retentionBytes, retentionMs: cfg.retentionMs },
       this.flusher,
       log,
     );

@@ -2,9 +2,10 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { Broker } from './broker.ts';
 import { promMetrics } from './metrics.ts';
-import type { Logger } from './storage/log.ts';
+import { DEFAULT_VISIBILITY, type Logger, type Visibility } from './storage/log.ts';
 
-export type { Logger } from './storage/log.ts';
+export type { Logger, Visibility } from './storage/log.ts';
+export { DEFAULT_VISIBILITY } from './storage/log.ts';
 
 export interface BrokerOptions {
   /** 0 = pick a free port. */
@@ -19,6 +20,12 @@ export interface BrokerOptions {
   /** Per partition. bytes/ms -1 = unlimited. */
   retention?: { bytes?: number; ms?: number; checkIntervalMs?: number };
   segmentBytes?: number;
+  /**
+   * When consumers see a produced batch. 'written' (default, Kafka with one
+   * replica): once it is in the log file. 'durable': only once it is fsynced.
+   * Either way acks=1/-1 are answered only after the fsync.
+   */
+  visibility?: Visibility;
   maxFrameBytes?: number;
   maxMessageBytes?: number;
   initialRebalanceDelayMs?: number;
@@ -50,6 +57,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       maxFrameBytes: options.maxFrameBytes ?? 100 * 1024 * 1024,
       maxMessageBytes: options.maxMessageBytes ?? 16 * 1024 * 1024,
       segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+      visibility: options.visibility ?? DEFAULT_VISIBILITY,
       retentionBytes: options.retention?.bytes ?? -1,
       retentionMs: options.retention?.ms ?? 7 * 24 * 3600 * 1000,
       retentionCheckIntervalMs: options.retention?.checkIntervalMs ?? 60_000,
@@ -71,7 +79,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     await broker.close();
     throw e;
   }
-  log.info({ host, port: broker.port, dataDir: options.dataDir }, 'kafka broker listening');
+  log.info({ host, port: broker.port, dataDir: options.dataDir, visibility: broker.cfg.visibility }, 'kafka broker listening');
   return {
     port: broker.port,
     host: broker.advertisedHost,

@@ -3,12 +3,17 @@ import http from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { startBroker } from './index.ts';
+import { DEFAULT_VISIBILITY, startBroker } from './index.ts';
 
 const port = Number(process.env.KAFKA_BROKER_PORT ?? 9092);
 const dataDir = process.env.MALL_DATA_DIR ?? '.data';
 const metricsPort = Number(process.env.KAFKA_BROKER_METRICS_PORT ?? port + 1000);
 const host = process.env.KAFKA_BROKER_HOST ?? '127.0.0.1';
+const visibility = process.env.KAFKA_BROKER_VISIBILITY;
+if (visibility !== undefined && visibility !== 'written' && visibility !== 'durable') {
+  console.error(`KAFKA_BROKER_VISIBILITY must be 'written' or 'durable', got '${visibility}'`);
+  process.exit(1);
+}
 
 const logger = pino({ name: 'kafka-broker', level: process.env.LOG_LEVEL ?? 'info' });
 const registry = new Registry();
@@ -20,9 +25,10 @@ const broker = await startBroker({
   dataDir,
   logger,
   metrics: registry,
+  ...(visibility ? { visibility } : {}),
   ...(process.env.KAFKA_BROKER_ADVERTISED_HOST ? { advertisedHost: process.env.KAFKA_BROKER_ADVERTISED_HOST } : {}),
 });
-logger.info({ brokers: broker.brokers, dataDir: path.resolve(dataDir, 'kafka') }, 'broker ready');
+logger.info({ brokers: broker.brokers, visibility: visibility ?? DEFAULT_VISIBILITY, dataDir: path.resolve(dataDir, 'kafka') }, 'broker ready');
 
 let metricsServer: http.Server | undefined;
 if (metricsPort > 0) {

@@ -23,8 +23,13 @@ export function spawnFixture(name: string, args: string[], t: { after(fn: () => 
   return { proc, messages, kill };
 }
 
-export async function startBrokerChild(dataDir: string, port: number, t: { after(fn: () => Promise<void>): void }): Promise<Child & { port: number; brokers: string }> {
-  const c = spawnFixture('broker-child.ts', [dataDir, String(port)], t);
+export async function startBrokerChild(
+  dataDir: string,
+  port: number,
+  t: { after(fn: () => Promise<void>): void },
+  visibility?: 'written' | 'durable',
+): Promise<Child & { port: number; brokers: string }> {
+  const c = spawnFixture('broker-child.ts', [dataDir, String(port), ...(visibility ? [visibility] : [])], t);
   const info = await new Promise<{ port: number; brokers: string }>((resolve, reject) => {
     c.proc.once('message', (m) => resolve(m as { port: number; brokers: string }));
     c.proc.once('exit', (code) => reject(new Error(`broker child exited with ${code}`)));

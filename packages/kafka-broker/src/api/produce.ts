@@ -83,6 +83,9 @@ export const produce = defineApi<Req, Res>({
             if (seq?.error !== undefined) return fail(p.index, seq.error);
             if (seq?.dupOffset !== undefined) {
               if (baseOffset < 0) baseOffset = seq.dupOffset;
+              // A retry can arrive while the original is still being fsynced: its
+              // ack must wait for that too (older segments are synced when they roll).
+              written.push(log.activeFd);
               continue;
             }
             fresh.push(batch);
@@ -98,7 +101,8 @@ export const produce = defineApi<Req, Res>({
       };
     });
     if (req.acks === 0) return null;
-    // acks=1 and acks=-1 are the same on a single node: acknowledged means fsynced.
+    // acks=1 and acks=-1 are the same on a single node: acknowledged means fsynced,
+    // whatever the visibility (in 'written' mode consumers may see the batch first).
     if (written.length > 0) await b.flusher.sync(written);
     return { responses, throttleTimeMs: 0 };
   },

@@ -20,7 +20,23 @@ import {
   type BatchInfo,
 } from './batch.ts';
 
+/**
+ * When an appended batch becomes visible to consumers (Fetch, ListOffsets
+ * latest, long-poll wake-ups):
+ * - 'written': as soon as it is in the segment file (page cache), like Apache
+ *   Kafka with replication factor 1 (high watermark = log end). A broker
+ *   process crash loses nothing written; an OS crash or power loss can lose
+ *   records a consumer has already seen (never an acknowledged one: acks=1/-1
+ *   still wait for fdatasync).
+ * - 'durable': only once it is fdatasync'ed, so no consumer can process or
+ *   commit past data any crash could lose; costs the fsync latency per record.
+ */
+export type Visibility = 'written' | 'durable';
+export const DEFAULT_VISIBILITY: Visibility = 'written';
+
 export interface LogConfig {
+  /** Default DEFAULT_VISIBILITY. */
+  visibility?: Visibility;
   segmentBytes: number;
   indexIntervalBytes: number;
   retentionBytes: number; // -1 = unlimited
@@ -71,10 +87,12 @@ export class PartitionLog {
   private flusher: Flusher;
   private log: Logger;
   private segments: Segment[] = [];
+  readonly visibility: Visibility;
   nextOffset = 0;
-  // Offsets below this are fdatasync'ed. Consumers see only these (Kafka's high
-  // watermark; here "committed" means durable rather than replicated), so
-  // nothing a consumer processed or committed past can vanish in a crash.
+  // Offsets below this are fdatasync'ed.
+  durableOffset = 0;
+  // Offsets below this are visible to consumers (Kafka's high watermark):
+  // nextOffset in 'written' mode, durableOffset in 'durable' mode.
   highWatermark = 0;
   logStartOffset = 0;
   private producers = new Map<number, ProducerEntry>();
@@ -86,6 +104,7 @@ export class PartitionLog {
     this.cfg = cfg;
     this.flusher = flusher;
     this.log = log;
+    this.visibility = cfg.visibility ?? DEFAULT_VISIBILITY;
     fs.mkdirSync(dir, { recursive: true });
     const bases = fs
       .readdirSync(dir)
@@ -99,6 +118,8 @@ export class PartitionLog {
       this.segments.push(this.openSegment(bases[i]!, last, last ? undefined : bases[i + 1]!));
     }
     this.logStartOffset = this.segments[0]!.baseOffset;
+    // recover() fdatasync'ed the active segment (older ones were synced when they rolled).
+    this.durableOffset = this.nextOffset;
     this.highWatermark = this.nextOffset;
   }
 
@@ -198,7 +219,9 @@ export class PartitionLog {
 
   // Crash recovery for the active segment: walk every batch, check framing,
   // offset continuity and CRC; cut the file at the first bad byte. Anything cut
-  // was never acknowledged, because acks wait for fdatasync.
+  // was never acknowledged, because acks wait for fdatasync. What survives is
+  // fdatasync'ed before it is served: after a process crash (SIGKILL) the tail
+  // may still be only in the page cache, and the durable offset starts at the end.
   private recover(seg: Segment): void {
     let pos = 0;
     let expected = seg.baseOffset;
@@ -240,9 +263,9 @@ export class PartitionLog {
     if (pos < seg.size) {
       this.log.warn({ dir: this.dir, segment: seg.baseOffset, at: pos, dropped: seg.size - pos, reason }, 'truncating torn log tail');
       fs.ftruncateSync(seg.fd, pos);
-      fs.fdatasyncSync(seg.fd);
       seg.size = pos;
     }
+    if (seg.size > 0) fs.fdatasyncSync(seg.fd);
     this.nextOffset = expected;
   }
 
@@ -295,11 +318,18 @@ export class PartitionLog {
       if (b.producerId >= 0) this.rememberProducer(b.producerId, b.producerEpoch, b.baseSequence, b.baseSequence + b.lastOffsetDelta, base);
     }
     const upTo = this.nextOffset;
-    this.flusher.markDirty(this.active().fd, () => this.advance(upTo));
+    this.flusher.markDirty(this.active().fd, () => this.durable(upTo));
+    if (this.visibility === 'written') this.expose(upTo);
     return first;
   }
 
-  private advance(offset: number): void {
+  /** Everything below `offset` is fdatasync'ed. */
+  private durable(offset: number): void {
+    if (offset > this.durableOffset) this.durableOffset = offset;
+    if (this.visibility === 'durable') this.expose(offset);
+  }
+
+  private expose(offset: number): void {
     if (offset <= this.highWatermark || this.closed) return;
     this.highWatermark = offset;
     for (const l of this.listeners) l();
@@ -311,7 +341,7 @@ export class PartitionLog {
     // re-validated), so make them fully durable before moving on.
     fs.fdatasyncSync(old.fd);
     this.flusher.synced(old.fd);
-    this.advance(this.nextOffset);
+    this.durable(this.nextOffset);
     if (old.idxFd >= 0) {
       fs.fdatasyncSync(old.idxFd);
       fs.closeSync(old.idxFd);
@@ -335,7 +365,7 @@ export class PartitionLog {
    */
   read(offset: number, maxBytes: number, minOneBatch = true): ReadResult {
     if (offset > this.nextOffset || offset < this.logStartOffset) return { error: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
-    // Between the high watermark and the log end: written, not yet durable, so not visible yet.
+    // Between the high watermark and the log end ('durable' mode): written, not yet fsynced, so not visible yet.
     if (offset >= this.highWatermark) return { error: ErrorCode.NONE, records: [], bytes: 0 };
     let si = this.findSegment(offset);
     while (si < this.segments.length) {
