@@ -1,6 +1,7 @@
 // Benchmark of the embedded Kafka-protocol broker with real kafkajs clients.
 //   node_modules/.bin/node bench/kafka.ts [--in-process] [--messages=200000] [--producers=2]
 //     [--batch=1000] [--inflight=2] [--e2e-seconds=10] [--only=throughput|e2e]
+//     [--visibility=written|durable]   (broker option; default: the broker's default)
 // --only runs print but do not overwrite bench/results/kafka.md. BENCH_DEBUG=1
 // adds per-second e2e percentiles and the e2e consumer's kafkajs request timings.
 // By default the broker runs in a child process (its own event loop, as with
@@ -11,13 +12,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
-import { startBroker } from '../packages/kafka-broker/src/index.ts';
+import { DEFAULT_VISIBILITY, startBroker, type Visibility } from '../packages/kafka-broker/src/index.ts';
 
 const args = new Map<string, string>(process.argv.slice(2).map((a): [string, string] => {
   const [k, v] = a.replace(/^--/, '').split('=');
   return [k ?? '', v ?? ''];
 }));
+
+function visibilityArg(): Visibility {
+  const v = args.get('visibility') ?? DEFAULT_VISIBILITY;
+  if (v !== 'written' && v !== 'durable') throw new Error(`--visibility must be written or durable, got ${v}`);
+  return v;
+}
 
 if (!isMainThread) {
   // A producer in its own thread: kafkajs spends ~25 µs of CPU per 1 KB record
@@ -50,7 +58,7 @@ if (!isMainThread) {
   const cpu = process.threadCpuUsage(cpuStart);
   parentPort!.postMessage({ lat, cpuUs: cpu.user + cpu.system });
 } else if (args.has('child')) {
-  const b = await startBroker({ dataDir: args.get('child') ?? '', port: 0 });
+  const b = await startBroker({ dataDir: args.get('child') ?? '', port: 0, visibility: visibilityArg() });
   process.send!({ brokers: b.brokers });
   process.on('message', async (m) => {
     if (m === 'cpu') {
@@ -83,11 +91,11 @@ async function main(): Promise<void> {
   let child: ChildProcess | undefined;
   let closeInProcess: (() => Promise<void>) | undefined;
   if (inProcess) {
-    const b = await startBroker({ dataDir: dir, port: 0 });
+    const b = await startBroker({ dataDir: dir, port: 0, visibility: visibilityArg() });
     brokers = b.brokers;
     closeInProcess = b.close;
   } else {
-    child = fork(fileURLToPath(import.meta.url), [`--child=${dir}`], { stdio: 'inherit' });
+    child = fork(fileURLToPath(import.meta.url), [`--child=${dir}`, ...(args.has('visibility') ? [`--visibility=${args.get('visibility')}`] : [])], { stdio: 'inherit' });
     brokers = await new Promise<string>((res, rej) => {
       child!.once('message', (m) => res((m as { brokers: string }).brokers));
       child!.once('exit', (code) => rej(new Error(`broker exited ${code}`)));
@@ -241,13 +249,18 @@ async function main(): Promise<void> {
       });
     await paced(E2E_RATE, true);
     await Promise.race([warmedUp, new Promise((r) => setTimeout(r, 15_000))]);
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     const start = await paced(total, false);
     await Promise.all(inflight);
     await Promise.race([allReceived, new Promise((r) => setTimeout(r, 15_000))]);
+    loopDelay.disable();
     await e2eConsumer.disconnect();
     await producer.disconnect();
     if (process.env.BENCH_DEBUG) {
       for (const [k, xs] of reqStats) console.log(`${k}: n=${xs.length} p50=${f(pct(xs, 50))} p99=${f(pct(xs, 99))}`);
+      // Stalls of the bench process itself (GC, CPU) delay send() and eachMessage alike.
+      console.log(`bench event-loop delay during the timed run: p99=${f(loopDelay.percentile(99) / 1e6)} max=${f(loopDelay.max / 1e6)} ms`);
       for (let sec = 0; sec < E2E_SECONDS; sec++) {
         const xs = e2e.filter((_, i) => e2eAt[i]! - start >= sec * 1000 && e2eAt[i]! - start < (sec + 1) * 1000);
         console.log(`second ${sec}: n=${xs.length} p50=${f(pct(xs, 50))} p99=${f(pct(xs, 99))} max=${f(pct(xs, 100))}`);
@@ -269,7 +282,7 @@ async function main(): Promise<void> {
   const table = ['| measurement | result | target |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
   const md = `# kafka-broker benchmark
 
-Command: \`node_modules/.bin/node bench/kafka.ts${argv.length ? ' ' + argv.join(' ') : ''}\` — ${TOTAL.toLocaleString('en')} messages of ${SIZE} B, kafkajs 2.2.4, broker ${inProcess ? 'in the same process' : 'in a child process'}, 127.0.0.1, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load average (1/5/15 min) before ${loadBefore}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}.
+Command: \`node_modules/.bin/node bench/kafka.ts${argv.length ? ' ' + argv.join(' ') : ''}\` — ${TOTAL.toLocaleString('en')} messages of ${SIZE} B, kafkajs 2.2.4, broker ${inProcess ? 'in the same process' : 'in a child process'} (visibility '${visibilityArg()}'), 127.0.0.1, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load average (1/5/15 min) before ${loadBefore}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}.
 
 ${table}
 `;
