@@ -86,7 +86,7 @@ try {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(([name, s]) => `| ${name} | ${s.count} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.mean)} | ${s.perSecond.toFixed(0)} | ${fmt(s.cpuPerTask)} |`),
     '',
-    `Router overhead: p50 x${(viaRouterSummary.p50 / directSummary.p50).toFixed(2)}, p99 x${(viaRouterSummary.p99 / directSummary.p99).toFixed(2)}, CPU +${fmt(viaRouterSummary.cpuPerTask - directSummary.cpuPerTask)} per request (router includes JWT verification, denylist lookup, rate limiting, query planning and one signed subgraph fetch).`,
+    `Router overhead: p50 x${(viaRouterSummary.p50 / directSummary.p50).toFixed(2)}, p99 x${(viaRouterSummary.p99 / directSummary.p99).toFixed(2)}, CPU +${fmt(viaRouterSummary.cpuPerTask - directSummary.cpuPerTask)} per request (router adds JWT verification, the denylist lookup, query planning and one signed subgraph fetch; rate limits are off in this benchmark).`,
     '',
   ];
   process.stdout.write(lines.join('\n'));
