@@ -2,13 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { createKafka } from '@mall/events';
 import {
   Lifecycle,
-  SnowflakeGenerator,
+  createIdGenerator,
   createMetricsRegistry,
   domainDatabaseUrl,
   kafkaBrokers,
   loadTypeDefs,
   migrateDatabase,
-  resolveWorkerId,
   runMain,
   startSubgraph,
   type RunningService,
@@ -52,7 +51,7 @@ export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): 
 
     const keys = await loadSigningKeys(config);
     logger.info({ kid: keys.current.kid, alg: keys.current.alg, published: keys.jwks.keys.length }, 'access-token signing key loaded');
-    const ids = new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
+    const ids = createIdGenerator(config);
 
     const policy: LoginFailurePolicy = {
       ...DEFAULT_LOGIN_FAILURE_POLICY,

@@ -2,14 +2,13 @@ import { fileURLToPath } from 'node:url';
 import { createKafka, startOutboxRelay } from '@mall/events';
 import {
   Lifecycle,
-  SnowflakeGenerator,
+  createIdGenerator,
   createMetricsRegistry,
   createPrismaClient,
   domainDatabaseUrl,
   kafkaBrokers,
   loadTypeDefs,
   migrateDatabase,
-  resolveWorkerId,
   runMain,
   startSubgraph,
   type RunningService,
@@ -51,7 +50,7 @@ export async function start(deps: ServiceDeps, options: UserStartOptions = {}): 
     resources.onStop('database', () => prisma.$disconnect());
 
     const passwords = new PasswordHasher(options.passwordPolicy);
-    const ids = new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
+    const ids = createIdGenerator(config);
     const nextId = () => ids.next();
     const admin = await ensureBootstrapAdmin({ config, prisma, passwords, nextId, logger });
 

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from './config.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { SnowflakeGenerator, resolveWorkerId } from './ids/index.ts';
 import { devSecret } from './secrets.ts';
 import type { RunningService } from './subgraph.ts';
 
@@ -29,6 +30,11 @@ export function createRedis(config: Config, logger: Logger): Redis {
   });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
   return redis;
+}
+
+/** The instance's id generator: worker id from MALL_WORKER_ID (required in production), random in development. */
+export function createIdGenerator(config: Config): SnowflakeGenerator {
+  return new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
 }
 
 export async function createServiceDeps(config: Config, service: string, lifecycle: Lifecycle): Promise<ServiceDeps> {
