@@ -11,7 +11,7 @@ const lines = [
   '',
   `  Mall Supergraph is up in ${((performance.now() - startedAt) / 1000).toFixed(1)}s`,
   `  GraphQL endpoint  ${stack.url?.replace('127.0.0.1', 'localhost')}`,
-  `  Kafka brokers     ${stack.brokers.join(', ')}${stack.config.kafka.brokers && process.env['KAFKA_BROKERS'] ? '' : ' (embedded)'}`,
+  `  Kafka brokers     ${stack.config.kafka.brokers?.join(', ')}${stack.embeddedBroker ? ' (embedded)' : ''}`,
   ...(user?.admin
     ? [`  Admin             ${user.admin.email} / ${user.admin.password}${user.admin.created ? ' (created)' : ''}`]
     : []),

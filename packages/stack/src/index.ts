@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   Lifecycle,
   createLogger,
@@ -45,8 +44,8 @@ export interface Stack {
   /** The router's GraphQL endpoint, when a router runs. */
   readonly url: string | undefined;
   readonly services: ReadonlyMap<string, RunningService>;
-  /** Kafka bootstrap servers the stack uses (the embedded broker's address when KAFKA_BROKERS is unset). */
-  readonly brokers: readonly string[];
+  /** True when the stack runs the embedded broker; `config.kafka.brokers` then holds its address. */
+  readonly embeddedBroker: boolean;
   readonly lifecycle: Lifecycle;
   stop(): Promise<void>;
 }
@@ -65,6 +64,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   try {
     await mkdir(config.dataDir, { recursive: true });
     let brokers = config.kafka.brokers;
+    const embeddedBroker = !brokers;
     if (!brokers) {
       const { startBroker } = await import('@mall/kafka-broker');
       const broker = await startBroker({
@@ -108,11 +108,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       url = `${router.url}/graphql`;
     }
 
-    return { config, url, services, brokers, lifecycle, stop: () => lifecycle.stop('stack stop') };
+    return { config, url, services, embeddedBroker, lifecycle, stop: () => lifecycle.stop('stack stop') };
   } catch (err) {
     await lifecycle.stop('startup failure');
     throw err;
   }
 }
-
-export const dataDirOf = (config: Config, ...parts: string[]) => join(config.dataDir, ...parts);
