@@ -6,9 +6,6 @@ import type { Consumer, IHeaders, Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
 import {
   createEvent,
-  createKafka,
-  createProducer,
-  ensureTopics,
   serializeEvent,
   startConsumer,
   startOutboxRelay,
@@ -18,8 +15,8 @@ import {
   type EventHandlers,
   type OutboxRelay,
 } from '../src/index.ts';
-import { startTestBroker, waitFor, type TestBroker } from '../src/testing/index.ts';
-import { createFixtureDomain, testLogger, type FixtureDomain, type FixtureTx } from './helpers.ts';
+import { waitFor } from '../src/testing/index.ts';
+import { startEventsHarness, testLogger, type EventsHarness, type FixtureDomain, type FixtureTx } from './helpers.ts';
 
 const deleted = (userId: string) =>
   createEvent('user.deleted', { aggregateId: userId, data: { userId, deletedAt: new Date().toISOString() }, traceId: `req-${randomUUID()}` });
@@ -49,27 +46,18 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
 }
 
 describe('events end to end (Postgres + embedded broker)', () => {
-  let broker: TestBroker;
+  let harness: EventsHarness;
   let kafka: Kafka;
   let domain: FixtureDomain;
   let producer: Producer;
-  const cleanups: (() => Promise<void>)[] = [];
+  let cleanups: EventsHarness['cleanups'];
 
   before(async () => {
-    broker = await startTestBroker();
-    kafka = createKafka({ brokers: broker.brokers, clientId: 'events-int-test', logger: testLogger });
-    await ensureTopics(kafka);
-    producer = createProducer(kafka);
-    await producer.connect();
-    domain = await createFixtureDomain();
+    harness = await startEventsHarness('events-int-test');
+    ({ kafka, domain, producer, cleanups } = harness);
   });
 
-  after(async () => {
-    await Promise.all(cleanups.map((cleanup) => cleanup().catch((err) => testLogger.error({ err }, 'cleanup failed'))));
-    await producer?.disconnect();
-    await domain?.close();
-    await broker?.close();
-  });
+  after(() => harness?.close());
 
   async function consumer(name: string, overrides: { handlers?: EventHandlers<FixtureTx>; maxAttempts?: number; groupId?: string } = {}) {
     const outcomes: ConsumeOutcome[] = [];

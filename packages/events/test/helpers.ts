@@ -6,8 +6,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import type { ConsumerTx, OutboxTx } from '../src/index.ts';
-import { OUTBOX_SQL_PATH, createTestDatabase, type TestDatabase } from '../src/testing/index.ts';
+import type { Kafka, Producer } from 'kafkajs';
+import { createKafka, createProducer, ensureTopics, type ConsumerTx, type OutboxTx } from '../src/index.ts';
+import { OUTBOX_SQL_PATH, createTestDatabase, startTestBroker, type TestDatabase } from '../src/testing/index.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('./fixtures/prisma/', import.meta.url));
 const GENERATED_CLIENT = `${SCHEMA_DIR}generated/client.ts`;
@@ -91,3 +92,38 @@ export async function createFixtureDomain(): Promise<FixtureDomain> {
 }
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/**
+ * What an end-to-end events test runs on: the embedded broker with every registry topic, a connected
+ * idempotent producer, the fixture domain, and cleanups the test registers (relays, consumers) that run first
+ * on close.
+ */
+export interface EventsHarness {
+  kafka: Kafka;
+  producer: Producer;
+  domain: FixtureDomain;
+  cleanups: (() => Promise<void>)[];
+  close(): Promise<void>;
+}
+
+export async function startEventsHarness(clientId: string): Promise<EventsHarness> {
+  const broker = await startTestBroker();
+  const kafka = createKafka({ brokers: broker.brokers, clientId, logger: testLogger });
+  await ensureTopics(kafka);
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const domain = await createFixtureDomain();
+  const cleanups: (() => Promise<void>)[] = [];
+  return {
+    kafka,
+    producer,
+    domain,
+    cleanups,
+    async close() {
+      await Promise.all(cleanups.map((cleanup) => cleanup().catch((err) => testLogger.error({ err }, 'cleanup failed'))));
+      await producer.disconnect();
+      await domain.close();
+      await broker.close();
+    },
+  };
+}

@@ -9,9 +9,6 @@ import { createMetricsRegistry } from '@mall/platform';
 import {
   NonRetryableError,
   createEvent,
-  createKafka,
-  createProducer,
-  ensureTopics,
   serializeEvent,
   startConsumer,
   startOutboxRelay,
@@ -19,8 +16,8 @@ import {
   type ConsumeOutcome,
   type EventHandlers,
 } from '../src/index.ts';
-import { startTestBroker, waitFor, type TestBroker } from '../src/testing/index.ts';
-import { createFixtureDomain, testLogger, type FixtureDomain, type FixtureTx } from './helpers.ts';
+import { waitFor } from '../src/testing/index.ts';
+import { startEventsHarness, testLogger, type EventsHarness, type FixtureDomain, type FixtureTx } from './helpers.ts';
 
 interface Sample {
   name: string;
@@ -52,27 +49,18 @@ async function sample(registry: Registry, name: string, labels: Record<string, s
 }
 
 describe('event pipeline metrics (Postgres + embedded broker)', () => {
-  let broker: TestBroker;
+  let harness: EventsHarness;
   let kafka: Kafka;
   let domain: FixtureDomain;
   let producer: Producer;
-  const cleanups: (() => Promise<void>)[] = [];
+  let cleanups: EventsHarness['cleanups'];
 
   before(async () => {
-    broker = await startTestBroker();
-    kafka = createKafka({ brokers: broker.brokers, clientId: 'events-metrics-test', logger: testLogger });
-    await ensureTopics(kafka);
-    producer = createProducer(kafka);
-    await producer.connect();
-    domain = await createFixtureDomain();
+    harness = await startEventsHarness('events-metrics-test');
+    ({ kafka, domain, producer, cleanups } = harness);
   });
 
-  after(async () => {
-    await Promise.all(cleanups.map((cleanup) => cleanup().catch((err) => testLogger.error({ err }, 'cleanup failed'))));
-    await producer?.disconnect();
-    await domain?.close();
-    await broker?.close();
-  });
+  after(() => harness?.close());
 
   test('relay backlog, publish failures and consumer outcomes show up on the registry', async () => {
     const registry = createMetricsRegistry('subgraph-test', { defaultMetrics: false });
