@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '@mall/platform/testing';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
@@ -18,16 +19,11 @@ export function prefixedRedis(prefix: string): Redis {
   return new Redis(REDIS_URL, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
 }
 
-/** Deletes every key under `prefix` (SCAN patterns ignore ioredis's keyPrefix, so a bare client does it). */
+/** Deletes every key under `prefix`. */
 export async function dropPrefix(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeys(redis, prefix);
   } finally {
     await redis.quit();
   }

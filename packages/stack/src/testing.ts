@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { SUBGRAPH_NAMES, type Config, type SubgraphName } from '@mall/platform';
-import { freePort } from '@mall/platform/testing';
+import { deleteKeys, freePort } from '@mall/platform/testing';
 import { startStack, type Stack } from './index.ts';
 
 export interface GraphQLResult<T = Record<string, unknown>> {
@@ -66,16 +66,6 @@ export async function dropDatabases(serverUrl: string, prefix: string): Promise<
   } finally {
     await client.end();
   }
-}
-
-/** Deletes the keys of one prefix; `redis` must be a client without keyPrefix. */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 /**

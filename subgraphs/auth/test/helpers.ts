@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { SnowflakeGenerator, createPrismaClient, databaseUrlFor, dropDatabase, migrateDatabase } from '@mall/platform';
+import { deleteKeys } from '@mall/platform/testing';
 import { PrismaClient } from '../data/generated/client.ts';
 import type { AuthPrisma } from '../data/prisma.ts';
 
@@ -56,12 +57,7 @@ export async function createTestRedis(): Promise<TestRedis> {
     async close() {
       const raw = new Redis(REDIS_URL);
       try {
-        let cursor = '0';
-        do {
-          const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-          cursor = next;
-          if (keys.length) await raw.unlink(...keys);
-        } while (cursor !== '0');
+        await deleteKeys(raw, prefix);
       } finally {
         raw.disconnect();
         redis.disconnect();
