@@ -14,8 +14,6 @@ runPinnedSync(['scripts/prisma-generate.ts']);
 const args = process.argv.slice(2);
 execPinned([
   '--test',
-  // kafkajs 2.2.4 schedules a timer with a negative delay on Node >= 22 (its own throttle bookkeeping); harmless noise.
-  '--disable-warning=TimeoutNegativeWarning',
   // Integration tests wait on Postgres, Redis and sockets much of the time; three files at once keep both
   // cores busy without starving argon2-heavy suites.
   '--test-concurrency=3',
