@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { IDENTITY_HEADER, IdentitySigner, resolveInternalSecret } from '@mall/platform';
 import { postGraphQL, startTestStack } from '@mall/stack/testing';
-import { fmt, measure, type LatencySummary } from './lib.ts';
+import { fmt, type LatencySummary, measure } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +71,10 @@ try {
   results.push(['me via router', merge(router)], ['me direct to user subgraph', merge(subgraph)]);
 
   const login = await measure(logins, 1, async () => {
-    const r = await stack.gql('mutation Login($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }', { e: email, p: password });
+    const r = await stack.gql(
+      'mutation Login($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }',
+      { e: email, p: password },
+    );
     if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
   });
   results.push(['login (sequential)', login]);
@@ -84,7 +87,10 @@ try {
     '',
     '| scenario | requests | p50 | p99 | mean | req/s | CPU/req |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...results.map(([name, s]) => `| ${name} | ${s.count} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.mean)} | ${s.perSecond.toFixed(0)} | ${fmt(s.cpuPerTask)} |`),
+    ...results.map(
+      ([name, s]) =>
+        `| ${name} | ${s.count} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.mean)} | ${s.perSecond.toFixed(0)} | ${fmt(s.cpuPerTask)} |`,
+    ),
     '',
     `Router overhead: p50 x${(viaRouterSummary.p50 / directSummary.p50).toFixed(2)}, p99 x${(viaRouterSummary.p99 / directSummary.p99).toFixed(2)}, CPU +${fmt(viaRouterSummary.cpuPerTask - directSummary.cpuPerTask)} per request (router adds JWT verification, the denylist lookup, query planning and one signed subgraph fetch; rate limits are off in this benchmark).`,
     '',

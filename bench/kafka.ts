@@ -6,20 +6,22 @@
 // adds per-second e2e percentiles and the e2e consumer's kafkajs request timings.
 // By default the broker runs in a child process (its own event loop, as with
 // `npm run broker`) and producers in worker threads, in a fresh temp dir, on 127.0.0.1 only. Writes bench/results/kafka.md.
-import { fork, type ChildProcess } from 'node:child_process';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { type ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { DEFAULT_VISIBILITY, startBroker, type Visibility } from '../packages/kafka-broker/src/index.ts';
 
-const args = new Map<string, string>(process.argv.slice(2).map((a): [string, string] => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k ?? '', v ?? ''];
-}));
+const args = new Map<string, string>(
+  process.argv.slice(2).map((a): [string, string] => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k ?? '', v ?? ''];
+  }),
+);
 
 function visibilityArg(): Visibility {
   const v = args.get('visibility') ?? DEFAULT_VISIBILITY;
@@ -30,7 +32,12 @@ function visibilityArg(): Visibility {
 if (!isMainThread) {
   // A producer in its own thread: kafkajs spends ~25 µs of CPU per 1 KB record
   // (JS CRC32C, encoder copies), so one client thread cannot saturate the broker.
-  const { brokers, total, batch, concurrency } = workerData as { brokers: string; total: number; batch: number; concurrency: number };
+  const { brokers, total, batch, concurrency } = workerData as {
+    brokers: string;
+    total: number;
+    batch: number;
+    concurrency: number;
+  };
   const kafka = new Kafka({ clientId: 'bench-w', brokers: [brokers], logLevel: logLevel.ERROR });
   const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
   await p.connect();
@@ -84,7 +91,10 @@ async function main(): Promise<void> {
   const E2E_RATE = 1000;
   const E2E_SECONDS = Number(args.get('e2e-seconds') ?? 10);
   const inProcess = args.has('in-process');
-  const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const loadBefore = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-bench-'));
 
   let brokers: string;
@@ -95,7 +105,11 @@ async function main(): Promise<void> {
     brokers = b.brokers;
     closeInProcess = b.close;
   } else {
-    child = fork(fileURLToPath(import.meta.url), [`--child=${dir}`, ...(args.has('visibility') ? [`--visibility=${args.get('visibility')}`] : [])], { stdio: 'inherit' });
+    child = fork(
+      fileURLToPath(import.meta.url),
+      [`--child=${dir}`, ...(args.has('visibility') ? [`--visibility=${args.get('visibility')}`] : [])],
+      { stdio: 'inherit' },
+    );
     brokers = await new Promise<string>((res, rej) => {
       child!.once('message', (m) => res((m as { brokers: string }).brokers));
       child!.once('exit', (code) => rej(new Error(`broker exited ${code}`)));
@@ -105,7 +119,12 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'bench', brokers: [brokers], logLevel: logLevel.ERROR });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: 'bench', numPartitions: 3 }, { topic: 'bench-e2e', numPartitions: 3 }] });
+  await admin.createTopics({
+    topics: [
+      { topic: 'bench', numPartitions: 3 },
+      { topic: 'bench-e2e', numPartitions: 3 },
+    ],
+  });
   await admin.disconnect();
 
   const pct = (xs: number[], p: number): number => {
@@ -127,7 +146,12 @@ async function main(): Promise<void> {
       { length: WORKERS },
       (_, i) =>
         new Worker(fileURLToPath(import.meta.url), {
-          workerData: { brokers, total: Math.floor(TOTAL / WORKERS) + (i === 0 ? TOTAL % WORKERS : 0), batch: BATCH, concurrency: CONCURRENCY },
+          workerData: {
+            brokers,
+            total: Math.floor(TOTAL / WORKERS) + (i === 0 ? TOTAL % WORKERS : 0),
+            batch: BATCH,
+            concurrency: CONCURRENCY,
+          },
         }),
     );
     const next = <T>(w: Worker): Promise<T> =>
@@ -147,7 +171,13 @@ async function main(): Promise<void> {
     const sendLatencies = perWorker.flatMap((w) => w.lat);
 
     // 2. Consume throughput with eachBatch from the beginning.
-    const consumer = kafka.consumer({ groupId: 'bench-consume', sessionTimeout: 10_000, heartbeatInterval: 1000, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
+    const consumer = kafka.consumer({
+      groupId: 'bench-consume',
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+    });
     await consumer.connect();
     await consumer.subscribe({ topic: 'bench', fromBeginning: true });
     let consumed = 0;
@@ -169,20 +199,31 @@ async function main(): Promise<void> {
         `${Math.round(TOTAL / produceSecs).toLocaleString('en')} msg/s`,
         '≥ 50,000 msg/s',
       ],
-      [`produce send() latency p50 / p99 (${BATCH}-msg send)`, `${f(pct(sendLatencies, 50))} / ${f(pct(sendLatencies, 99))} ms`, ''],
+      [
+        `produce send() latency p50 / p99 (${BATCH}-msg send)`,
+        `${f(pct(sendLatencies, 50))} / ${f(pct(sendLatencies, 99))} ms`,
+        '',
+      ],
       [
         'produce CPU per message: kafkajs producer threads / broker process',
         `${f(clientUsPerMsg)} / ${f(brokerUsPerMsg)} µs → ${Math.round((os.cpus().length * 1e6) / (clientUsPerMsg + brokerUsPerMsg)).toLocaleString('en')} msg/s if ${os.cpus().length} idle cores were all ours`,
         '',
       ],
-      ['consume throughput (one consumer, eachBatch, maxBytes 32 MiB, 4 MiB/partition)', `${Math.round(TOTAL / consumeSecs).toLocaleString('en')} msg/s`, '≥ 50,000 msg/s'],
+      [
+        'consume throughput (one consumer, eachBatch, maxBytes 32 MiB, 4 MiB/partition)',
+        `${Math.round(TOTAL / consumeSecs).toLocaleString('en')} msg/s`,
+        '≥ 50,000 msg/s',
+      ],
     );
   }
 
   if (only !== 'throughput') {
     // 3. End-to-end latency at a paced 1,000 msg/s: send() call -> consumer handler,
     // one message per send() every millisecond (no client-side batching to hide behind).
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    const producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     await producer.connect();
     const e2e: number[] = [];
     const ackLat: number[] = [];
@@ -238,7 +279,11 @@ async function main(): Promise<void> {
             issued++;
             const s = performance.now();
             const headers: Record<string, string> = warmup ? { warmup: '1' } : { t: String(s) };
-            const sent = producer.send({ topic: 'bench-e2e', acks: -1, messages: [{ key: String(issued), value: small, headers }] });
+            const sent = producer.send({
+              topic: 'bench-e2e',
+              acks: -1,
+              messages: [{ key: String(issued), value: small, headers }],
+            });
             inflight.push(warmup ? sent : sent.then(() => ackLat.push(performance.now() - s)));
           }
           if (issued >= count) {
@@ -260,15 +305,25 @@ async function main(): Promise<void> {
     if (process.env.BENCH_DEBUG) {
       for (const [k, xs] of reqStats) console.log(`${k}: n=${xs.length} p50=${f(pct(xs, 50))} p99=${f(pct(xs, 99))}`);
       // Stalls of the bench process itself (GC, CPU) delay send() and eachMessage alike.
-      console.log(`bench event-loop delay during the timed run: p99=${f(loopDelay.percentile(99) / 1e6)} max=${f(loopDelay.max / 1e6)} ms`);
+      console.log(
+        `bench event-loop delay during the timed run: p99=${f(loopDelay.percentile(99) / 1e6)} max=${f(loopDelay.max / 1e6)} ms`,
+      );
       for (let sec = 0; sec < E2E_SECONDS; sec++) {
         const xs = e2e.filter((_, i) => e2eAt[i]! - start >= sec * 1000 && e2eAt[i]! - start < (sec + 1) * 1000);
         console.log(`second ${sec}: n=${xs.length} p50=${f(pct(xs, 50))} p99=${f(pct(xs, 99))} max=${f(pct(xs, 100))}`);
       }
     }
     rows.push(
-      [`single-message send() ack latency p50 / p99 @ ${E2E_RATE}/s`, `${f(pct(ackLat, 50))} / ${f(pct(ackLat, 99))} ms`, ''],
-      [`end-to-end send() → eachMessage p50 / p99 @ ${E2E_RATE} msg/s (1 msg per send, every 1 ms; consumer partitionsConsumedConcurrently 3; after 1 s of untimed warm-up at the same pace) for ${E2E_SECONDS} s`, `${f(pct(e2e, 50))} / ${f(pct(e2e, 99))} ms (${e2e.length}/${total} received)`, 'p99 ≤ 20 ms'],
+      [
+        `single-message send() ack latency p50 / p99 @ ${E2E_RATE}/s`,
+        `${f(pct(ackLat, 50))} / ${f(pct(ackLat, 99))} ms`,
+        '',
+      ],
+      [
+        `end-to-end send() → eachMessage p50 / p99 @ ${E2E_RATE} msg/s (1 msg per send, every 1 ms; consumer partitionsConsumedConcurrently 3; after 1 s of untimed warm-up at the same pace) for ${E2E_SECONDS} s`,
+        `${f(pct(e2e, 50))} / ${f(pct(e2e, 99))} ms (${e2e.length}/${total} received)`,
+        'p99 ≤ 20 ms',
+      ],
     );
   }
 
@@ -279,10 +334,15 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 
   const argv = process.argv.slice(2).filter((a) => !a.startsWith('--child'));
-  const table = ['| measurement | result | target |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const table = ['| measurement | result | target |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
   const md = `# kafka-broker benchmark
 
-Command: \`node_modules/.bin/node bench/kafka.ts${argv.length ? ' ' + argv.join(' ') : ''}\` — ${TOTAL.toLocaleString('en')} messages of ${SIZE} B, kafkajs 2.2.4, broker ${inProcess ? 'in the same process' : 'in a child process'} (visibility '${visibilityArg()}'), 127.0.0.1, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load average (1/5/15 min) before ${loadBefore}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ${new Date().toISOString()}.
+Command: \`node_modules/.bin/node bench/kafka.ts${argv.length ? ` ${argv.join(' ')}` : ''}\` — ${TOTAL.toLocaleString('en')} messages of ${SIZE} B, kafkajs 2.2.4, broker ${inProcess ? 'in the same process' : 'in a child process'} (visibility '${visibilityArg()}'), 127.0.0.1, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, load average (1/5/15 min) before ${loadBefore}, after ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}, ${new Date().toISOString()}.
 
 ${table}
 `;

@@ -16,7 +16,11 @@ export interface LatencySummary {
 }
 
 /** Runs `task` `total` times with `concurrency` workers (a bounded, loopback-only load) and summarises latencies. */
-export async function measure(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<LatencySummary> {
+export async function measure(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<LatencySummary> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();

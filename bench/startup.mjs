@@ -57,12 +57,19 @@ try {
   const out = `# npm start timing (${new Date().toISOString()})\n\nCommand: \`node bench/startup.mjs\`\n\n| run | seconds to first answer |\n| --- | ---: |\n| cold | ${cold.toFixed(1)} |\n| warm | ${warm.toFixed(1)} |\n`;
   writeFileSync(new URL('results/startup.md', import.meta.url), out);
 } finally {
-  spawnSync(join(dir, 'node_modules/.bin/node'), ['-e', `
+  spawnSync(
+    join(dir, 'node_modules/.bin/node'),
+    [
+      '-e',
+      `
     const pg = require('pg'); const c = new pg.Client({ connectionString: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' });
     c.connect().then(async () => { const { rows } = await c.query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", ['${prefix}']);
       for (const r of rows) await c.query('DROP DATABASE "' + r.datname + '" WITH (FORCE)'); await c.end(); });
     const { Redis } = require('ioredis'); const r = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0');
     (async () => { let cur = '0'; do { const [n, keys] = await r.scan(cur, 'MATCH', '${prefix}:*', 'COUNT', 500); cur = n;
-      if (keys.length) await r.unlink(...keys); } while (cur !== '0'); r.disconnect(); })();`], { cwd: dir, stdio: 'inherit' });
+      if (keys.length) await r.unlink(...keys); } while (cur !== '0'); r.disconnect(); })();`,
+    ],
+    { cwd: dir, stdio: 'inherit' },
+  );
   rmSync(dir, { recursive: true, force: true });
 }

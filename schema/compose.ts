@@ -7,8 +7,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
 import { loadConfig, SUBGRAPH_NAMES, type SubgraphName } from '@mall/platform';
+import { parse } from 'graphql';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SUPERGRAPH_PATH = fileURLToPath(new URL('supergraph.graphql', import.meta.url));

@@ -39,7 +39,10 @@ export function runPinnedSync(args) {
 export function execPinned(args) {
   // kafkajs 2.2.4 schedules a timer with a negative delay on Node >= 22 (its own throttle bookkeeping); the
   // warning is harmless noise in every process we start (test files inherit the flag from the runner).
-  const child = spawn(PINNED_NODE, ['--disable-warning=TimeoutNegativeWarning', ...args], { cwd: ROOT, stdio: 'inherit' });
+  const child = spawn(PINNED_NODE, ['--disable-warning=TimeoutNegativeWarning', ...args], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => child.kill('SIGTERM'));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -6,7 +6,9 @@ const startedAt = performance.now();
 const stack = await startStack({ pretty: Boolean(process.stdout.isTTY) });
 stack.lifecycle.installSignalHandlers();
 
-const user = stack.services.get('user') as { admin?: { email: string; password: string; created: boolean } } | undefined;
+const user = stack.services.get('user') as
+  | { admin?: { email: string; password: string; created: boolean } }
+  | undefined;
 const lines = [
   '',
   `  Mall Supergraph is up in ${((performance.now() - startedAt) / 1000).toFixed(1)}s`,

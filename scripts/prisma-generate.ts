@@ -16,7 +16,8 @@ async function outputDirOf(schemaDir: string): Promise<string> {
   const schema = await readFile(join(schemaDir, 'schema.prisma'), 'utf8');
   const generator = /generator\s+\w+\s*\{([^}]*)\}/m.exec(schema)?.[1] ?? '';
   const output = /^\s*output\s*=\s*"([^"]+)"/m.exec(generator)?.[1];
-  if (!output) throw new Error(`${relative(repoRoot, schemaDir)}/schema.prisma: the generator needs an explicit output`);
+  if (!output)
+    throw new Error(`${relative(repoRoot, schemaDir)}/schema.prisma: the generator needs an explicit output`);
   return resolve(schemaDir, output);
 }
 

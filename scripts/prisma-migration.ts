@@ -5,10 +5,11 @@
 // The existing migrations are applied to a throwaway database with the same migrator services run
 // at start, then Prisma 6.19 diffs that database against prisma/<domain>/ (see lib/prisma-env.ts).
 // Review the SQL before committing it: renames come out as drop + add.
+
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { databaseUrlFor, dropDatabase, migrateDatabase } from '../packages/platform/src/db/migrator.ts';
 import { diffDatabaseToSchema, migrationFolderName, prismaRoot, repoRoot } from './lib/prisma-env.ts';
 
@@ -24,7 +25,11 @@ export interface CreateMigrationResult {
 }
 
 /** Diffs `schemaDir`'s migrations against its schema and, when they differ, writes the next migration. */
-export async function createMigration(schemaDir: string, name: string, serverUrl: string): Promise<CreateMigrationResult> {
+export async function createMigration(
+  schemaDir: string,
+  name: string,
+  serverUrl: string,
+): Promise<CreateMigrationResult> {
   if (!existsSync(join(schemaDir, 'schema.prisma'))) throw new Error(`${schemaDir} has no schema.prisma`);
   const folderName = migrationFolderName(name);
   const migrationsDir = join(schemaDir, 'migrations');
@@ -37,7 +42,8 @@ export async function createMigration(schemaDir: string, name: string, serverUrl
     const folder = join(migrationsDir, folderName);
     await mkdir(folder, { recursive: true });
     await writeFile(join(folder, 'migration.sql'), sql);
-    if (!existsSync(join(migrationsDir, 'migration_lock.toml'))) await writeFile(join(migrationsDir, 'migration_lock.toml'), LOCK_FILE);
+    if (!existsSync(join(migrationsDir, 'migration_lock.toml')))
+      await writeFile(join(migrationsDir, 'migration_lock.toml'), LOCK_FILE);
     return { folder, sql };
   } finally {
     await dropDatabase(scratch);
@@ -60,7 +66,8 @@ if (import.meta.main) {
   const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   try {
     const result = await createMigration(join(prismaRoot, domain), name, serverUrl);
-    if (result.folder) console.log(`wrote ${relative(repoRoot, join(result.folder, 'migration.sql'))}\n\n${result.sql}`);
+    if (result.folder)
+      console.log(`wrote ${relative(repoRoot, join(result.folder, 'migration.sql'))}\n\n${result.sql}`);
     else console.log('no changes');
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);

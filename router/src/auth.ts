@@ -1,7 +1,7 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { authKeys, ROLES, type Role, type Session } from '@mall/platform';
 import type { Redis } from 'ioredis';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { ROLES, authKeys, type Role, type Session } from '@mall/platform';
 
 /** A caller whose access token verified: what the router vouches for to subgraphs. */
 export interface Caller {
@@ -46,7 +46,9 @@ const Claims = z.object({
   iat: z.number().int(),
   exp: z.number().int(),
   // Roles this router does not know grant nothing; dropping them beats refusing a token after a role is added.
-  roles: z.array(z.string()).transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
+  roles: z
+    .array(z.string())
+    .transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
 });
 
 export interface JwtVerifierOptions {
@@ -74,8 +76,10 @@ export function jwksUrlOf(authUrl: string): URL {
 function classify(err: unknown): AuthFailureReason | undefined {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return 'claims';
-  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'alg_not_allowed';
-  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'unknown_kid';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
+    return 'alg_not_allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return 'unknown_kid';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed';
   // JWKS fetch failures (timeout, auth down, bad JSON) are not the caller's doing: let them surface as ours.
@@ -140,11 +144,19 @@ export class JwtVerifier {
     const claims = parsed.data;
 
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
-    const [denied, revokedAt] = await this.#redis.mget(authKeys.deniedAccessToken(claims.jti), authKeys.userRevokedAt(claims.sub));
+    const [denied, revokedAt] = await this.#redis.mget(
+      authKeys.deniedAccessToken(claims.jti),
+      authKeys.userRevokedAt(claims.sub),
+    );
     if (denied !== null) throw new AuthFailure('denylisted', 'Access token revoked');
     // Written as "not after" so an unreadable value refuses rather than admits.
-    if (revokedAt !== null && !(claims.iat > Number(revokedAt))) throw new AuthFailure('revoked', 'Access token revoked');
+    if (revokedAt !== null && !(claims.iat > Number(revokedAt)))
+      throw new AuthFailure('revoked', 'Access token revoked');
 
-    return { userId: claims.sub, roles: claims.roles, session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp } };
+    return {
+      userId: claims.sub,
+      roles: claims.roles,
+      session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp },
+    };
   }
 }

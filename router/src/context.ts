@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
+import { type Config, IDENTITY_HEADER, type Logger, rateLimited, unauthenticated } from '@mall/platform';
 import type { GraphQLFormattedError } from 'graphql';
-import { IDENTITY_HEADER, rateLimited, unauthenticated, type Config, type Logger } from '@mall/platform';
 import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
-import { LIMITS, rateLimitSubject, type RateLimiter } from './limits.ts';
+import { LIMITS, type RateLimiter, rateLimitSubject } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 
 /** What every GraphQL operation through the router carries; the gateway's data sources sign from it. */
@@ -75,7 +75,8 @@ export function parseTrustProxy(value: string): TrustProxy {
       continue;
     }
     const bits = Number(prefix);
-    if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new Error(`TRUST_PROXY: "${entry}" has an invalid prefix length`);
+    if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128))
+      throw new Error(`TRUST_PROXY: "${entry}" has an invalid prefix length`);
     trusted.addSubnet(address, bits, type);
   }
   return (address) => {
@@ -90,11 +91,18 @@ export function parseTrustProxy(value: string): TrustProxy {
  * long as the hop that told us is trusted. Entries left of the first untrusted hop are the client's own
  * claims and are ignored, so a client cannot pick its rate-limit bucket by sending the header itself.
  */
-export function clientIpOf(remoteAddress: string | undefined, forwardedFor: string | readonly string[] | undefined, trust: TrustProxy): string {
+export function clientIpOf(
+  remoteAddress: string | undefined,
+  forwardedFor: string | readonly string[] | undefined,
+  trust: TrustProxy,
+): string {
   let ip = normalizeIp(remoteAddress ?? '');
   const header = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor?.join(',');
   if (!header) return ip;
-  const hops = header.split(',').map((hop) => hop.trim()).reverse();
+  const hops = header
+    .split(',')
+    .map((hop) => hop.trim())
+    .reverse();
   for (const hop of hops) {
     if (!trust(ip)) break;
     const candidate = normalizeIp(hop);
@@ -142,7 +150,7 @@ export function createAdmission(deps: AdmissionDeps): Admit {
   const trust = parseTrustProxy(config.trustProxy);
 
   const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
-    let decision;
+    let decision: Awaited<ReturnType<typeof limiter.hit>>;
     try {
       decision = await limiter.hit(bucket, limit);
     } catch (err) {
@@ -152,7 +160,9 @@ export function createAdmission(deps: AdmissionDeps): Admit {
     }
     if (decision && !decision.allowed) {
       metrics.rateLimited.inc({ scope });
-      throw new Rejection(429, asFormatted(rateLimited(decision.retryAfterSeconds)), { 'retry-after': String(decision.retryAfterSeconds) });
+      throw new Rejection(429, asFormatted(rateLimited(decision.retryAfterSeconds)), {
+        'retry-after': String(decision.retryAfterSeconds),
+      });
     }
   };
 
@@ -164,11 +174,17 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         metrics.authFailures.inc({ reason: err.reason });
         logger.debug({ reason: err.reason, detail: err.message }, 'access token refused');
         const message = err.reason === 'expired' ? 'Access token expired' : 'Invalid access token';
-        throw new Rejection(401, asFormatted(unauthenticated(message)), { 'www-authenticate': 'Bearer error="invalid_token"' });
+        throw new Rejection(401, asFormatted(unauthenticated(message)), {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        });
       }
       // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
       logger.error({ err }, 'cannot verify access tokens');
-      throw new Rejection(503, { message: 'Service temporarily unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } }, { 'retry-after': '5' });
+      throw new Rejection(
+        503,
+        { message: 'Service temporarily unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+        { 'retry-after': '5' },
+      );
     }
   };
 
@@ -186,7 +202,8 @@ export function createAdmission(deps: AdmissionDeps): Admit {
       caller,
       // Made on first use: most requests never log, and a pino child serialises its bindings up front.
       get logger() {
-        return (requestLogger ??= logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) }));
+        requestLogger ??= logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) });
+        return requestLogger;
       },
       deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
       identityTokens: new Map(),

@@ -4,9 +4,17 @@ import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { Agent, request, type Dispatcher } from 'undici';
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, SUBGRAPH_NAMES, type Config, type IdentitySigner, type Logger, type SubgraphName } from '@mall/platform';
+import { ApolloGateway, type GraphQLDataSourceProcessOptions, RemoteGraphQLDataSource } from '@apollo/gateway';
+import {
+  type Config,
+  IDENTITY_HEADER,
+  type IdentitySigner,
+  type Logger,
+  REQUEST_ID_HEADER,
+  SUBGRAPH_NAMES,
+  type SubgraphName,
+} from '@mall/platform';
+import { Agent, type Dispatcher, request } from 'undici';
 import type { RouterContext } from './context.ts';
 import { LIMITS } from './limits.ts';
 
@@ -41,7 +49,12 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * gateway expects. Redirects are not followed: a subgraph never redirects, and a signed identity token must
  * not follow one elsewhere.
  */
-export async function subgraphFetch(url: string, init: FetcherRequestInit = {}, deadline?: AbortSignal, timeoutMs: number = LIMITS.subgraphTimeoutMs): Promise<FetcherResponse> {
+export async function subgraphFetch(
+  url: string,
+  init: FetcherRequestInit = {},
+  deadline?: AbortSignal,
+  timeoutMs: number = LIMITS.subgraphTimeoutMs,
+): Promise<FetcherResponse> {
   const perFetch = AbortSignal.timeout(timeoutMs);
   const { statusCode, headers, body } = await request(url, {
     method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
@@ -50,7 +63,9 @@ export async function subgraphFetch(url: string, init: FetcherRequestInit = {}, 
     signal: deadline ? AbortSignal.any([deadline, perFetch]) : perFetch,
     dispatcher: subgraphAgent,
   });
-  const payload = NULL_BODY_STATUSES.has(statusCode) ? (await body.dump(), null) : Buffer.from(await body.arrayBuffer());
+  let payload: Buffer | null = null;
+  if (NULL_BODY_STATUSES.has(statusCode)) await body.dump();
+  else payload = Buffer.from(await body.arrayBuffer());
   const responseHeaders = new Headers();
   for (const [name, value] of Object.entries(headers)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, v);
@@ -80,7 +95,8 @@ export class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
   override process(options: GraphQLDataSourceProcessOptions<RouterContext>) {
     if (!('incomingRequestContext' in options)) return super.process(options);
     const { deadline } = options.context;
-    if (deadline.aborted) return Promise.reject(new Error(`request deadline passed before calling subgraph ${this.#name}`));
+    if (deadline.aborted)
+      return Promise.reject(new Error(`request deadline passed before calling subgraph ${this.#name}`));
     return requestDeadline.run(deadline, () => super.process(options));
   }
 
@@ -159,14 +175,19 @@ export function createGateway(options: GatewayOptions): ApolloGateway {
   const gatewayLogger = logger.child({ component: 'gateway' });
   const common = {
     logger: gatewayLogger,
-    buildService: ({ name, url }: { name: string; url?: string }) => new SignedDataSource({ name, url: urlOf(name, url), signer: options.signer }),
+    buildService: ({ name, url }: { name: string; url?: string }) =>
+      new SignedDataSource({ name, url: urlOf(name, url), signer: options.signer }),
   };
 
-  if (options.supergraphSdl !== undefined) return new ApolloGateway({ ...common, supergraphSdl: options.supergraphSdl });
+  if (options.supergraphSdl !== undefined)
+    return new ApolloGateway({ ...common, supergraphSdl: options.supergraphSdl });
 
   const path = supergraphPath(config);
   if (config.isProduction || !config.supergraph.hotReload) {
-    return new ApolloGateway({ ...common, supergraphSdl: async () => ({ supergraphSdl: await readFile(path, 'utf8') }) });
+    return new ApolloGateway({
+      ...common,
+      supergraphSdl: async () => ({ supergraphSdl: await readFile(path, 'utf8') }),
+    });
   }
   return new ApolloGateway({
     ...common,

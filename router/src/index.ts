@@ -1,11 +1,11 @@
 import {
-  IdentitySigner,
   closeServer,
   createMetricsRegistry,
+  IdentitySigner,
   kafkaBrokers,
   listen,
-  runMain,
   type RunningService,
+  runMain,
   type ServiceDeps,
 } from '@mall/platform';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';

@@ -1,19 +1,19 @@
 import { isIP } from 'node:net';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import {
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
   GraphQLError,
-  Kind,
+  type GraphQLField,
+  type GraphQLNamedType,
+  type GraphQLSchema,
   getNamedType,
   getNullableType,
   isInterfaceType,
   isListType,
   isObjectType,
-  type DocumentNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
-  type GraphQLField,
-  type GraphQLNamedType,
-  type GraphQLSchema,
+  Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationRule,
@@ -56,7 +56,10 @@ function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode
 }
 
 /** Deepest field nesting of an operation, fragments expanded (each fragment measured once). */
-export function operationDepth(operation: OperationDefinitionNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>): number {
+export function operationDepth(
+  operation: OperationDefinitionNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+): number {
   const memo = new Map<string, number>();
   const visiting = new Set<string>();
   const depthOf = (selectionSet: SelectionSetNode): number => {
@@ -93,7 +96,9 @@ export function depthLimitRule(maxDepth: number): ValidationRule {
       OperationDefinition(node) {
         const depth = operationDepth(node, fragments);
         if (depth > maxDepth) {
-          context.reportError(new GraphQLError(`Query depth ${depth} exceeds the limit of ${maxDepth}`, { nodes: [node] }));
+          context.reportError(
+            new GraphQLError(`Query depth ${depth} exceeds the limit of ${maxDepth}`, { nodes: [node] }),
+          );
         }
       },
     };
@@ -110,7 +115,8 @@ export function aliasLimitRule(maxAliases: number): ValidationRule {
       },
       Document: {
         leave() {
-          if (aliases > maxAliases) context.reportError(new GraphQLError(`Query uses ${aliases} aliases; the limit is ${maxAliases}`));
+          if (aliases > maxAliases)
+            context.reportError(new GraphQLError(`Query uses ${aliases} aliases; the limit is ${maxAliases}`));
         },
       },
     };
@@ -142,7 +148,9 @@ function listSize(
 ): number {
   for (const name of ['first', 'last']) {
     const argument = node.arguments?.find((a) => a.name.value === name);
-    const value = argument ? intValue(argument.value, operation, variables) : field?.args.find((a) => a.name === name)?.defaultValue;
+    const value = argument
+      ? intValue(argument.value, operation, variables)
+      : field?.args.find((a) => a.name === name)?.defaultValue;
     if (typeof value === 'number' && Number.isFinite(value)) return Math.max(0, value);
   }
   if (!field || !isListType(getNullableType(field.type))) return 1;
@@ -168,7 +176,10 @@ export function operationCost(
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         if (isMeta(selection)) continue;
-        const field = parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[selection.name.value] : undefined;
+        const field =
+          parent && (isObjectType(parent) || isInterfaceType(parent))
+            ? parent.getFields()[selection.name.value]
+            : undefined;
         total += 1;
         if (selection.selectionSet) {
           const size = listSize(selection, field, operation, variables, defaultListSize);
@@ -198,7 +209,10 @@ export function operationCost(
 }
 
 /** Checked once the operation is known, because list sizes often come from variables. */
-export function costLimitPlugin<TContext extends BaseContext>(maxCost: number, defaultListSize: number = LIMITS.defaultListSize): ApolloServerPlugin<TContext> {
+export function costLimitPlugin<TContext extends BaseContext>(
+  maxCost: number,
+  defaultListSize: number = LIMITS.defaultListSize,
+): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       return {
@@ -227,7 +241,8 @@ export function rateLimitSubject(ip: string): string {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   if (right.some((group) => group.includes('.'))) return address; // embedded IPv4 suffix: rare, keep whole
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   return `${groups
     .slice(0, 4)
     .map((group) => Number.parseInt(group, 16).toString(16))

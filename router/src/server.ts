@@ -3,22 +3,22 @@ import type { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import cors from 'cors';
-import type { GraphQLFormattedError } from 'graphql';
-import type { Registry } from 'prom-client';
 import {
-  REQUEST_ID_HEADER,
+  type Config,
   createErrorFormatter,
   createServiceServer,
   graphqlMetricsPlugin,
   handleGraphQL,
-  sendJson,
-  type Config,
   type Logger,
+  REQUEST_ID_HEADER,
   type ReadinessChecks,
+  sendJson,
 } from '@mall/platform';
-import { Rejection, requestIdFrom, type Admit, type RouterContext } from './context.ts';
-import { LIMITS, aliasLimitRule, costLimitPlugin, depthLimitRule } from './limits.ts';
+import cors from 'cors';
+import type { GraphQLFormattedError } from 'graphql';
+import type { Registry } from 'prom-client';
+import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
+import { aliasLimitRule, costLimitPlugin, depthLimitRule, LIMITS } from './limits.ts';
 
 /** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
 const INTERNAL_EXTENSIONS = ['serviceName'];
@@ -26,7 +26,10 @@ const INTERNAL_EXTENSIONS = ['serviceName'];
 function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormattedError {
   const extensions = error.extensions;
   if (!extensions || !INTERNAL_EXTENSIONS.some((key) => key in extensions)) return error;
-  return { ...error, extensions: Object.fromEntries(Object.entries(extensions).filter(([key]) => !INTERNAL_EXTENSIONS.includes(key))) };
+  return {
+    ...error,
+    extensions: Object.fromEntries(Object.entries(extensions).filter(([key]) => !INTERNAL_EXTENSIONS.includes(key))),
+  };
 }
 
 export function createApolloServer(options: {
@@ -53,7 +56,9 @@ export function createApolloServer(options: {
     validationRules: [depthLimitRule(LIMITS.maxDepth), aliasLimitRule(LIMITS.maxAliases)],
     formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
     plugins: [
-      config.isProduction ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      config.isProduction
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
     ],
@@ -74,11 +79,18 @@ function corsHandler(config: Config) {
     : config.isProduction
       ? false
       : LOCALHOST_ORIGIN;
-  const middleware = cors({ origin, methods: ['GET', 'POST'], maxAge: 600, exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'] });
+  const middleware = cors({
+    origin,
+    methods: ['GET', 'POST'],
+    maxAge: 600,
+    exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
+  });
   /** Sets the CORS headers; true when the request was a preflight and has been answered. */
   return (req: IncomingMessage, res: ServerResponse): Promise<boolean> =>
     new Promise((resolve, reject) => {
-      middleware(req, res, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(false)));
+      middleware(req, res, (err?: unknown) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(false),
+      );
       if (res.writableEnded) resolve(true);
     });
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
+import { createLogger, IDENTITY_HEADER, loadConfig } from '@mall/platform';
 import { Registry } from 'prom-client';
-import { IDENTITY_HEADER, createLogger, loadConfig } from '@mall/platform';
 import { AuthFailure, type Caller } from '../src/auth.ts';
-import { Rejection, createAdmission } from '../src/context.ts';
+import { createAdmission, Rejection } from '../src/context.ts';
 import type { RateLimitDecision } from '../src/limits.ts';
 import { createRouterMetrics } from '../src/metrics.ts';
 
@@ -22,7 +22,12 @@ function admission(options: {
 }) {
   const buckets: string[] = [];
   const admit = createAdmission({
-    config: loadConfig({ NODE_ENV: 'test', RATE_LIMIT_IP_PER_MINUTE: '10', RATE_LIMIT_USER_PER_MINUTE: '5', ...options.env }),
+    config: loadConfig({
+      NODE_ENV: 'test',
+      RATE_LIMIT_IP_PER_MINUTE: '10',
+      RATE_LIMIT_USER_PER_MINUTE: '5',
+      ...options.env,
+    }),
     logger,
     verifier: { authenticate: options.authenticate ?? (async (a) => (a ? caller : null)) },
     limiter: {
@@ -67,7 +72,10 @@ describe('createAdmission', () => {
           throw new AuthFailure(reason, 'detail the client must not see');
         },
       }).admit(request({ authorization: 'Bearer t' }), 'rid');
-    await assert.rejects(failing('expired'), (err) => rejectedWith(401, 'UNAUTHENTICATED')(err) && (err as Rejection).error.message === 'Access token expired');
+    await assert.rejects(
+      failing('expired'),
+      (err) => rejectedWith(401, 'UNAUTHENTICATED')(err) && (err as Rejection).error.message === 'Access token expired',
+    );
     await assert.rejects(failing('bad_signature'), (err) => {
       assert.ok(err instanceof Rejection);
       assert.equal(err.error.message, 'Invalid access token');
@@ -90,7 +98,9 @@ describe('createAdmission', () => {
   });
 
   it('refuses over the limit with 429 RATE_LIMITED and Retry-After', async () => {
-    const { admit } = admission({ hit: async (_bucket, limit) => ({ allowed: false, count: limit + 1, limit, retryAfterSeconds: 17 }) });
+    const { admit } = admission({
+      hit: async (_bucket, limit) => ({ allowed: false, count: limit + 1, limit, retryAfterSeconds: 17 }),
+    });
     await assert.rejects(admit(request(), 'rid'), (err) => {
       rejectedWith(429, 'RATE_LIMITED')(err);
       assert.equal((err as Rejection).error.extensions?.['retryAfterSeconds'], 17);

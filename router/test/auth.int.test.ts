@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT, UnsecuredJWT, base64url } from 'jose';
-import type { Redis } from 'ioredis';
 import { authKeys } from '@mall/platform';
-import { AuthFailure, JwtVerifier, jwksUrlOf, type AuthFailureReason } from '../src/auth.ts';
+import type { Redis } from 'ioredis';
+import { base64url, SignJWT, UnsecuredJWT } from 'jose';
+import { AuthFailure, type AuthFailureReason, JwtVerifier, jwksUrlOf } from '../src/auth.ts';
 import {
   AUDIENCE,
-  ISSUER,
   dropPrefix,
   generateSigningKey,
+  ISSUER,
+  type JwksServer,
   prefixedRedis,
   signAccessToken,
   startJwksServer,
-  uniquePrefix,
-  type JwksServer,
   type TestSigningKey,
+  uniquePrefix,
 } from './helpers.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -28,7 +28,10 @@ const refusedWith = (reason: AuthFailureReason) => (err: unknown) => {
 describe('jwksUrlOf', () => {
   it('derives the JWKS URL from the auth GraphQL URL', () => {
     assert.equal(jwksUrlOf('http://127.0.0.1:4001/graphql').href, 'http://127.0.0.1:4001/.well-known/jwks.json');
-    assert.equal(jwksUrlOf('https://auth.internal/auth/graphql/').href, 'https://auth.internal/auth/.well-known/jwks.json');
+    assert.equal(
+      jwksUrlOf('https://auth.internal/auth/graphql/').href,
+      'https://auth.internal/auth/.well-known/jwks.json',
+    );
     assert.equal(jwksUrlOf('http://auth:4001').href, 'http://auth:4001/.well-known/jwks.json');
   });
 });
@@ -41,7 +44,13 @@ describe('JwtVerifier', () => {
   let ed: TestSigningKey;
   let verifier: JwtVerifier;
   const newVerifier = (cooldownMs = 0) =>
-    new JwtVerifier({ jwksUrl: new URL(`${jwks.url}/.well-known/jwks.json`), issuer: ISSUER, audience: AUDIENCE, redis, cooldownMs });
+    new JwtVerifier({
+      jwksUrl: new URL(`${jwks.url}/.well-known/jwks.json`),
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      redis,
+      cooldownMs,
+    });
 
   before(async () => {
     redis = prefixedRedis(prefix);
@@ -58,7 +67,13 @@ describe('JwtVerifier', () => {
 
   it('accepts valid ES256 and EdDSA tokens and returns the caller', async () => {
     const iat = now();
-    const token = await signAccessToken(es, { sub: 'u-42', roles: ['CUSTOMER', 'MERCHANT'], sid: 'fam-1', jti: 'jti-1', iat });
+    const token = await signAccessToken(es, {
+      sub: 'u-42',
+      roles: ['CUSTOMER', 'MERCHANT'],
+      sid: 'fam-1',
+      jti: 'jti-1',
+      iat,
+    });
     assert.deepEqual(await verifier.verify(token), {
       userId: 'u-42',
       roles: ['CUSTOMER', 'MERCHANT'],
@@ -155,7 +170,8 @@ describe('JwtVerifier', () => {
     await cooling.verify(await signAccessToken(es));
     const before = jwks.fetches;
     const stranger = await generateSigningKey('ES256');
-    for (let i = 0; i < 3; i++) await assert.rejects(cooling.verify(await signAccessToken(stranger)), refusedWith('unknown_kid'));
+    for (let i = 0; i < 3; i++)
+      await assert.rejects(cooling.verify(await signAccessToken(stranger)), refusedWith('unknown_kid'));
     assert.equal(jwks.fetches, before);
   });
 
@@ -180,9 +196,18 @@ describe('JwtVerifier', () => {
   it('refuses tokens issued at or before the user was revoked, not later ones', async () => {
     const revokedAt = now() - 5;
     await redis.set(authKeys.userRevokedAt('u-revoked'), String(revokedAt), 'EX', 60);
-    await assert.rejects(verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt - 10 })), refusedWith('revoked'));
-    await assert.rejects(verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt })), refusedWith('revoked'));
-    assert.equal((await verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt + 1 }))).userId, 'u-revoked');
+    await assert.rejects(
+      verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt - 10 })),
+      refusedWith('revoked'),
+    );
+    await assert.rejects(
+      verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt })),
+      refusedWith('revoked'),
+    );
+    assert.equal(
+      (await verifier.verify(await signAccessToken(es, { sub: 'u-revoked', iat: revokedAt + 1 }))).userId,
+      'u-revoked',
+    );
   });
 
   it('reports an unreachable key set as its own fault, not as a bad token', async () => {

@@ -85,7 +85,9 @@ describe('clientIpOf', () => {
 
 describe('stripInternalHeaders', () => {
   it('drops a client-sent identity header and keeps the rest', () => {
-    const req = { headers: { [IDENTITY_HEADER]: 'forged', authorization: 'Bearer t', 'x-request-id': 'r' } } as unknown as IncomingMessage;
+    const req = {
+      headers: { [IDENTITY_HEADER]: 'forged', authorization: 'Bearer t', 'x-request-id': 'r' },
+    } as unknown as IncomingMessage;
     stripInternalHeaders(req);
     assert.deepEqual(req.headers, { authorization: 'Bearer t', 'x-request-id': 'r' });
   });

@@ -3,9 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { deleteKeys } from '@mall/platform/testing';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { Redis } from 'ioredis';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
 export const ISSUER = 'mall-auth';
@@ -36,7 +36,10 @@ export interface TestSigningKey {
   readonly publicJwk: JWK;
 }
 
-export async function generateSigningKey(alg: 'ES256' | 'EdDSA', kid = `${alg}-${randomUUID()}`): Promise<TestSigningKey> {
+export async function generateSigningKey(
+  alg: 'ES256' | 'EdDSA',
+  kid = `${alg}-${randomUUID()}`,
+): Promise<TestSigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
 }

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
+import { AppError, loadConfig, type RunningService, type SubgraphContext, startSubgraph } from '@mall/platform';
 import { parse } from 'graphql';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { AppError, loadConfig, startSubgraph, type RunningService, type SubgraphContext } from '@mall/platform';
 import { startRouter } from '../src/index.ts';
 import { dropPrefix, prefixedRedis, uniquePrefix } from './helpers.ts';
 
@@ -35,8 +35,17 @@ function capturingLogger() {
   );
   const next = (msg: string, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${msg}" log within ${timeoutMs} ms (saw: ${seen.join(' | ')})`)), timeoutMs);
-      waiters.push({ msg, resolve: () => (clearTimeout(timer), resolve()) });
+      const timer = setTimeout(
+        () => reject(new Error(`no "${msg}" log within ${timeoutMs} ms (saw: ${seen.join(' | ')})`)),
+        timeoutMs,
+      );
+      waiters.push({
+        msg,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   return { logger, next };
 }
@@ -50,12 +59,18 @@ describe('supergraph hot reload (development)', () => {
   let router: RunningService;
 
   const compose = (sdl: string) => {
-    const result = composeServices([{ name: 'user', url: 'http://user.invalid/graphql', typeDefs: parse(`${FED} ${sdl}`) }]);
+    const result = composeServices([
+      { name: 'user', url: 'http://user.invalid/graphql', typeDefs: parse(`${FED} ${sdl}`) },
+    ]);
     assert.equal(result.errors, undefined);
     return result.supergraphSdl ?? '';
   };
   const query = async (q: string) => {
-    const res = await fetch(`${router.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: q }) });
+    const res = await fetch(`${router.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: q }),
+    });
     return (await res.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
   };
 
@@ -91,7 +106,10 @@ describe('supergraph hot reload (development)', () => {
       host: '127.0.0.1',
       context: (base) => base,
     });
-    router = await startRouter({ config, logger, internalSecret: SECRET, redis }, { port: 0, subgraphUrls: { user: `${subgraph.url}/graphql` } });
+    router = await startRouter(
+      { config, logger, internalSecret: SECRET, redis },
+      { port: 0, subgraphUrls: { user: `${subgraph.url}/graphql` } },
+    );
   });
 
   after(async () => {

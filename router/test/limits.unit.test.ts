@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApolloServer } from '@apollo/server';
-import { buildSchema, parse, specifiedRules, validate, type OperationDefinitionNode } from 'graphql';
-import { LIMITS, aliasLimitRule, costLimitPlugin, depthLimitRule, operationCost, rateLimitSubject } from '../src/limits.ts';
+import { buildSchema, type OperationDefinitionNode, parse, specifiedRules, validate } from 'graphql';
+import {
+  aliasLimitRule,
+  costLimitPlugin,
+  depthLimitRule,
+  LIMITS,
+  operationCost,
+  rateLimitSubject,
+} from '../src/limits.ts';
 
 const schema = buildSchema(`
   type Query {
@@ -31,7 +38,9 @@ function cost(query: string, variables?: Record<string, unknown>, defaultListSiz
 describe('depth limit', () => {
   it('allows the limit and refuses one level more', () => {
     assert.deepEqual(errorsOf('{ product(id: 1) { parent { name } } }'), []);
-    assert.deepEqual(errorsOf('{ product(id: 1) { parent { parent { name } } } }'), ['Query depth 4 exceeds the limit of 3']);
+    assert.deepEqual(errorsOf('{ product(id: 1) { parent { parent { name } } } }'), [
+      'Query depth 4 exceeds the limit of 3',
+    ]);
   });
 
   it('counts depth through fragments, named and inline', () => {
@@ -49,7 +58,9 @@ describe('depth limit', () => {
 describe('alias limit', () => {
   it('allows the limit and refuses one alias more, wherever they are', () => {
     assert.deepEqual(errorsOf('{ a: tags b: tags c: tags }'), []);
-    assert.deepEqual(errorsOf('{ a: tags b: tags ...F } fragment F on Query { c: tags d: tags }'), ['Query uses 4 aliases; the limit is 3']);
+    assert.deepEqual(errorsOf('{ a: tags b: tags ...F } fragment F on Query { c: tags d: tags }'), [
+      'Query uses 4 aliases; the limit is 3',
+    ]);
   });
 });
 
@@ -94,9 +105,15 @@ describe('costLimitPlugin', () => {
     });
     await server.start();
     try {
-      const ok = await server.executeOperation({ query: 'query($n: Int) { items(first: $n) { id name } }', variables: { n: 10 } });
+      const ok = await server.executeOperation({
+        query: 'query($n: Int) { items(first: $n) { id name } }',
+        variables: { n: 10 },
+      });
       assert.equal(ok.body.kind === 'single' && ok.body.singleResult.errors, undefined);
-      const tooMuch = await server.executeOperation({ query: 'query($n: Int) { items(first: $n) { id name } }', variables: { n: 100 } });
+      const tooMuch = await server.executeOperation({
+        query: 'query($n: Int) { items(first: $n) { id name } }',
+        variables: { n: 100 },
+      });
       assert.equal(tooMuch.http.status, 400);
       assert.ok(tooMuch.body.kind === 'single');
       const error = tooMuch.body.singleResult.errors?.[0];
@@ -118,7 +135,8 @@ describe('costLimitPlugin', () => {
       type Item { quantity: Int! product: Product! unitPrice: Money! }
       type Product { id: ID! name: String! }
     `);
-    const document = parse(`{ myOrders(first: 100) { totalCount edges { node { id number status total { amount currency }
+    const document =
+      parse(`{ myOrders(first: 100) { totalCount edges { node { id number status total { amount currency }
       items { quantity unitPrice { amount currency } product { id name } } } } } }`);
     const operation = document.definitions[0] as OperationDefinitionNode;
     const total = operationCost(orderSchema, document, operation, undefined);

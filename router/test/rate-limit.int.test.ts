@@ -31,7 +31,10 @@ describe('RateLimiter (Redis)', () => {
       ],
     );
     const refused = decisions[3];
-    assert.ok(refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 60, `retryAfter ${refused?.retryAfterSeconds}`);
+    assert.ok(
+      refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 60,
+      `retryAfter ${refused?.retryAfterSeconds}`,
+    );
   });
 
   it('opens the window with the first hit and never leaves a key without expiry', async () => {
@@ -49,7 +52,10 @@ describe('RateLimiter (Redis)', () => {
     await short.hit('ip:short', 1);
     const refused = await short.hit('ip:short', 1);
     assert.equal(refused?.allowed, false);
-    assert.ok(refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 2, `retryAfter ${refused?.retryAfterSeconds}`);
+    assert.ok(
+      refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 2,
+      `retryAfter ${refused?.retryAfterSeconds}`,
+    );
     assert.ok((await redis.pttl(RateLimiter.key('ip:short'))) <= 1_500);
   });
 
@@ -63,7 +69,10 @@ describe('RateLimiter (Redis)', () => {
   it('counts atomically under concurrency', async () => {
     const decisions = await Promise.all(Array.from({ length: 25 }, () => limiter.hit('ip:burst', 10)));
     assert.equal(decisions.filter((d) => d?.allowed).length, 10);
-    assert.deepEqual(decisions.map((d) => d?.count).sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 25 }, (_, i) => i + 1));
+    assert.deepEqual(
+      decisions.map((d) => d?.count).sort((a, b) => (a ?? 0) - (b ?? 0)),
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
   });
 
   it('treats a limit of 0 as off and does not touch Redis', async () => {

@@ -7,24 +7,34 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
-import type { Redis } from 'ioredis';
 import {
   AppError,
+  createLogger,
   IDENTITY_HEADER,
   IdentitySigner,
-  createLogger,
   loadConfig,
-  startSubgraph,
   type RunningService,
   type SubgraphContext,
+  startSubgraph,
 } from '@mall/platform';
+import { parse } from 'graphql';
+import type { Redis } from 'ioredis';
 import { startRouter } from '../src/index.ts';
-import { dropPrefix, generateSigningKey, prefixedRedis, signAccessToken, startJwksServer, uniquePrefix, type JwksServer, type TestSigningKey } from './helpers.ts';
+import {
+  dropPrefix,
+  generateSigningKey,
+  type JwksServer,
+  prefixedRedis,
+  signAccessToken,
+  startJwksServer,
+  type TestSigningKey,
+  uniquePrefix,
+} from './helpers.ts';
 
 const SECRET = 'router-test-internal-secret-0123456789';
 const FED = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])';
-const VIEW_FIELDS = 'userId: String roles: [String!]! requestId: String! issuer: String! clientIp: String sessionId: String tokenId: String';
+const VIEW_FIELDS =
+  'userId: String roles: [String!]! requestId: String! issuer: String! clientIp: String sessionId: String tokenId: String';
 const logger = createLogger({ service: 'router-test', level: 'silent' });
 
 const userTypeDefs = parse(`${FED}
@@ -77,10 +87,17 @@ async function startSpy(target: string): Promise<SpyProxy> {
       }
       const forwarded: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === 'string' && !['host', 'content-length', 'connection'].includes(name)) forwarded[name] = value;
+        if (typeof value === 'string' && !['host', 'content-length', 'connection'].includes(name))
+          forwarded[name] = value;
       }
-      const upstream = await fetch(`${target}${req.url ?? ''}`, { method: req.method ?? 'POST', headers: forwarded, body: Buffer.concat(chunks) });
-      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' }).end(await upstream.text());
+      const upstream = await fetch(`${target}${req.url ?? ''}`, {
+        method: req.method ?? 'POST',
+        headers: forwarded,
+        body: Buffer.concat(chunks),
+      });
+      res
+        .writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' })
+        .end(await upstream.text());
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -101,7 +118,14 @@ interface GraphQLBody {
 }
 
 function testConfig(prefix: string, env: Record<string, string> = {}) {
-  return loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', MALL_REDIS_PREFIX: prefix, KAFKA_BROKERS: '127.0.0.1:1', ...env });
+  return loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MALL_REDIS_PREFIX: prefix,
+    KAFKA_BROKERS: '127.0.0.1:1',
+    ...env,
+  });
 }
 
 describe('router (gateway + subgraphs + Redis)', () => {
@@ -118,7 +142,10 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   const start = async (env: Record<string, string> = {}) => {
     const config = testConfig(prefix, env);
-    const router = await startRouter({ config, logger, internalSecret: SECRET, redis }, { port: 0, subgraphUrls, supergraphSdl });
+    const router = await startRouter(
+      { config, logger, internalSecret: SECRET, redis },
+      { port: 0, subgraphUrls, supergraphSdl },
+    );
     started.push(router);
     return router;
   };
@@ -132,7 +159,11 @@ describe('router (gateway + subgraphs + Redis)', () => {
     });
     return { res, body: (await res.json()) as GraphQLBody };
   };
-  const bearer = async (sub: string, roles: string[] = ['CUSTOMER'], extra: Parameters<typeof signAccessToken>[1] = {}) => ({
+  const bearer = async (
+    sub: string,
+    roles: string[] = ['CUSTOMER'],
+    extra: Parameters<typeof signAccessToken>[1] = {},
+  ) => ({
     authorization: `Bearer ${await signAccessToken(key, { sub, roles, ...extra })}`,
   });
 
@@ -141,7 +172,14 @@ describe('router (gateway + subgraphs + Redis)', () => {
     key = await generateSigningKey('ES256');
     jwks = await startJwksServer([key.publicJwk]);
     const subgraphConfig = testConfig(prefix);
-    const common = { config: subgraphConfig, logger, internalSecret: SECRET, port: 0, host: '127.0.0.1', context: (base: SubgraphContext) => base };
+    const common = {
+      config: subgraphConfig,
+      logger,
+      internalSecret: SECRET,
+      port: 0,
+      host: '127.0.0.1',
+      context: (base: SubgraphContext) => base,
+    };
     user = await startSubgraph<SubgraphContext>({
       ...common,
       name: 'user',
@@ -164,7 +202,12 @@ describe('router (gateway + subgraphs + Redis)', () => {
       resolvers: { Query: { productView: (_: unknown, __: unknown, ctx: SubgraphContext) => view(ctx) } },
     });
     spy = await startSpy(user.url);
-    subgraphUrls = { user: `${spy.url}/graphql`, product: `${product.url}/graphql`, cart: `${product.url}/graphql`, auth: `${jwks.url}/graphql` };
+    subgraphUrls = {
+      user: `${spy.url}/graphql`,
+      product: `${product.url}/graphql`,
+      cart: `${product.url}/graphql`,
+      auth: `${jwks.url}/graphql`,
+    };
     const composed = composeServices([
       { name: 'user', url: 'http://user.invalid/graphql', typeDefs: userTypeDefs },
       { name: 'product', url: 'http://product.invalid/graphql', typeDefs: productTypeDefs },
@@ -185,7 +228,8 @@ describe('router (gateway + subgraphs + Redis)', () => {
     await redis?.quit();
   });
 
-  const VIEWS = '{ userView { userId roles requestId issuer clientIp sessionId tokenId } productView { userId roles requestId issuer } }';
+  const VIEWS =
+    '{ userView { userId roles requestId issuer clientIp sessionId tokenId } productView { userId roles requestId issuer } }';
 
   it('signs an identity for each subgraph that carries the verified caller', async () => {
     const headers = await bearer('u-7', ['CUSTOMER', 'MERCHANT'], { sid: 'fam-7', jti: 'jti-7' });
@@ -193,7 +237,15 @@ describe('router (gateway + subgraphs + Redis)', () => {
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(res.headers.get('x-request-id'), 'req-it-1');
     assert.deepEqual(body.data, {
-      userView: { userId: 'u-7', roles: ['CUSTOMER', 'MERCHANT'], requestId: 'req-it-1', issuer: 'router', clientIp: '127.0.0.1', sessionId: 'fam-7', tokenId: 'jti-7' },
+      userView: {
+        userId: 'u-7',
+        roles: ['CUSTOMER', 'MERCHANT'],
+        requestId: 'req-it-1',
+        issuer: 'router',
+        clientIp: '127.0.0.1',
+        sessionId: 'fam-7',
+        tokenId: 'jti-7',
+      },
       productView: { userId: 'u-7', roles: ['CUSTOMER', 'MERCHANT'], requestId: 'req-it-1', issuer: 'router' },
     });
   });
@@ -208,27 +260,45 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   it('never forwards client headers, a forged identity least of all', async () => {
     // A forgery signed with the real secret: only stripping (not signature checks) can stop this one.
-    const forged = await new IdentitySigner(SECRET, 'router').sign({ userId: 'u-admin', roles: ['ADMIN'], requestId: 'forged', audience: 'user' });
-    const { body } = await post(router, { query: '{ userView { userId roles } }' }, {
-      [IDENTITY_HEADER]: forged,
-      cookie: 'session=abc',
-      'x-custom': 'client-value',
-      'x-forwarded-for': '198.51.100.23',
-      ...(await bearer('u-8')),
+    const forged = await new IdentitySigner(SECRET, 'router').sign({
+      userId: 'u-admin',
+      roles: ['ADMIN'],
+      requestId: 'forged',
+      audience: 'user',
     });
+    const { body } = await post(
+      router,
+      { query: '{ userView { userId roles } }' },
+      {
+        [IDENTITY_HEADER]: forged,
+        cookie: 'session=abc',
+        'x-custom': 'client-value',
+        'x-forwarded-for': '198.51.100.23',
+        ...(await bearer('u-8')),
+      },
+    );
     assert.deepEqual(body.data, { userView: { userId: 'u-8', roles: ['CUSTOMER'] } });
     const sent = spy.lastHeaders ?? {};
     assert.notEqual(sent[IDENTITY_HEADER], forged);
-    for (const header of ['authorization', 'cookie', 'x-custom', 'x-forwarded-for']) assert.equal(sent[header], undefined, header);
+    for (const header of ['authorization', 'cookie', 'x-custom', 'x-forwarded-for'])
+      assert.equal(sent[header], undefined, header);
   });
 
   it('believes X-Forwarded-For from a trusted proxy (loopback by default)', async () => {
-    const { body } = await post(router, { query: '{ userView { clientIp } }' }, { 'x-forwarded-for': '1.1.1.1, 198.51.100.42' });
+    const { body } = await post(
+      router,
+      { query: '{ userView { clientIp } }' },
+      { 'x-forwarded-for': '1.1.1.1, 198.51.100.42' },
+    );
     assert.deepEqual(body.data, { userView: { clientIp: '198.51.100.42' } });
   });
 
   it('replaces an unsafe x-request-id', async () => {
-    const { res, body } = await post(router, { query: '{ userView { requestId } }' }, { 'x-request-id': 'x'.repeat(200) });
+    const { res, body } = await post(
+      router,
+      { query: '{ userView { requestId } }' },
+      { 'x-request-id': 'x'.repeat(200) },
+    );
     const id = res.headers.get('x-request-id');
     assert.match(id ?? '', /^[0-9a-f-]{36}$/);
     assert.deepEqual(body.data, { userView: { requestId: id } });
@@ -236,7 +306,10 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   it('answers a bad token with 401 UNAUTHENTICATED and counts it', async () => {
     const expiredAt = Math.floor(Date.now() / 1000) - 700;
-    for (const authorization of ['Bearer garbage', `Bearer ${await signAccessToken(key, { iat: expiredAt, exp: expiredAt + 600 })}`]) {
+    for (const authorization of [
+      'Bearer garbage',
+      `Bearer ${await signAccessToken(key, { iat: expiredAt, exp: expiredAt + 600 })}`,
+    ]) {
       const { res, body } = await post(router, { query: VIEWS }, { authorization });
       assert.equal(res.status, 401);
       assert.equal(body.errors?.[0]?.extensions?.['code'], 'UNAUTHENTICATED');
@@ -250,22 +323,38 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   it('passes public error codes through, without internal extensions', async () => {
     const { body } = await post(router, { query: '{ notFound }' });
-    assert.deepEqual(body.errors, [{ message: 'Widget not found', path: ['notFound'], extensions: { code: 'NOT_FOUND' } }]);
+    assert.deepEqual(body.errors, [
+      { message: 'Widget not found', path: ['notFound'], extensions: { code: 'NOT_FOUND' } },
+    ]);
   });
 
   it('masks errors without a public code, even when a subgraph leaks them', async () => {
     spy.nextBody = {
       data: { leaky: null },
-      errors: [{ message: 'password=hunter2 at /srv/db.ts:12', path: ['leaky'], extensions: { code: 'DB_DOWN', stacktrace: ['Error: at /srv/db.ts:12'] } }],
+      errors: [
+        {
+          message: 'password=hunter2 at /srv/db.ts:12',
+          path: ['leaky'],
+          extensions: { code: 'DB_DOWN', stacktrace: ['Error: at /srv/db.ts:12'] },
+        },
+      ],
     };
-    const res = await fetch(`${router.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ leaky }' }) });
+    const res = await fetch(`${router.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ leaky }' }),
+    });
     const text = await res.text();
     assert.doesNotMatch(text, /hunter2|srv|stacktrace|DB_DOWN|serviceName/);
     assert.deepEqual((JSON.parse(text) as GraphQLBody).errors?.[0]?.extensions, { code: 'INTERNAL_SERVER_ERROR' });
   });
 
   it('masks a subgraph that refuses the router (no URL, no status detail)', async () => {
-    const res = await fetch(`${router.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ cartPing }"}' });
+    const res = await fetch(`${router.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query":"{ cartPing }"}',
+    });
     const text = await res.text();
     assert.doesNotMatch(text, /127\.0\.0\.1|401|Unauthorized|identity/);
     const body = JSON.parse(text) as GraphQLBody;
@@ -302,7 +391,9 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
     const query = encodeURIComponent('{ leaky }');
     assert.equal((await fetch(`${router.url}/graphql?query=${query}`)).status, 400);
-    const preflighted = await fetch(`${router.url}/graphql?query=${query}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const preflighted = await fetch(`${router.url}/graphql?query=${query}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
     assert.deepEqual(await preflighted.json(), { data: { leaky: 'fine' } });
   });
 
@@ -320,7 +411,11 @@ describe('router (gateway + subgraphs + Redis)', () => {
     const preflight = (origin: string) =>
       fetch(`${router.url}/graphql`, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,authorization',
+        },
       });
     const local = await preflight('http://localhost:3000');
     assert.equal(local.status, 204);
@@ -361,7 +456,11 @@ describe('router (gateway + subgraphs + Redis)', () => {
     const userRefused = await post(limited, query, fromUser(3));
     assert.equal(userRefused.res.status, 429);
     assert.equal(userRefused.body.errors?.[0]?.extensions?.['code'], 'RATE_LIMITED');
-    assert.equal((await post(limited, query, { 'x-forwarded-for': '203.0.113.3', ...(await bearer(`u-${randomUUID()}`)) })).res.status, 200);
+    assert.equal(
+      (await post(limited, query, { 'x-forwarded-for': '203.0.113.3', ...(await bearer(`u-${randomUUID()}`)) })).res
+        .status,
+      200,
+    );
 
     const metrics = await (await fetch(`${limited.url}/metrics`)).text();
     assert.match(metrics, /router_rate_limited_total\{scope="ip",service="router"\} 1/);

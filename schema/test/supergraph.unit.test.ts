@@ -3,17 +3,17 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
 import {
-  parse,
+  type DocumentNode,
+  type GraphQLSchema,
   Kind,
+  type OperationDefinitionNode,
+  parse,
   TypeInfo,
   validate,
   visit,
   visitWithTypeInfo,
-  type DocumentNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
 } from 'graphql';
-import { composeSupergraph, subgraphSources, SUPERGRAPH_PATH } from '../compose.ts';
+import { composeSupergraph, SUPERGRAPH_PATH, subgraphSources } from '../compose.ts';
 
 const CONTRACT_PATH = new URL('../../../shared/contract/operations.graphql', import.meta.url);
 
@@ -23,7 +23,11 @@ const CONTRACT_PATH = new URL('../../../shared/contract/operations.graphql', imp
  */
 const PENDING_FIELDS: Record<string, string> = { 'User.cart': 'cart', 'User.orders': 'order' };
 
-function withoutPendingFields(schema: GraphQLSchema, op: OperationDefinitionNode, present: ReadonlySet<string>): OperationDefinitionNode {
+function withoutPendingFields(
+  schema: GraphQLSchema,
+  op: OperationDefinitionNode,
+  present: ReadonlySet<string>,
+): OperationDefinitionNode {
   const typeInfo = new TypeInfo(schema);
   return visit(
     op,
@@ -37,14 +41,20 @@ function withoutPendingFields(schema: GraphQLSchema, op: OperationDefinitionNode
 }
 
 function apiSchema() {
-  const result = composeServices(subgraphSources().map(({ name, sdl }) => ({ name, url: `http://${name}`, typeDefs: parse(sdl) })));
+  const result = composeServices(
+    subgraphSources().map(({ name, sdl }) => ({ name, url: `http://${name}`, typeDefs: parse(sdl) })),
+  );
   assert.ok(!result.errors, result.errors?.map((e) => e.message).join('\n'));
   return result.schema.toAPISchema().toGraphQLJSSchema();
 }
 
 describe('supergraph', () => {
   it('composes without errors and the checked-in file is fresh', () => {
-    assert.equal(readFileSync(SUPERGRAPH_PATH, 'utf8'), composeSupergraph(), 'schema/supergraph.graphql is stale: run `npm run compose`');
+    assert.equal(
+      readFileSync(SUPERGRAPH_PATH, 'utf8'),
+      composeSupergraph(),
+      'schema/supergraph.graphql is stale: run `npm run compose`',
+    );
   });
 
   it('keeps internal fields out of the public API', () => {
@@ -67,19 +77,43 @@ describe('supergraph', () => {
     const api = apiSchema();
     const contract: DocumentNode = parse(readFileSync(CONTRACT_PATH, 'utf8'));
     const checked: string[] = [];
-    for (const op of contract.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')) {
-      const root = op.operation === 'query' ? api.getQueryType() : op.operation === 'mutation' ? api.getMutationType() : api.getSubscriptionType();
+    for (const op of contract.definitions.filter(
+      (d): d is OperationDefinitionNode => d.kind === 'OperationDefinition',
+    )) {
+      const root =
+        op.operation === 'query'
+          ? api.getQueryType()
+          : op.operation === 'mutation'
+            ? api.getMutationType()
+            : api.getSubscriptionType();
       const fields = root?.getFields() ?? {};
       const rootFields = op.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
       // Operations whose subgraph hasn't landed yet join as it does; never add placeholder fields for them.
       if (!rootFields.every((f) => f in fields)) continue;
       const present = new Set(subgraphSources().map((s) => s.name));
       const errors = validate(api, { kind: Kind.DOCUMENT, definitions: [withoutPendingFields(api, op, present)] });
-      assert.deepEqual(errors.map((e) => e.message), [], `contract operation ${op.name?.value} is invalid`);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+        `contract operation ${op.name?.value} is invalid`,
+      );
       checked.push(op.name?.value ?? '(anonymous)');
     }
     // The foundation's own operations must be among them, so this test cannot pass by skipping everything.
-    for (const name of ['Register', 'Me', 'Login', 'Refresh', 'Logout', 'UpdateMe', 'User', 'Users', 'UpdateUser', 'DeleteUser', 'AssignRole', 'RevokeRole']) {
+    for (const name of [
+      'Register',
+      'Me',
+      'Login',
+      'Refresh',
+      'Logout',
+      'UpdateMe',
+      'User',
+      'Users',
+      'UpdateUser',
+      'DeleteUser',
+      'AssignRole',
+      'RevokeRole',
+    ]) {
       assert.ok(checked.includes(name), `contract operation ${name} was not validated`);
     }
   });

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -187,12 +187,23 @@ export async function diffDatabaseToSchema(databaseUrl: string, schemaDir: strin
     );
     const result = await runNode(
       prisma6Cli,
-      ['migrate', 'diff', '--config', config, '--from-migrations', emptyMigrations, '--to-schema-datamodel', schemaCopy, '--script', '--exit-code'],
+      [
+        'migrate',
+        'diff',
+        '--config',
+        config,
+        '--from-migrations',
+        emptyMigrations,
+        '--to-schema-datamodel',
+        schemaCopy,
+        '--script',
+        '--exit-code',
+      ],
       offlinePrismaEnv({ [DIFF_URL_VAR]: databaseUrl }),
     );
     // --exit-code: 0 = no difference, 2 = difference, anything else = failure.
     if (result.code === 0) return '';
-    if (result.code === 2) return result.stdout.trim() + '\n';
+    if (result.code === 2) return `${result.stdout.trim()}\n`;
     throw new Error(`prisma6 migrate diff failed for ${schemaDir}:\n${result.stdout}${result.stderr}`);
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -202,7 +213,11 @@ export async function diffDatabaseToSchema(databaseUrl: string, schemaDir: strin
 /** Migration folder name in Prisma's format: UTC `YYYYMMDDHHMMSS_<name>`. */
 export function migrationFolderName(name: string, now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  const slug = name.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const slug = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (!slug) throw new Error(`migration name ${JSON.stringify(name)} has no letters or digits`);
   return `${stamp}_${slug}`;
 }

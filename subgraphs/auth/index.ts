@@ -1,31 +1,31 @@
 import { fileURLToPath } from 'node:url';
 import { createKafka } from '@mall/events';
 import {
-  Lifecycle,
   createIdGenerator,
   createMetricsRegistry,
   domainDatabaseUrl,
   kafkaBrokers,
+  Lifecycle,
   loadTypeDefs,
   migrateDatabase,
-  runMain,
-  startSubgraph,
   type RunningService,
+  runMain,
   type ServiceDeps,
+  startSubgraph,
 } from '@mall/platform';
 import type { AuthContext } from './context.ts';
 import { RedisAccessTokenDenylist } from './data/access-revocations.ts';
+import { AccessTokenIssuer } from './data/access-tokens.ts';
 import { RedisLoginLimiter } from './data/login-limiter.ts';
 import { createAuthPrisma } from './data/prisma.ts';
 import { PrismaSessionStore } from './data/session-store.ts';
+import { loadSigningKeys } from './data/signing-keys.ts';
 import { UserSubgraphAccounts } from './data/user-accounts.ts';
-import { AuthService } from './service.ts';
 import { DEFAULT_LOGIN_FAILURE_POLICY, type LoginFailurePolicy } from './domain/login-policy.ts';
 import { startUserEventsConsumer } from './events/user-events.ts';
 import { resolvers } from './resolvers/index.ts';
-import { AccessTokenIssuer } from './data/access-tokens.ts';
 import { jwksRoute } from './routes.ts';
-import { loadSigningKeys } from './data/signing-keys.ts';
+import { AuthService } from './service.ts';
 
 export { JWKS_PATH } from './routes.ts';
 
@@ -50,7 +50,10 @@ export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): 
     resources.onStop('database', () => prisma.$disconnect());
 
     const keys = await loadSigningKeys(config);
-    logger.info({ kid: keys.current.kid, alg: keys.current.alg, published: keys.jwks.keys.length }, 'access-token signing key loaded');
+    logger.info(
+      { kid: keys.current.kid, alg: keys.current.alg, published: keys.jwks.keys.length },
+      'access-token signing key loaded',
+    );
     const ids = createIdGenerator(config);
 
     const policy: LoginFailurePolicy = {

@@ -1,7 +1,13 @@
-import { rateLimited, requireUser, unauthenticated, type Identity, type Role } from '@mall/platform';
+import { type Identity, type Role, rateLimited, requireUser, unauthenticated } from '@mall/platform';
 import type { AccessTokenClaimsInput, IssuedAccessToken } from './domain/access-tokens.ts';
-import { decideRefresh, generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken, type StoredRefreshToken } from './domain/refresh-tokens.ts';
-import { LoginInput, RegisterInput, parseInput } from './domain/validation.ts';
+import {
+  decideRefresh,
+  generateRefreshToken,
+  hashRefreshToken,
+  isWellFormedRefreshToken,
+  type StoredRefreshToken,
+} from './domain/refresh-tokens.ts';
+import { LoginInput, parseInput, RegisterInput } from './domain/validation.ts';
 
 // Ports: what the use cases need from the outside world. The data layer implements them over Postgres,
 // Redis, the signing key and the user subgraph; unit tests implement them in memory.
@@ -39,7 +45,13 @@ export interface SessionStore {
    * Spends `tokenId` and adds its successor, only if it is still unspent and unrevoked: of concurrent
    * rotations of one token exactly one returns true.
    */
-  rotate(input: { tokenId: string; familyId: string; tokenHash: Uint8Array<ArrayBuffer>; expiresAt: Date; now: Date }): Promise<boolean>;
+  rotate(input: {
+    tokenId: string;
+    familyId: string;
+    tokenHash: Uint8Array<ArrayBuffer>;
+    expiresAt: Date;
+    now: Date;
+  }): Promise<boolean>;
   /** Revokes the family and every token in it; `userId` restricts it to that user's family. */
   revokeFamily(familyId: string, reason: RevokeReason, options?: { userId?: string }): Promise<void>;
 }
@@ -147,7 +159,10 @@ export class AuthService {
     if (decision.kind === 'reject' || !stored) throw invalidRefreshToken();
     if (decision.kind === 'reuse') {
       await sessions.revokeFamily(stored.familyId, 'reuse');
-      caller.logger?.warn({ userId: stored.userId, sessionId: stored.familyId }, 'spent refresh token presented again; session revoked');
+      caller.logger?.warn(
+        { userId: stored.userId, sessionId: stored.familyId },
+        'spent refresh token presented again; session revoked',
+      );
       throw invalidRefreshToken();
     }
 
@@ -170,10 +185,16 @@ export class AuthService {
     if (!rotated) {
       // Another request spent this token between our read and our update: the same token was used twice.
       await sessions.revokeFamily(stored.familyId, 'reuse');
-      caller.logger?.warn({ userId: stored.userId, sessionId: stored.familyId }, 'one refresh token used concurrently; session revoked');
+      caller.logger?.warn(
+        { userId: stored.userId, sessionId: stored.familyId },
+        'one refresh token used concurrently; session revoked',
+      );
       throw invalidRefreshToken();
     }
-    const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId: stored.familyId }, now);
+    const access = await this.#deps.accessTokens.issue(
+      { userId: account.id, roles: account.roles, sessionId: stored.familyId },
+      now,
+    );
     return { accessToken: access.token, refreshToken: next, expiresIn: access.expiresIn, user: account };
   }
 
@@ -190,7 +211,11 @@ export class AuthService {
   async #openSession(account: Account): Promise<AuthPayload> {
     const refreshToken = generateRefreshToken();
     const now = this.#now();
-    const sessionId = await this.#deps.sessions.open({ userId: account.id, tokenHash: hashRefreshToken(refreshToken), expiresAt: this.#refreshExpiry(now) });
+    const sessionId = await this.#deps.sessions.open({
+      userId: account.id,
+      tokenHash: hashRefreshToken(refreshToken),
+      expiresAt: this.#refreshExpiry(now),
+    });
     const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId }, now);
     return { accessToken: access.token, refreshToken, expiresIn: access.expiresIn, user: account };
   }

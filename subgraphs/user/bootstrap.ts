@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeOutbox } from '@mall/events';
-import { devSecret, withTransaction, type Config, type Logger } from '@mall/platform';
-import { parseNewAccount } from './domain/user.ts';
+import { type Config, devSecret, type Logger, withTransaction } from '@mall/platform';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { PasswordHasher } from './data/passwords.ts';
 import * as users from './data/users.ts';
+import { parseNewAccount } from './domain/user.ts';
 import { userRegistered } from './events/producers.ts';
 
 export interface BootstrapAdmin {
@@ -32,7 +32,9 @@ export async function ensureBootstrapAdmin(deps: {
 }): Promise<BootstrapAdmin> {
   const { config, prisma, logger } = deps;
   const generated = config.admin.password === undefined;
-  const password = await devSecret(config, 'admin-password', config.admin.password, () => randomBytes(12).toString('base64url'));
+  const password = await devSecret(config, 'admin-password', config.admin.password, () =>
+    randomBytes(12).toString('base64url'),
+  );
   // Same rules as any account: a too-short MALL_ADMIN_PASSWORD fails start-up with a clear message.
   const account = parseNewAccount({ email: config.admin.email, password, name: 'Administrator' });
   const result = { email: account.email, password, generated };

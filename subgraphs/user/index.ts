@@ -1,20 +1,20 @@
 import { fileURLToPath } from 'node:url';
 import { createKafka, startOutboxRelay } from '@mall/events';
 import {
-  Lifecycle,
   createIdGenerator,
   createMetricsRegistry,
   createPrismaClient,
   domainDatabaseUrl,
   kafkaBrokers,
+  Lifecycle,
   loadTypeDefs,
   migrateDatabase,
-  runMain,
-  startSubgraph,
   type RunningService,
+  runMain,
   type ServiceDeps,
+  startSubgraph,
 } from '@mall/platform';
-import { ensureBootstrapAdmin, type BootstrapAdmin } from './bootstrap.ts';
+import { type BootstrapAdmin, ensureBootstrapAdmin } from './bootstrap.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { PasswordHasher, type PasswordPolicy } from './data/passwords.ts';
@@ -46,7 +46,12 @@ export async function start(deps: ServiceDeps, options: UserStartOptions = {}): 
   const resources = new Lifecycle(logger);
   try {
     await migrateDatabase({ databaseUrl, migrationsDir: MIGRATIONS_DIR, logger });
-    const prisma = createPrismaClient(PrismaClient, { url: databaseUrl, poolSize: config.database.poolSize, logger, applicationName: 'user' });
+    const prisma = createPrismaClient(PrismaClient, {
+      url: databaseUrl,
+      poolSize: config.database.poolSize,
+      logger,
+      applicationName: 'user',
+    });
     resources.onStop('database', () => prisma.$disconnect());
 
     const passwords = new PasswordHasher(options.passwordPolicy);

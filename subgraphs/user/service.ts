@@ -1,4 +1,3 @@
-import DataLoader from 'dataloader';
 import { writeOutbox } from '@mall/events';
 import {
   badUserInput,
@@ -6,25 +5,26 @@ import {
   decodeId,
   forbidden,
   hasRole,
+  type Identity,
   invalidState,
   notFound,
+  type Page,
   parsePageArgs,
+  type Role,
   requireRole,
   requireService,
   requireUser,
   toPage,
   unauthenticated,
   withTransaction,
-  type Identity,
-  type Page,
-  type Role,
 } from '@mall/platform';
-import { canRead, isService } from './domain/access.ts';
-import * as rules from './domain/user.ts';
-import type { User } from './domain/user.ts';
+import DataLoader from 'dataloader';
+import type { PrismaClient } from './data/generated/client.ts';
 import type { PasswordHasher } from './data/passwords.ts';
 import * as users from './data/users.ts';
-import type { PrismaClient } from './data/generated/client.ts';
+import { canRead, isService } from './domain/access.ts';
+import type { User } from './domain/user.ts';
+import * as rules from './domain/user.ts';
 import * as events from './events/producers.ts';
 
 export type UserLoader = DataLoader<bigint, User | null>;
@@ -108,7 +108,13 @@ export class UserService {
     const account = rules.parseNewAccount(input);
     // Hashed before the transaction: 20–40 ms of CPU must not hold a connection and its locks.
     const passwordHash = await this.#passwords.hash(account.password);
-    const row = { id: this.#nextId(), email: account.email, passwordHash, name: account.name, roles: ['CUSTOMER'] as Role[] };
+    const row = {
+      id: this.#nextId(),
+      email: account.email,
+      passwordHash,
+      name: account.name,
+      roles: ['CUSTOMER'] as Role[],
+    };
     return withTransaction(this.#prisma, async (tx) => {
       // The unique index decides, so two registrations racing for one address cannot both win.
       const user = await users.insertUserIfAbsent(tx, row);
@@ -121,7 +127,10 @@ export class UserService {
   /** The active account with these credentials, else null; every miss costs one argon2 verification. */
   async verifyCredentials(scope: RequestScope, email: string, password: string): Promise<User | null> {
     requireService(scope.identity, 'auth');
-    const found = password.length <= rules.PASSWORD_MAX ? await users.findCredentials(this.#prisma, rules.normalizeEmail(email)) : null;
+    const found =
+      password.length <= rules.PASSWORD_MAX
+        ? await users.findCredentials(this.#prisma, rules.normalizeEmail(email))
+        : null;
     if (!found) {
       await this.#passwords.verifyNothing(password);
       return null;
@@ -158,7 +167,8 @@ export class UserService {
       const otherAdmins = await users.lockOtherAdmins(tx, userId);
       const user = await users.lockActiveUser(tx, userId);
       if (!user) throw notFound('User');
-      if (!rules.mayDelete(user, otherAdmins)) throw invalidState('The last administrator cannot be deleted', { reason: 'LAST_ADMIN' });
+      if (!rules.mayDelete(user, otherAdmins))
+        throw invalidState('The last administrator cannot be deleted', { reason: 'LAST_ADMIN' });
       await users.markDeleted(tx, userId, rules.tombstoneEmail(userId), deletedAt);
       await writeOutbox(tx, events.userDeleted(userId, deletedAt, scope.requestId));
     });
@@ -173,7 +183,12 @@ export class UserService {
 
   async revokeRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
     await this.#requireAdmin(scope);
-    return this.#changeRoles(scope, targetId(userId), (current, otherAdmins) => rules.revokeRole(current, role, otherAdmins), role === 'ADMIN');
+    return this.#changeRoles(
+      scope,
+      targetId(userId),
+      (current, otherAdmins) => rules.revokeRole(current, role, otherAdmins),
+      role === 'ADMIN',
+    );
   }
 
   // ---------- helpers ----------

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Consumer, ConsumerConfig, EachMessagePayload, IHeaders, Kafka, Producer } from 'kafkajs';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
-import { EventValidationError, parseEvent, type AnyEvent, type EventEnvelope } from './envelope.ts';
+import { type AnyEvent, type EventEnvelope, EventValidationError, parseEvent } from './envelope.ts';
 import { createProducer } from './kafka.ts';
 import { consumerMetrics } from './metrics.ts';
 import type { EventType } from './schemas/index.ts';
@@ -11,7 +11,7 @@ import { dlqTopic } from './topics.ts';
 
 /** The part of a Prisma interactive-transaction client the consumer itself uses. */
 export interface ConsumerTx {
-  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 
 /** Any generated Prisma client: `Tx` is inferred from its `$transaction` callback, so handlers get full typings. */
@@ -90,7 +90,10 @@ const MAX_HEADER_ERROR = 4_000;
  * maxAttempts is copied to `<topic>.dlq` with the error, then passed.
  */
 export async function startConsumer<Tx extends ConsumerTx>(options: StartConsumerOptions<Tx>): Promise<ConsumerHandle> {
-  const logger = (options.logger ?? pino({ name: options.consumerName })).child({ component: 'event-consumer', consumer: options.consumerName });
+  const logger = (options.logger ?? pino({ name: options.consumerName })).child({
+    component: 'event-consumer',
+    consumer: options.consumerName,
+  });
   const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
   const initialMs = options.backoff?.initialMs ?? 200;
   const maxMs = options.backoff?.maxMs ?? 10_000;
@@ -118,7 +121,11 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
 
   const finish = (outcome: ConsumeOutcome) => {
     // Unparseable bytes carry no trustworthy type; a fixed label keeps the series count bounded by EVENTS.
-    metrics?.consumed.inc({ consumer: consumerLabel, type: outcome.event?.type ?? 'unparseable', outcome: outcome.status });
+    metrics?.consumed.inc({
+      consumer: consumerLabel,
+      type: outcome.event?.type ?? 'unparseable',
+      outcome: outcome.status,
+    });
     try {
       options.onProcessed?.(outcome);
       outcomes.emit('outcome', outcome);
@@ -142,7 +149,11 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
       'dlq-failed-at': new Date().toISOString(),
     };
     // The original bytes and key, untouched, so the message can be replayed onto its topic as is.
-    await dlq.send({ topic: dlqTopic(topic), acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    await dlq.send({
+      topic: dlqTopic(topic),
+      acks: -1,
+      messages: [{ key: message.key, value: message.value, headers }],
+    });
     metrics?.deadLettered.inc({ consumer: consumerLabel, topic });
   }
 

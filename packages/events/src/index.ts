@@ -1,47 +1,47 @@
 export {
-  Envelope,
-  EventValidationError,
+  type ConsumeOutcome,
+  type ConsumerHandle,
+  type ConsumerTx,
+  type ConsumeStatus,
+  type EventHandler,
+  type EventHandlers,
+  NonRetryableError,
+  type StartConsumerOptions,
+  startConsumer,
+  type TransactionalClient,
+} from './consumer.ts';
+export {
+  type AnyEvent,
+  type CreateEventInput,
   createEvent,
+  Envelope,
+  type EventEnvelope,
+  type EventErrorCode,
+  EventValidationError,
   eventHeaders,
   parseEvent,
   serializeEvent,
   topicOf,
   validateEvent,
-  type AnyEvent,
-  type CreateEventInput,
-  type EventEnvelope,
-  type EventErrorCode,
 } from './envelope.ts';
+export { uuidv7 } from './ids.ts';
+export { type CreateKafkaOptions, createKafka, createProducer } from './kafka.ts';
+export { type OutboxRelay, type OutboxRelayOptions, type PublishedRow, startOutboxRelay } from './outbox/relay.ts';
+export { OUTBOX_CHANNEL, type OutboxTx, writeOutbox } from './outbox/writer.ts';
 export {
   CancelReason,
   EVENTS,
+  type EventData,
+  type EventDataInput,
+  type EventDefinition,
+  type EventType,
+  eventDefinition,
   Id,
+  isEventType,
   Money,
   Quantity,
   RejectReason,
   StockLine,
   Timestamp,
-  eventDefinition,
-  isEventType,
-  type EventData,
-  type EventDataInput,
-  type EventDefinition,
-  type EventType,
 } from './schemas/index.ts';
-export { DLQ_PARTITIONS, TOPICS, allTopics, dlqTopic, ensureTopics, type TopicName, type TopicSpec } from './topics.ts';
-export { createKafka, createProducer, type CreateKafkaOptions } from './kafka.ts';
-export { OUTBOX_CHANNEL, writeOutbox, type OutboxTx } from './outbox/writer.ts';
-export { startOutboxRelay, type OutboxRelay, type OutboxRelayOptions, type PublishedRow } from './outbox/relay.ts';
-export {
-  NonRetryableError,
-  startConsumer,
-  type ConsumeOutcome,
-  type ConsumeStatus,
-  type ConsumerHandle,
-  type ConsumerTx,
-  type EventHandler,
-  type EventHandlers,
-  type StartConsumerOptions,
-  type TransactionalClient,
-} from './consumer.ts';
-export { uuidv7 } from './ids.ts';
+export { allTopics, DLQ_PARTITIONS, dlqTopic, ensureTopics, TOPICS, type TopicName, type TopicSpec } from './topics.ts';

@@ -1,5 +1,13 @@
-import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry, type Producer, type ProducerConfig } from 'kafkajs';
-import { pino, type Logger } from 'pino';
+import {
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
+import { type Logger, pino } from 'pino';
 
 export interface CreateKafkaOptions {
   brokers: string[];
@@ -35,7 +43,12 @@ export function createKafka(options: CreateKafkaOptions): Kafka {
     logCreator:
       () =>
       ({ namespace, level, log }: LogEntry) => {
-        const { message, timestamp: _ts, logger: _l, ...extra } = log as LogEntry['log'] & { timestamp?: unknown; logger?: unknown };
+        const {
+          message,
+          timestamp: _ts,
+          logger: _l,
+          ...extra
+        } = log as LogEntry['log'] & { timestamp?: unknown; logger?: unknown };
         const fields = { namespace, ...extra };
         if (level === logLevel.ERROR) logger.error(fields, message);
         else if (level === logLevel.WARN) logger.warn(fields, message);

@@ -8,7 +8,8 @@ export interface TopicSpec {
 }
 
 // Partition counts bound consumer parallelism per group; order events carry most traffic.
-const spec = <N extends string>(name: N, partitions: number) => ({ name, partitions, dlq: `${name}.dlq` as `${N}.dlq` }) as const;
+const spec = <N extends string>(name: N, partitions: number) =>
+  ({ name, partitions, dlq: `${name}.dlq` as `${N}.dlq` }) as const;
 
 export const TOPICS = {
   'user.events': spec('user.events', 3),
@@ -39,7 +40,10 @@ export function allTopics(): { name: string; partitions: number }[] {
  * Creates missing topics (and their DLQs). Existing topics are left alone: changing partition counts
  * re-shuffles keys across partitions and breaks per-aggregate order, so that is a deliberate ops step.
  */
-export async function ensureTopics(kafka: Kafka, options: { replicationFactor?: number; timeoutMs?: number } = {}): Promise<string[]> {
+export async function ensureTopics(
+  kafka: Kafka,
+  options: { replicationFactor?: number; timeoutMs?: number } = {},
+): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -49,7 +53,11 @@ export async function ensureTopics(kafka: Kafka, options: { replicationFactor?: 
       await admin.createTopics({
         waitForLeaders: true,
         timeout: options.timeoutMs ?? 10_000,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor ?? 1 })),
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: options.replicationFactor ?? 1,
+        })),
       });
     }
     return missing.map((t) => t.name);

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EVENTS, EventValidationError, createEvent, parseEvent, serializeEvent, topicOf, uuidv7, type AnyEvent } from '../src/index.ts';
+import {
+  type AnyEvent,
+  createEvent,
+  EVENTS,
+  EventValidationError,
+  parseEvent,
+  serializeEvent,
+  topicOf,
+  uuidv7,
+} from '../src/index.ts';
 
 const money = (amount: number) => ({ amount, currency: 'CNY' });
 
@@ -38,13 +47,50 @@ describe('createEvent', () => {
 
   test('rejects bad data with INVALID_DATA', () => {
     const bad = [
-      () => createEvent('order.paid', { aggregateId: '1', data: { orderId: '1', userId: '2', paymentId: '3', amount: { amount: 10.5, currency: 'CNY' }, paidAt: new Date().toISOString() } }),
-      () => createEvent('order.paid', { aggregateId: '1', data: { orderId: '1', userId: '2', paymentId: '3', amount: { amount: 10, currency: 'yuan' }, paidAt: new Date().toISOString() } }),
-      () => createEvent('user.deleted', { aggregateId: '1', data: { userId: 1 as unknown as string, deletedAt: new Date().toISOString() } }),
-      () => createEvent('order.cancelled', { aggregateId: '1', data: { orderId: '1', userId: '2', reason: 'BORED' as 'ADMIN_CANCELLED', cancelledAt: new Date().toISOString() } }),
+      () =>
+        createEvent('order.paid', {
+          aggregateId: '1',
+          data: {
+            orderId: '1',
+            userId: '2',
+            paymentId: '3',
+            amount: { amount: 10.5, currency: 'CNY' },
+            paidAt: new Date().toISOString(),
+          },
+        }),
+      () =>
+        createEvent('order.paid', {
+          aggregateId: '1',
+          data: {
+            orderId: '1',
+            userId: '2',
+            paymentId: '3',
+            amount: { amount: 10, currency: 'yuan' },
+            paidAt: new Date().toISOString(),
+          },
+        }),
+      () =>
+        createEvent('user.deleted', {
+          aggregateId: '1',
+          data: { userId: 1 as unknown as string, deletedAt: new Date().toISOString() },
+        }),
+      () =>
+        createEvent('order.cancelled', {
+          aggregateId: '1',
+          data: {
+            orderId: '1',
+            userId: '2',
+            reason: 'BORED' as 'ADMIN_CANCELLED',
+            cancelledAt: new Date().toISOString(),
+          },
+        }),
     ];
     for (const build of bad) {
-      assert.throws(build, (err: unknown) => err instanceof EventValidationError && err.code === 'INVALID_DATA' && (err.issues?.length ?? 0) > 0);
+      assert.throws(
+        build,
+        (err: unknown) =>
+          err instanceof EventValidationError && err.code === 'INVALID_DATA' && (err.issues?.length ?? 0) > 0,
+      );
     }
   });
 
@@ -58,7 +104,14 @@ describe('createEvent', () => {
 describe('parseEvent', () => {
   const valid = createEvent('payment.succeeded', {
     aggregateId: '5',
-    data: { paymentId: '5', orderId: '6', amount: money(100), provider: 'fake', providerRef: 'ref', succeededAt: new Date().toISOString() },
+    data: {
+      paymentId: '5',
+      orderId: '6',
+      amount: money(100),
+      provider: 'fake',
+      providerRef: 'ref',
+      succeededAt: new Date().toISOString(),
+    },
     traceId: 'req-2',
   });
 
@@ -76,13 +129,20 @@ describe('parseEvent', () => {
     ['not an envelope', JSON.stringify({ hello: 'world' }), 'INVALID_ENVELOPE'],
     ['unknown type', JSON.stringify({ ...valid, type: 'payment.teleported' }), 'UNKNOWN_EVENT_TYPE'],
     ['newer version', JSON.stringify({ ...valid, version: 99 }), 'UNSUPPORTED_VERSION'],
-    ['bad data', JSON.stringify({ ...valid, data: { ...valid.data, amount: { amount: -1, currency: 'CNY' } } }), 'INVALID_DATA'],
+    [
+      'bad data',
+      JSON.stringify({ ...valid, data: { ...valid.data, amount: { amount: -1, currency: 'CNY' } } }),
+      'INVALID_DATA',
+    ],
     ['bad id', JSON.stringify({ ...valid, id: 'not-an-id' }), 'INVALID_ENVELOPE'],
     ['bad timestamp', JSON.stringify({ ...valid, occurredAt: 'yesterday' }), 'INVALID_ENVELOPE'],
   ];
   for (const [name, raw, code] of cases) {
     test(`rejects ${name} with ${code}`, () => {
-      assert.throws(() => parseEvent(raw), (err: unknown) => err instanceof EventValidationError && err.code === code);
+      assert.throws(
+        () => parseEvent(raw),
+        (err: unknown) => err instanceof EventValidationError && err.code === code,
+      );
     });
   }
 

@@ -5,22 +5,27 @@ import { after, before, describe, test } from 'node:test';
 import type { Consumer, IHeaders, Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
 import {
+  type ConsumeOutcome,
+  type ConsumerHandle,
   createEvent,
+  type EventHandlers,
+  type OutboxRelay,
   serializeEvent,
   startConsumer,
   startOutboxRelay,
   writeOutbox,
-  type ConsumeOutcome,
-  type ConsumerHandle,
-  type EventHandlers,
-  type OutboxRelay,
 } from '../src/index.ts';
 import { waitFor } from '../src/testing/index.ts';
-import { startEventsHarness, testLogger, type EventsHarness, type FixtureDomain, type FixtureTx } from './helpers.ts';
+import { type EventsHarness, type FixtureDomain, type FixtureTx, startEventsHarness, testLogger } from './helpers.ts';
 
 const deleted = (userId: string) =>
-  createEvent('user.deleted', { aggregateId: userId, data: { userId, deletedAt: new Date().toISOString() }, traceId: `req-${randomUUID()}` });
-const renamed = (userId: string, name: string) => createEvent('user.updated', { aggregateId: userId, data: { userId, name } });
+  createEvent('user.deleted', {
+    aggregateId: userId,
+    data: { userId, deletedAt: new Date().toISOString() },
+    traceId: `req-${randomUUID()}`,
+  });
+const renamed = (userId: string, name: string) =>
+  createEvent('user.updated', { aggregateId: userId, data: { userId, name } });
 
 /**
  * A fake auth-like domain: revoking a user's sessions is an `effect` row keyed by the event. Several
@@ -59,7 +64,10 @@ describe('events end to end (Postgres + embedded broker)', () => {
 
   after(() => harness?.close());
 
-  async function consumer(name: string, overrides: { handlers?: EventHandlers<FixtureTx>; maxAttempts?: number; groupId?: string } = {}) {
+  async function consumer(
+    name: string,
+    overrides: { handlers?: EventHandlers<FixtureTx>; maxAttempts?: number; groupId?: string } = {},
+  ) {
     const outcomes: ConsumeOutcome[] = [];
     const handle: ConsumerHandle = await startConsumer({
       kafka,
@@ -80,7 +88,14 @@ describe('events end to end (Postgres + embedded broker)', () => {
   }
 
   async function relay(name: string, producerOverride?: Pick<Producer, 'send'>): Promise<OutboxRelay> {
-    const r = await startOutboxRelay({ databaseUrl: domain.db.url, producer: producerOverride ?? producer, logger: testLogger, name, batchSize: 5, pollIntervalMs: 100 });
+    const r = await startOutboxRelay({
+      databaseUrl: domain.db.url,
+      producer: producerOverride ?? producer,
+      logger: testLogger,
+      name,
+      batchSize: 5,
+      pollIntervalMs: 100,
+    });
     cleanups.push(() => r.stop());
     return r;
   }
@@ -119,7 +134,9 @@ describe('events end to end (Postgres + embedded broker)', () => {
         const result = await producer.send(record);
         if (!crashed) {
           crashed = true;
-          await killer.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'relay-crash-1' AND datname = current_database()`);
+          await killer.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'relay-crash-1' AND datname = current_database()`,
+          );
         }
         return result;
       },
@@ -131,7 +148,10 @@ describe('events end to end (Postgres + embedded broker)', () => {
     // A new relay finds the rows still unpublished and sends them again.
     await relay('relay-crash-2');
     const ids = events.map((e) => e.id);
-    await waitFor(() => ids.every((id) => outcomes.some((o) => o.event?.id === id && o.status === 'processed')), { what: 'all processed', timeoutMs: 15_000 });
+    await waitFor(() => ids.every((id) => outcomes.some((o) => o.event?.id === id && o.status === 'processed')), {
+      what: 'all processed',
+      timeoutMs: 15_000,
+    });
     const republished = await waitFor(
       () => outcomes.filter((o) => o.status === 'duplicate' && ids.includes(o.event?.id ?? '')).length > 0,
       { what: 'the republished copies reach the consumer as duplicates', timeoutMs: 15_000 },
@@ -146,8 +166,13 @@ describe('events end to end (Postgres + embedded broker)', () => {
     await producer.send({ topic: 'user.events', acks: -1, messages: [message, message] });
 
     const first = await consumer('redelivery-test');
-    await waitFor(() => first.outcomes.filter((o) => o.event?.id === event.id).length === 2, { what: 'both copies consumed' });
-    assert.deepEqual(first.outcomes.filter((o) => o.event?.id === event.id).map((o) => o.status), ['processed', 'duplicate']);
+    await waitFor(() => first.outcomes.filter((o) => o.event?.id === event.id).length === 2, {
+      what: 'both copies consumed',
+    });
+    assert.deepEqual(
+      first.outcomes.filter((o) => o.event?.id === event.id).map((o) => o.status),
+      ['processed', 'duplicate'],
+    );
     await first.handle.stop();
 
     // Same consumer name, new group: a full replay from the beginning, as after an offset reset.
@@ -186,25 +211,40 @@ describe('events end to end (Postgres + embedded broker)', () => {
       ],
     });
 
-    await waitFor(() => [after.id, afterGarbage.id].every((id) => outcomes.some((o) => o.event?.id === id && o.status === 'processed')), {
-      what: 'events after the poison processed',
-      timeoutMs: 15_000,
-    });
+    await waitFor(
+      () =>
+        [after.id, afterGarbage.id].every((id) => outcomes.some((o) => o.event?.id === id && o.status === 'processed')),
+      {
+        what: 'events after the poison processed',
+        timeoutMs: 15_000,
+      },
+    );
     assert.equal(poisonAttempts, 3);
     assert.equal(outcomes.find((o) => o.event?.id === poison.id)?.status, 'dead-lettered');
     assert.deepEqual(await effectsOf('poison-test', [poison.id, after.id, afterGarbage.id]), [0, 1, 1]);
 
     const dlq = await dlqReader();
-    const poisoned = await waitFor(() => dlq.messages.find((m) => m.headers['dlq-consumer'] === 'poison-test' && m.value?.toString() === serializeEvent(poison)), { what: 'poison in DLQ', timeoutMs: 15_000 });
+    const poisoned = await waitFor(
+      () =>
+        dlq.messages.find(
+          (m) => m.headers['dlq-consumer'] === 'poison-test' && m.value?.toString() === serializeEvent(poison),
+        ),
+      { what: 'poison in DLQ', timeoutMs: 15_000 },
+    );
     assert.equal(poisoned.key, poison.aggregateId);
     assert.equal(poisoned.value?.toString(), serializeEvent(poison), 'original bytes kept for replay');
     assert.match(poisoned.headers['dlq-error'] ?? '', /session store rejected the revocation/);
     assert.equal(poisoned.headers['dlq-attempts'], '3');
     assert.equal(poisoned.headers['dlq-original-topic'], 'user.events');
     assert.equal(poisoned.headers['dlq-consumer'], 'poison-test');
-    assert.ok(poisoned.headers['dlq-original-offset'] !== undefined && poisoned.headers['dlq-original-partition'] !== undefined);
+    assert.ok(
+      poisoned.headers['dlq-original-offset'] !== undefined && poisoned.headers['dlq-original-partition'] !== undefined,
+    );
 
-    const garbage = await waitFor(() => dlq.messages.find((m) => m.key === garbageKey && m.headers['dlq-consumer'] === 'poison-test'), { what: 'garbage in DLQ' });
+    const garbage = await waitFor(
+      () => dlq.messages.find((m) => m.key === garbageKey && m.headers['dlq-consumer'] === 'poison-test'),
+      { what: 'garbage in DLQ' },
+    );
     assert.equal(garbage.headers['dlq-error-code'], 'MALFORMED_JSON');
     assert.equal(garbage.headers['dlq-attempts'], '0');
     assert.equal(garbage.value?.toString(), '{"this is": not json');
@@ -234,7 +274,11 @@ describe('events end to end (Postgres + embedded broker)', () => {
       const seen = outcomes
         .filter((o) => o.status === 'processed' && o.event?.type === 'user.updated' && o.event.data.userId === u)
         .map((o) => (o.event?.type === 'user.updated' ? o.event.data.name : ''));
-      assert.deepEqual(seen, Array.from({ length: perUser }, (_, i) => String(i).padStart(2, '0')), `order of user ${u}`);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: perUser }, (_, i) => String(i).padStart(2, '0')),
+        `order of user ${u}`,
+      );
     }
   });
 });

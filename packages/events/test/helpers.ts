@@ -5,10 +5,10 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import type { Kafka, Producer } from 'kafkajs';
-import { createKafka, createProducer, ensureTopics, type ConsumerTx, type OutboxTx } from '../src/index.ts';
-import { OUTBOX_SQL_PATH, createTestDatabase, startTestBroker, type TestDatabase } from '../src/testing/index.ts';
+import { pino } from 'pino';
+import { type ConsumerTx, createKafka, createProducer, ensureTopics, type OutboxTx } from '../src/index.ts';
+import { createTestDatabase, OUTBOX_SQL_PATH, startTestBroker, type TestDatabase } from '../src/testing/index.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('./fixtures/prisma/', import.meta.url));
 const GENERATED_CLIENT = `${SCHEMA_DIR}generated/client.ts`;
@@ -29,7 +29,9 @@ export interface FixturePrisma {
   $transaction<R>(fn: (tx: FixtureTx) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
   effect: {
     count(args?: { where?: { eventId?: string; note?: string } }): Promise<number>;
-    findMany(args?: { orderBy?: { createdAt: 'asc' | 'desc' } }): Promise<{ id: string; eventId: string; note: string }[]>;
+    findMany(args?: {
+      orderBy?: { createdAt: 'asc' | 'desc' };
+    }): Promise<{ id: string; eventId: string; note: string }[]>;
   };
   $disconnect(): Promise<void>;
 }
@@ -61,8 +63,17 @@ async function generateFixtureClient(): Promise<void> {
     );
     if (upToDate) return;
     // No engines are downloaded offline: prisma-client (query compiler, wasm) needs none, so any file will do.
-    const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.execPath, PRISMA_QUERY_ENGINE_LIBRARY: process.execPath, PRISMA_HIDE_UPDATE_MESSAGE: '1' };
-    await promisify(execFile)(process.execPath, [`${REPO_ROOT}node_modules/prisma/build/index.js`, 'generate', '--schema', SCHEMA_DIR], { env, cwd: REPO_ROOT });
+    const env = {
+      ...process.env,
+      PRISMA_SCHEMA_ENGINE_BINARY: process.execPath,
+      PRISMA_QUERY_ENGINE_LIBRARY: process.execPath,
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    };
+    await promisify(execFile)(
+      process.execPath,
+      [`${REPO_ROOT}node_modules/prisma/build/index.js`, 'generate', '--schema', SCHEMA_DIR],
+      { env, cwd: REPO_ROOT },
+    );
   } finally {
     await rm(lockPath, { force: true });
   }
@@ -78,7 +89,9 @@ export async function createFixtureDomain(): Promise<FixtureDomain> {
   await generateFixtureClient();
   const db = await createTestDatabase([await readFile(OUTBOX_SQL_PATH, 'utf8'), EFFECT_SQL]);
   const specifier = GENERATED_CLIENT;
-  const { PrismaClient } = (await import(specifier)) as { PrismaClient: new (options: { adapter: unknown }) => FixturePrisma };
+  const { PrismaClient } = (await import(specifier)) as {
+    PrismaClient: new (options: { adapter: unknown }) => FixturePrisma;
+  };
   const { PrismaPg } = await import('@prisma/adapter-pg');
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }) });
   return {
@@ -120,7 +133,9 @@ export async function startEventsHarness(clientId: string): Promise<EventsHarnes
     domain,
     cleanups,
     async close() {
-      await Promise.all(cleanups.map((cleanup) => cleanup().catch((err) => testLogger.error({ err }, 'cleanup failed'))));
+      await Promise.all(
+        cleanups.map((cleanup) => cleanup().catch((err) => testLogger.error({ err }, 'cleanup failed'))),
+      );
       await producer.disconnect();
       await domain.close();
       await broker.close();

@@ -5,9 +5,9 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
 import pg from 'pg';
-import { createEvent, startOutboxRelay, writeOutbox, type OutboxRelay } from '../src/index.ts';
+import { createEvent, type OutboxRelay, startOutboxRelay, writeOutbox } from '../src/index.ts';
 import { waitFor } from '../src/testing/index.ts';
-import { createFixtureDomain, testLogger, type FixtureDomain } from './helpers.ts';
+import { createFixtureDomain, type FixtureDomain, testLogger } from './helpers.ts';
 
 interface Sent {
   topic: string;
@@ -18,7 +18,11 @@ interface Sent {
 }
 
 /** Appends to `log` when the "broker" acknowledges, i.e. in the order a partition would hold them. */
-function recordingProducer(log: Sent[], relay: string, behaviour: { latencyMs?: () => number; fail?: (topic: string) => boolean; afterSend?: () => Promise<void> } = {}): Pick<Producer, 'send'> {
+function recordingProducer(
+  log: Sent[],
+  relay: string,
+  behaviour: { latencyMs?: () => number; fail?: (topic: string) => boolean; afterSend?: () => Promise<void> } = {},
+): Pick<Producer, 'send'> {
   return {
     async send(record: ProducerRecord): Promise<RecordMetadata[]> {
       if (behaviour.fail?.(record.topic)) throw new Error(`broker unavailable for ${record.topic}`);
@@ -56,13 +60,17 @@ describe('transactional outbox', () => {
     });
   });
 
-  async function relay(options: Omit<Parameters<typeof startOutboxRelay>[0], 'databaseUrl' | 'logger'>): Promise<OutboxRelay> {
+  async function relay(
+    options: Omit<Parameters<typeof startOutboxRelay>[0], 'databaseUrl' | 'logger'>,
+  ): Promise<OutboxRelay> {
     const r = await startOutboxRelay({ databaseUrl: domain.db.url, logger: testLogger, ...options });
     relays.push(r);
     return r;
   }
 
-  async function outboxRows(): Promise<{ id: string; key: string; attempts: number; last_error: string | null; published: boolean; backoff_ms: number }[]> {
+  async function outboxRows(): Promise<
+    { id: string; key: string; attempts: number; last_error: string | null; published: boolean; backoff_ms: number }[]
+  > {
     const c = new pg.Client({ connectionString: domain.db.url });
     await c.connect();
     try {
@@ -98,7 +106,13 @@ describe('transactional outbox', () => {
       await writeOutbox(tx, [updated('1', 'a'), updated('1', 'b')]);
     });
     await waitFor(() => log.length === 2, { what: 'published after commit', timeoutMs: 5_000 });
-    assert.deepEqual(log.map((s) => [s.topic, s.key, s.name]), [['user.events', '1', 'a'], ['user.events', '1', 'b']]);
+    assert.deepEqual(
+      log.map((s) => [s.topic, s.key, s.name]),
+      [
+        ['user.events', '1', 'a'],
+        ['user.events', '1', 'b'],
+      ],
+    );
     await waitFor(async () => (await outboxRows()).every((r) => r.published), { what: 'rows marked published' });
   });
 
@@ -118,7 +132,9 @@ describe('transactional outbox', () => {
           afterSend: async () => {
             if (killed) return;
             killed = true;
-            await killer.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'relay-doomed' AND datname = current_database()`);
+            await killer.query(
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'relay-doomed' AND datname = current_database()`,
+            );
           },
         }),
         pollIntervalMs: 600_000,
@@ -130,7 +146,10 @@ describe('transactional outbox', () => {
       await killer.end();
     }
     assert.ok(log.length > 0);
-    assert.ok((await outboxRows()).every((r) => !r.published), 'nothing was marked: the transaction died with the connection');
+    assert.ok(
+      (await outboxRows()).every((r) => !r.published),
+      'nothing was marked: the transaction died with the connection',
+    );
 
     await relay({ name: 'relay-restarted', producer: recordingProducer(log, 'restarted') });
     await waitFor(async () => (await outboxRows()).every((r) => r.published), { what: 'republished after restart' });
@@ -155,8 +174,18 @@ describe('transactional outbox', () => {
     // A backlog first, so both relays contend for the same aggregates from their first cycle, then more
     // events arriving while they run.
     await write(0, perAggregate / 2);
-    await relay({ name: 'relay-a', producer: recordingProducer(log, 'a', { latencyMs: latency }), batchSize: 4, pollIntervalMs: 50 });
-    await relay({ name: 'relay-b', producer: recordingProducer(log, 'b', { latencyMs: latency }), batchSize: 4, pollIntervalMs: 50 });
+    await relay({
+      name: 'relay-a',
+      producer: recordingProducer(log, 'a', { latencyMs: latency }),
+      batchSize: 4,
+      pollIntervalMs: 50,
+    });
+    await relay({
+      name: 'relay-b',
+      producer: recordingProducer(log, 'b', { latencyMs: latency }),
+      batchSize: 4,
+      pollIntervalMs: 50,
+    });
     await write(perAggregate / 2, perAggregate);
     const total = aggregates.length * perAggregate;
     await waitFor(() => log.length >= total, { what: `${total} published`, timeoutMs: 30_000 });
@@ -165,7 +194,11 @@ describe('transactional outbox', () => {
     assert.equal(log.length, total, 'no row published twice');
     for (const id of aggregates) {
       const names = log.filter((s) => s.key === id).map((s) => s.name);
-      assert.deepEqual(names, Array.from({ length: perAggregate }, (_, i) => String(i).padStart(3, '0')), `order of aggregate ${id}`);
+      assert.deepEqual(
+        names,
+        Array.from({ length: perAggregate }, (_, i) => String(i).padStart(3, '0')),
+        `order of aggregate ${id}`,
+      );
     }
     assert.ok(log.some((s) => s.relay === 'a') && log.some((s) => s.relay === 'b'), 'both relays took part');
   });
@@ -179,7 +212,10 @@ describe('transactional outbox', () => {
       pollIntervalMs: 600_000,
     });
     const cancelled = (orderId: string, n: number) =>
-      createEvent('order.completed', { aggregateId: orderId, data: { orderId, userId: '1', completedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString() } });
+      createEvent('order.completed', {
+        aggregateId: orderId,
+        data: { orderId, userId: '1', completedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString() },
+      });
     await domain.prisma.$transaction(async (tx) => {
       await writeOutbox(tx, [cancelled('55', 1), updated('9', 'x'), cancelled('55', 2)]);
     });
@@ -188,14 +224,25 @@ describe('transactional outbox', () => {
 
     const failed = (await outboxRows()).filter((row) => row.key === '55');
     assert.equal(failed.length, 2);
-    assert.ok(failed.every((row) => !row.published && row.attempts >= 1 && /broker unavailable/.test(row.last_error ?? '')));
-    assert.ok(failed[0]!.backoff_ms >= 100, 'head row is backed off (available_at pushed past its creation by the backoff)');
+    assert.ok(
+      failed.every((row) => !row.published && row.attempts >= 1 && /broker unavailable/.test(row.last_error ?? '')),
+    );
+    assert.ok(
+      failed[0]!.backoff_ms >= 100,
+      'head row is backed off (available_at pushed past its creation by the backoff)',
+    );
 
     orderBrokerDown = false;
-    await waitFor(async () => {
-      await r.drain();
-      return log.length === 3;
-    }, { what: 'order events published after the backoff', timeoutMs: 5_000 });
-    assert.deepEqual(log.filter((s) => s.key === '55').map((s) => s.type), ['order.completed', 'order.completed']);
+    await waitFor(
+      async () => {
+        await r.drain();
+        return log.length === 3;
+      },
+      { what: 'order events published after the backoff', timeoutMs: 5_000 },
+    );
+    assert.deepEqual(
+      log.filter((s) => s.key === '55').map((s) => s.type),
+      ['order.completed', 'order.completed'],
+    );
   });
 });

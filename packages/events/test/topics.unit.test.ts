@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { EVENTS, TOPICS, allTopics, dlqTopic } from '../src/index.ts';
-import { OUTBOX_PRISMA_PATH, assertOutboxSnippet } from '../src/testing/index.ts';
+import { allTopics, dlqTopic, EVENTS, TOPICS } from '../src/index.ts';
+import { assertOutboxSnippet, OUTBOX_PRISMA_PATH } from '../src/testing/index.ts';
 
 /** Reads the `topics:` list of infra/kafka/topics.yaml (name and partitions of each entry). */
 function parseTopicsYaml(text: string): { name: string; partitions: number }[] {

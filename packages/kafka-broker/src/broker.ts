@@ -1,14 +1,14 @@
 import net from 'node:net';
 import path from 'node:path';
-import { API_BY_KEY, APIS } from './api/index.ts';
 import { apiVersions } from './api/apiVersions.ts';
+import { API_BY_KEY, APIS } from './api/index.ts';
 import { produce } from './api/produce.ts';
 import type { ApiDef, RequestContext } from './api/types.ts';
 import { ProtocolError, Reader } from './codec/reader.ts';
 import { Writer } from './codec/writer.ts';
 import { ErrorCode } from './errors.ts';
 import { Coordinator } from './group/coordinator.ts';
-import { noMetrics, type BrokerMetrics } from './metrics.ts';
+import { type BrokerMetrics, noMetrics } from './metrics.ts';
 import { Flusher } from './storage/flusher.ts';
 import type { Logger, PartitionLog, Visibility } from './storage/log.ts';
 import { Store } from './storage/store.ts';
@@ -49,11 +49,24 @@ export class Broker {
     this.log = log;
     this.store = new Store(
       path.join(cfg.dataDir, 'kafka'),
-      { visibility: cfg.visibility, segmentBytes: cfg.segmentBytes, indexIntervalBytes: 4096, retentionBytes: cfg.retentionBytes, retentionMs: cfg.retentionMs },
+      {
+        visibility: cfg.visibility,
+        segmentBytes: cfg.segmentBytes,
+        indexIntervalBytes: 4096,
+        retentionBytes: cfg.retentionBytes,
+        retentionMs: cfg.retentionMs,
+      },
       this.flusher,
       log,
     );
-    this.groups = new Coordinator({ initialRebalanceDelayMs: cfg.initialRebalanceDelayMs, minSessionTimeoutMs: 100, maxSessionTimeoutMs: 30 * 60_000 }, log);
+    this.groups = new Coordinator(
+      {
+        initialRebalanceDelayMs: cfg.initialRebalanceDelayMs,
+        minSessionTimeoutMs: 100,
+        maxSessionTimeoutMs: 30 * 60_000,
+      },
+      log,
+    );
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.retentionTimer = setInterval(() => this.runRetention(), cfg.retentionCheckIntervalMs);
     this.retentionTimer.unref();
@@ -91,7 +104,8 @@ export class Broker {
   }
 
   validTopicName(name: string): number {
-    if (!name || name.length > 249 || name === '.' || name === '..' || !LEGAL_TOPIC.test(name)) return ErrorCode.INVALID_TOPIC_EXCEPTION;
+    if (!name || name.length > 249 || name === '.' || name === '..' || !LEGAL_TOPIC.test(name))
+      return ErrorCode.INVALID_TOPIC_EXCEPTION;
     return ErrorCode.NONE;
   }
 
@@ -196,7 +210,10 @@ class Connection {
   private kill(reason: string, err?: unknown): void {
     if (this.dead) return;
     this.dead = true;
-    this.b.log.warn({ client: this.clientHost, reason, err: err instanceof Error ? err.message : err }, 'closing connection');
+    this.b.log.warn(
+      { client: this.clientHost, reason, err: err instanceof Error ? err.message : err },
+      'closing connection',
+    );
     this.socket.destroy();
   }
 
@@ -208,7 +225,10 @@ class Connection {
       if (this.dead || this.buffered < 4) return;
       const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : Buffer.concat(this.chunks, 4);
       const size = head.readInt32BE(0);
-      if (size < MIN_FRAME || size > this.b.cfg.maxFrameBytes) return this.kill(`invalid frame size ${size}`);
+      if (size < MIN_FRAME || size > this.b.cfg.maxFrameBytes) {
+        this.kill(`invalid frame size ${size}`);
+        return;
+      }
       if (this.buffered < 4 + size) return;
       const { frame, reused } = this.take(4 + size);
       this.dispatch(frame.subarray(4), reused);
@@ -229,7 +249,8 @@ class Connection {
       else this.chunks[0] = first.subarray(n);
     } else {
       if (n <= MAX_SCRATCH) {
-        if (this.scratch.length < n) this.scratch = Buffer.allocUnsafe(Math.max(n, Math.min(2 * this.scratch.length, MAX_SCRATCH)));
+        if (this.scratch.length < n)
+          this.scratch = Buffer.allocUnsafe(Math.max(n, Math.min(2 * this.scratch.length, MAX_SCRATCH)));
         out = this.scratch.subarray(0, n);
         reused = true;
       } else out = Buffer.allocUnsafe(n);
@@ -266,10 +287,15 @@ class Connection {
       if (!api || apiVersion < api.min || apiVersion > api.max) {
         if (apiKey === apiVersions.key) {
           // KIP-511: answer in v0 layout with the supported ranges so the client can downgrade.
-          this.complete(slot, correlationId, apiVersions, 0, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.b.supportedApis(), throttleTimeMs: 0 });
+          this.complete(slot, correlationId, apiVersions, 0, {
+            errorCode: ErrorCode.UNSUPPORTED_VERSION,
+            apiKeys: this.b.supportedApis(),
+            throttleTimeMs: 0,
+          });
           return;
         }
-        return this.kill(`unsupported api ${apiKey} v${apiVersion}`);
+        this.kill(`unsupported api ${apiKey} v${apiVersion}`);
+        return;
       }
       // Decoded requests hold views into the frame. Produce consumes its records
       // synchronously (validated and written before its first await), so it may
@@ -280,7 +306,8 @@ class Connection {
         req = api.request.read(new Reader(own, r.pos), apiVersion);
       } else req = api.request.read(r, apiVersion);
     } catch (e) {
-      return this.kill(e instanceof ProtocolError ? 'malformed request' : 'request decode failed', e);
+      this.kill(e instanceof ProtocolError ? 'malformed request' : 'request decode failed', e);
+      return;
     }
     const a = api;
     const c = ctx;
@@ -288,7 +315,8 @@ class Connection {
     try {
       result = a.handle(this.b, req, c);
     } catch (e) {
-      return this.failed(a, e);
+      this.failed(a, e);
+      return;
     }
     if (result instanceof Promise) {
       result.then(

@@ -79,7 +79,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     await broker.close();
     throw e;
   }
-  log.info({ host, port: broker.port, dataDir: options.dataDir, visibility: broker.cfg.visibility }, 'kafka broker listening');
+  log.info(
+    { host, port: broker.port, dataDir: options.dataDir, visibility: broker.cfg.visibility },
+    'kafka broker listening',
+  );
   return {
     port: broker.port,
     host: broker.advertisedHost,

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DEFAULT_VISIBILITY, startBroker } from './index.ts';
 
 const port = Number(process.env.KAFKA_BROKER_PORT ?? 9092);
@@ -28,7 +28,10 @@ const broker = await startBroker({
   ...(visibility ? { visibility } : {}),
   ...(process.env.KAFKA_BROKER_ADVERTISED_HOST ? { advertisedHost: process.env.KAFKA_BROKER_ADVERTISED_HOST } : {}),
 });
-logger.info({ brokers: broker.brokers, visibility: visibility ?? DEFAULT_VISIBILITY, dataDir: path.resolve(dataDir, 'kafka') }, 'broker ready');
+logger.info(
+  { brokers: broker.brokers, visibility: visibility ?? DEFAULT_VISIBILITY, dataDir: path.resolve(dataDir, 'kafka') },
+  'broker ready',
+);
 
 let metricsServer: http.Server | undefined;
 if (metricsPort > 0) {
@@ -42,7 +45,9 @@ if (metricsPort > 0) {
       (err: unknown) => res.writeHead(500).end(String(err)),
     );
   });
-  metricsServer.listen(metricsPort, host, () => logger.info({ url: `http://${host}:${metricsPort}/metrics` }, 'metrics endpoint'));
+  metricsServer.listen(metricsPort, host, () =>
+    logger.info({ url: `http://${host}:${metricsPort}/metrics` }, 'metrics endpoint'),
+  );
 }
 
 let stopping = false;

@@ -64,12 +64,20 @@ for (const visibility of ['written', 'durable'] as const) {
     let k = kafka(b.brokers);
     const p = k.producer({ createPartitioner: partitioner });
     await p.connect();
-    for (let i = 0; i < 10; i++) await p.send({ topic: 'torn', messages: Array.from({ length: 5 }, (_, j) => ({ value: `v${i * 5 + j}` })) });
+    for (let i = 0; i < 10; i++)
+      await p.send({ topic: 'torn', messages: Array.from({ length: 5 }, (_, j) => ({ value: `v${i * 5 + j}` })) });
     await p.disconnect();
     await b.close();
 
     const dir = path.join(dataDir, 'kafka', 'logs', 'torn-0');
-    const seg = path.join(dir, fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort().at(-1)!);
+    const seg = path.join(
+      dir,
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.log'))
+        .sort()
+        .at(-1)!,
+    );
     const good = fs.readFileSync(seg);
     // A crash mid-write: the start of a real batch (valid-looking header), then junk.
     fs.appendFileSync(seg, Buffer.concat([good.subarray(0, 70), Buffer.from('garbage-garbage-garbage')]));

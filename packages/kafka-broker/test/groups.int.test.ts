@@ -18,7 +18,13 @@ test('three consumers share partitions and take over when one leaves and one cra
   const received = new Map<string, string[]>();
   const consumers: Consumer[] = [];
   async function member(name: string): Promise<Consumer> {
-    const c = k.consumer({ groupId: 'g', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500, rebalanceTimeout: 6000 });
+    const c = k.consumer({
+      groupId: 'g',
+      sessionTimeout: 6000,
+      heartbeatInterval: 500,
+      maxWaitTimeInMs: 500,
+      rebalanceTimeout: 6000,
+    });
     c.on(c.events.GROUP_JOIN, (e) => assignment.set(name, e.payload.memberAssignment[TOPIC] ?? []));
     await c.connect();
     await c.subscribe({ topic: TOPIC, fromBeginning: true });
@@ -51,14 +57,23 @@ test('three consumers share partitions and take over when one leaves and one cra
     async () => {
       const d = await admin.describeGroups(['g']);
       const g = d.groups[0]!;
-      return g.state === 'Stable' && g.members.length === 3 && covers(assignment.get('a') ?? [], assignment.get('b') ?? [], childAssigned()) && (assignment.get('a') ?? []).length === 2;
+      return (
+        g.state === 'Stable' &&
+        g.members.length === 3 &&
+        covers(assignment.get('a') ?? [], assignment.get('b') ?? [], childAssigned()) &&
+        (assignment.get('a') ?? []).length === 2
+      );
     },
     30_000,
   );
 
   // Graceful leave: LeaveGroup, the others rebalance at their next heartbeat.
   await bb.disconnect();
-  await waitFor('a and the child cover all partitions', () => covers(assignment.get('a') ?? [], childAssigned()), 20_000);
+  await waitFor(
+    'a and the child cover all partitions',
+    () => covers(assignment.get('a') ?? [], childAssigned()),
+    20_000,
+  );
 
   // Crash: no LeaveGroup, no more heartbeats; the session timeout evicts it.
   await crashy.kill();
@@ -67,8 +82,14 @@ test('three consumers share partitions and take over when one leaves and one cra
   const producer = k.producer({ createPartitioner: partitioner });
   await producer.connect();
   t.after(() => producer.disconnect());
-  await producer.send({ topic: TOPIC, messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `after-${i}` })) });
-  await waitFor('survivor receives messages from all partitions', () => (received.get('a') ?? []).filter((v) => v.startsWith('after-')).length === 30);
+  await producer.send({
+    topic: TOPIC,
+    messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `after-${i}` })),
+  });
+  await waitFor(
+    'survivor receives messages from all partitions',
+    () => (received.get('a') ?? []).filter((v) => v.startsWith('after-')).length === 30,
+  );
   const d = await admin.describeGroups(['g']);
   assert.equal(d.groups[0]!.members.length, 1);
   void a;
@@ -80,7 +101,10 @@ test('committed offsets survive a restart and a new consumer resumes from them',
   let k = kafka(b.brokers);
   const producer = k.producer({ createPartitioner: partitioner });
   await producer.connect();
-  await producer.send({ topic: 'resume', messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `first-${i}` })) });
+  await producer.send({
+    topic: 'resume',
+    messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `first-${i}` })),
+  });
   await producer.disconnect();
   const c1 = k.consumer({ groupId: 'resumer', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500 });
   await c1.connect();
@@ -93,7 +117,10 @@ test('committed offsets survive a restart and a new consumer resumes from them',
   await admin1.connect();
   const before = await admin1.fetchOffsets({ groupId: 'resumer', topics: ['resume'] });
   await admin1.disconnect();
-  assert.equal(before[0]!.partitions.reduce((s, p) => s + Number(p.offset), 0), 20);
+  assert.equal(
+    before[0]!.partitions.reduce((s, p) => s + Number(p.offset), 0),
+    20,
+  );
   await b.close();
 
   b = await broker(t, { dataDir, numPartitions: 2 });
@@ -107,7 +134,10 @@ test('committed offsets survive a restart and a new consumer resumes from them',
   const p2 = k.producer({ createPartitioner: partitioner });
   await p2.connect();
   t.after(() => p2.disconnect());
-  await p2.send({ topic: 'resume', messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `second-${i}` })) });
+  await p2.send({
+    topic: 'resume',
+    messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: `second-${i}` })),
+  });
   const c2 = k.consumer({ groupId: 'resumer', sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 500 });
   await c2.connect();
   t.after(() => c2.disconnect());

@@ -8,7 +8,10 @@ import { broker, kafka, partitioner, tmpDir, waitFor } from './helpers.ts';
  * swallows its response and cuts the client connection, so kafkajs must retry
  * a batch the broker has already appended.
  */
-async function lossyProxy(target: number, t: { after(fn: () => Promise<void>): void }): Promise<{ port: number; dropped: () => number }> {
+async function lossyProxy(
+  target: number,
+  t: { after(fn: () => Promise<void>): void },
+): Promise<{ port: number; dropped: () => number }> {
   let dropped = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {

@@ -44,7 +44,13 @@ test('produced batches are validated: CRC, magic, framing', () => {
 
 test('offsets, index lookups across rolled segments, and reopen (durable visibility)', async (t) => {
   const dir = tmpDir(t);
-  const cfg = { visibility: 'durable' as const, segmentBytes: 1000, indexIntervalBytes: 200, retentionBytes: -1, retentionMs: -1 };
+  const cfg = {
+    visibility: 'durable' as const,
+    segmentBytes: 1000,
+    indexIntervalBytes: 200,
+    retentionBytes: -1,
+    retentionMs: -1,
+  };
   const f = new Flusher();
   let log = new PartitionLog(path.join(dir, 'p'), cfg, f, quiet);
   for (let i = 0; i < 100; i++) assert.equal(log.append([batchInfo(batch(2, { pad: 30 }))]), i * 2);
@@ -87,7 +93,9 @@ test('idempotent sequences: exact retry is a duplicate, a gap is out of order, s
   assert.equal(log.checkSequence(b0), null);
   log.append([b0]);
   assert.deepEqual(log.checkSequence(batchInfo(batch(3, { pid: 7, seq: 0 }))), { dupOffset: 0 });
-  assert.deepEqual(log.checkSequence(batchInfo(batch(1, { pid: 7, seq: 5 }))), { error: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER });
+  assert.deepEqual(log.checkSequence(batchInfo(batch(1, { pid: 7, seq: 5 }))), {
+    error: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  });
   log.close();
   log = new PartitionLog(path.join(dir, 'p'), cfg, f, quiet);
   assert.deepEqual(log.checkSequence(batchInfo(batch(3, { pid: 7, seq: 0 }))), { dupOffset: 0 });
@@ -148,7 +156,7 @@ for (const visibility of ['written', 'durable'] as const) {
     // Never synced by a (simulated SIGKILL: the bytes are in the page cache only).
     const syncs = mock.method(fs, 'fdatasyncSync');
     const b = new PartitionLog(path.join(dir, 'a'), cfg, new Flusher(), quiet);
-    assert.equal(syncs.mock.callCount(), 1, 'the recovered active segment is fdatasync\'ed');
+    assert.equal(syncs.mock.callCount(), 1, "the recovered active segment is fdatasync'ed");
     syncs.mock.restore();
     t.after(() => {
       a.close();

@@ -49,13 +49,39 @@ test('pipelined requests are answered in request order; acks=0 produce does not 
   const admin = kafka(b.brokers).admin();
   await admin.connect();
   t.after(() => admin.disconnect());
-  await admin.createTopics({ topics: [{ topic: 'slow', numPartitions: 1 }, { topic: 'other', numPartitions: 1 }] });
+  await admin.createTopics({
+    topics: [
+      { topic: 'slow', numPartitions: 1 },
+      { topic: 'other', numPartitions: 1 },
+    ],
+  });
 
   const MAX_WAIT = 700;
   // Fetch v4 on an empty partition: parks for maxWait.
-  const fetchBody = Buffer.concat([i32(-1), i32(MAX_WAIT), i32(1), i32(1 << 20), Buffer.from([0]), i32(1), str('slow'), i32(1), i32(0), Buffer.alloc(8), i32(1 << 20)]);
+  const fetchBody = Buffer.concat([
+    i32(-1),
+    i32(MAX_WAIT),
+    i32(1),
+    i32(1 << 20),
+    Buffer.from([0]),
+    i32(1),
+    str('slow'),
+    i32(1),
+    i32(0),
+    Buffer.alloc(8),
+    i32(1 << 20),
+  ]);
   const batch = recordBatch();
-  const produceBody = Buffer.concat([Buffer.from([0xff, 0xff, 0, 0]), i32(5000), i32(1), str('other'), i32(1), i32(0), i32(batch.length), batch]);
+  const produceBody = Buffer.concat([
+    Buffer.from([0xff, 0xff, 0, 0]),
+    i32(5000),
+    i32(1),
+    str('other'),
+    i32(1),
+    i32(0),
+    i32(batch.length),
+    batch,
+  ]);
 
   const sock = net.connect(b.port, '127.0.0.1');
   t.after(() => sock.destroy());

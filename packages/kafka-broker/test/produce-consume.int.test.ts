@@ -35,7 +35,11 @@ test('keyed messages land on one partition per key, in order, across partitions'
   for (const [key, s] of seen) {
     assert.equal(s.partitions.size, 1, `key ${key} spread over partitions`);
     used.add([...s.partitions][0]!);
-    assert.deepEqual(s.rounds, Array.from({ length: 25 }, (_, i) => i), `order for key ${key}`);
+    assert.deepEqual(
+      s.rounds,
+      Array.from({ length: 25 }, (_, i) => i),
+      `order for key ${key}`,
+    );
   }
   assert.ok(used.size > 1, 'keys should spread over several partitions');
 });
@@ -48,8 +52,14 @@ test('1 MB messages round-trip', async (t) => {
   t.after(() => producer.disconnect());
   const big = Buffer.alloc(1024 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
-  for (let i = 0; i < 5; i++) await producer.send({ topic: 'big', messages: [{ key: 'k', value: Buffer.concat([Buffer.from([i]), big]) }] });
-  const consumer = k.consumer({ groupId: 'big', maxWaitTimeInMs: 500, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 8 * 1024 * 1024 });
+  for (let i = 0; i < 5; i++)
+    await producer.send({ topic: 'big', messages: [{ key: 'k', value: Buffer.concat([Buffer.from([i]), big]) }] });
+  const consumer = k.consumer({
+    groupId: 'big',
+    maxWaitTimeInMs: 500,
+    maxBytesPerPartition: 2 * 1024 * 1024,
+    maxBytes: 8 * 1024 * 1024,
+  });
   await consumer.connect();
   t.after(() => consumer.disconnect());
   await consumer.subscribe({ topic: 'big', fromBeginning: true });
@@ -70,7 +80,10 @@ test('admin: create (validateOnly, already exists), list, delete topics; auto-cr
   const admin = kafka(b.brokers).admin();
   await admin.connect();
   t.after(() => admin.disconnect());
-  assert.equal(await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'x', numPartitions: 2 }] }), true);
+  assert.equal(
+    await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'x', numPartitions: 2 }] }),
+    true,
+  );
   assert.deepEqual(await admin.listTopics(), []);
   assert.equal(await admin.createTopics({ topics: [{ topic: 'x', numPartitions: 2 }, { topic: 'y' }] }), true);
   // kafkajs reports TOPIC_ALREADY_EXISTS as `false`.
@@ -80,7 +93,10 @@ test('admin: create (validateOnly, already exists), list, delete topics; auto-cr
   assert.equal(md.topics[0]!.partitions.length, 2);
   await admin.deleteTopics({ topics: ['x'] });
   assert.deepEqual(await admin.listTopics(), ['y']);
-  const producer = kafka(b.brokers, { retry: { retries: 0 } }).producer({ createPartitioner: partitioner, allowAutoTopicCreation: false });
+  const producer = kafka(b.brokers, { retry: { retries: 0 } }).producer({
+    createPartitioner: partitioner,
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
   t.after(() => producer.disconnect());
   await assert.rejects(producer.send({ topic: 'nope', messages: [{ value: 'v' }] }));
@@ -93,7 +109,13 @@ test('list offsets: earliest, latest and by timestamp', async (t) => {
   const producer = k.producer({ createPartitioner: partitioner });
   await producer.connect();
   t.after(() => producer.disconnect());
-  await producer.send({ topic: 'ts', messages: [{ value: 'a', timestamp: '1000' }, { value: 'b', timestamp: '2000' }] });
+  await producer.send({
+    topic: 'ts',
+    messages: [
+      { value: 'a', timestamp: '1000' },
+      { value: 'b', timestamp: '2000' },
+    ],
+  });
   await producer.send({ topic: 'ts', messages: [{ value: 'c', timestamp: '5000' }] });
   const admin = k.admin();
   await admin.connect();

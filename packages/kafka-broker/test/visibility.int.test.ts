@@ -41,12 +41,17 @@ for (const visibility of ['written', 'durable'] as const) {
     await consumer.subscribe({ topic: 'vis', fromBeginning: true });
     const got: string[] = [];
     // No commits: the only fsync in flight below is the produced batch's.
-    await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => void got.push(message.value!.toString()) });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => void got.push(message.value!.toString()),
+    });
     await waitFor('the first record', () => got.length === 1);
 
     holding = true;
     let acked = false;
-    const sent = producer.send({ topic: 'vis', acks: -1, messages: [{ value: 'second' }] }).then(() => void (acked = true));
+    const sent = producer.send({ topic: 'vis', acks: -1, messages: [{ value: 'second' }] }).then(() => {
+      acked = true;
+    });
     await waitFor('the append and its (held) fsync', () => held.length > 0);
     if (visibility === 'written') {
       // In the log file, not yet fsynced: consumers already see it, the producer is not yet answered.

@@ -42,7 +42,11 @@ const EnvSchema = z
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
     AUTH_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(900).default(900),
-    AUTH_REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 24 * 3600),
+    AUTH_REFRESH_TOKEN_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(30 * 24 * 3600),
     PAYMENT_WEBHOOK_SECRET: optionalString,
     ORDER_PAYMENT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(900),
     RATE_LIMIT_IP_PER_MINUTE: perMinute.default(1200),
@@ -100,7 +104,9 @@ export interface Config {
   readonly trustProxy: string;
   readonly corsOrigins: readonly string[] | undefined;
   readonly supergraph: { readonly path: string | undefined; readonly hotReload: boolean };
-  readonly subgraphs: Readonly<Record<SubgraphName, { readonly port: number; readonly url: string; readonly databaseUrl: string | undefined }>>;
+  readonly subgraphs: Readonly<
+    Record<SubgraphName, { readonly port: number; readonly url: string; readonly databaseUrl: string | undefined }>
+  >;
 }
 
 export class ConfigError extends Error {
@@ -141,13 +147,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { serverUrl: e.DATABASE_URL, prefix: e.MALL_DB_PREFIX, poolSize: e.DATABASE_POOL_SIZE },
     redis: { url: e.REDIS_URL, prefix: e.MALL_REDIS_PREFIX },
     kafka: {
-      brokers: e.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean),
+      brokers: e.KAFKA_BROKERS?.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
       embeddedBrokerPort: e.KAFKA_BROKER_PORT,
     },
     dataDir: e.MALL_DATA_DIR,
     workerId: e.MALL_WORKER_ID,
     admin: { email: e.MALL_ADMIN_EMAIL.toLowerCase(), password: e.MALL_ADMIN_PASSWORD },
-    secrets: { internal: e.MALL_INTERNAL_SECRET, jwtPrivateKey: e.AUTH_JWT_PRIVATE_KEY, paymentWebhook: e.PAYMENT_WEBHOOK_SECRET },
+    secrets: {
+      internal: e.MALL_INTERNAL_SECRET,
+      jwtPrivateKey: e.AUTH_JWT_PRIVATE_KEY,
+      paymentWebhook: e.PAYMENT_WEBHOOK_SECRET,
+    },
     auth: {
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
@@ -158,7 +170,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     orderPaymentTimeoutSeconds: e.ORDER_PAYMENT_TIMEOUT_SECONDS,
     rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
     trustProxy: e.TRUST_PROXY,
-    corsOrigins: e.CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: e.CORS_ORIGINS?.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     supergraph: { path: e.SUPERGRAPH_PATH, hotReload: e.SUPERGRAPH_HOT_RELOAD ?? !(e.NODE_ENV === 'production') },
     subgraphs,
   };

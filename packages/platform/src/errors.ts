@@ -1,5 +1,5 @@
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 
 /** The `extensions.code`s the public contract promises; anything else leaves the router as INTERNAL_SERVER_ERROR. */
 export const ERROR_CODES = [
@@ -46,7 +46,8 @@ export class AppError extends GraphQLError {
 export const unauthenticated = (message = 'Authentication required') => new AppError('UNAUTHENTICATED', message);
 export const forbidden = (message = 'Not allowed') => new AppError('FORBIDDEN', message);
 export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not found`);
-export const conflict = (message: string, extensions?: Record<string, unknown>) => new AppError('CONFLICT', message, extensions);
+export const conflict = (message: string, extensions?: Record<string, unknown>) =>
+  new AppError('CONFLICT', message, extensions);
 export const invalidState = (message: string, extensions?: Record<string, unknown>) =>
   new AppError('INVALID_STATE', message, extensions);
 export const rateLimited = (retryAfterSeconds: number) =>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { TokenError, createSigner, createVerifier } from 'fast-jwt';
+import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { z } from 'zod';
 import { forbidden, unauthenticated } from './errors.ts';
 
@@ -127,7 +127,14 @@ export class IdentityVerifier {
   }
 }
 
-export const anonymous = (requestId: string, issuer = 'router'): Identity => ({ userId: null, roles: [], requestId, issuer, session: null, clientIp: null });
+export const anonymous = (requestId: string, issuer = 'router'): Identity => ({
+  userId: null,
+  roles: [],
+  requestId,
+  issuer,
+  session: null,
+  clientIp: null,
+});
 
 export const hasRole = (identity: Identity, role: Role): boolean => identity.roles.includes(role);
 

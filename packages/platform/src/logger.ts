@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { type Logger, type LoggerOptions, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -19,14 +19,21 @@ const REDACT = [
  * `service` names the process's service; leave it out for a root logger whose children each name their own
  * (pino would otherwise print the key twice).
  */
-export function createLogger(options: { service?: string; level: string; pretty?: boolean } & Pick<LoggerOptions, 'base'>): Logger {
+export function createLogger(
+  options: { service?: string; level: string; pretty?: boolean } & Pick<LoggerOptions, 'base'>,
+): Logger {
   return pino({
     level: options.level,
     base: { ...(options.service ? { service: options.service } : {}), ...options.base },
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     ...(options.pretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
+          },
+        }
       : {}),
   });
 }

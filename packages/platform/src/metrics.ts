@@ -1,5 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** One registry per service, labelled with its name, so services sharing a dev process keep separate metrics. */
 export function createMetricsRegistry(service: string, options: { defaultMetrics?: boolean } = {}): Registry {
@@ -29,7 +29,10 @@ export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Reg
       const end = duration.startTimer();
       return {
         async willSendResponse({ operationName, operation, errors }) {
-          const labels = { operation: (operationName ?? 'anonymous').slice(0, 64), type: operation?.operation ?? 'unknown' };
+          const labels = {
+            operation: (operationName ?? 'anonymous').slice(0, 64),
+            type: operation?.operation ?? 'unknown',
+          };
           end(labels);
           requests.inc({ ...labels, outcome: errors?.length ? 'error' : 'ok' });
         },

@@ -40,7 +40,10 @@ export function parsePageArgs(input: { first?: number | null; after?: string | n
   const { first, after } = parsed.data;
   if (after == null) return { first, after: null };
   const id = decodeCursor(after);
-  if (id === null) throw badUserInput('Invalid input: after: not a cursor from this list', [{ field: 'after', message: 'not a cursor from this list' }]);
+  if (id === null)
+    throw badUserInput('Invalid input: after: not a cursor from this list', [
+      { field: 'after', message: 'not a cursor from this list' },
+    ]);
   return { first, after: id };
 }
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from './config.ts';
+import { type Config, loadConfig } from './config.ts';
+import { resolveWorkerId, SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { SnowflakeGenerator, resolveWorkerId } from './ids/index.ts';
 import { devSecret } from './secrets.ts';
 import type { RunningService } from './subgraph.ts';
 
@@ -34,7 +34,9 @@ export function createRedis(config: Config, logger: Logger): Redis {
 
 /** The instance's id generator: worker id from MALL_WORKER_ID (required in production), random in development. */
 export function createIdGenerator(config: Config): SnowflakeGenerator {
-  return new SnowflakeGenerator({ workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId });
+  return new SnowflakeGenerator({
+    workerId: resolveWorkerId({ workerId: config.workerId, env: { NODE_ENV: config.nodeEnv } }).workerId,
+  });
 }
 
 export async function createServiceDeps(config: Config, service: string, lifecycle: Lifecycle): Promise<ServiceDeps> {
@@ -50,7 +52,10 @@ export async function createServiceDeps(config: Config, service: string, lifecyc
  * Entry point of a service run as its own process (`node subgraphs/user/index.ts`): config from the
  * environment, signals wired, and a non-zero exit when start-up fails.
  */
-export async function runMain(service: string, start: (deps: ServiceDeps, lifecycle: Lifecycle) => Promise<RunningService>): Promise<void> {
+export async function runMain(
+  service: string,
+  start: (deps: ServiceDeps, lifecycle: Lifecycle) => Promise<RunningService>,
+): Promise<void> {
   const config = loadConfig();
   const bootLogger = createLogger({ service, level: config.logLevel });
   const lifecycle = new Lifecycle(bootLogger);

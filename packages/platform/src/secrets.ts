@@ -1,5 +1,5 @@
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.ts';
 
@@ -8,7 +8,12 @@ import type { Config } from './config.ts';
  * process of a local stack (and every restart) agrees on it. Production never generates: config validation
  * already demands the variable there.
  */
-export async function devSecret(config: Config, name: string, given: string | undefined, generate: () => string | Promise<string>): Promise<string> {
+export async function devSecret(
+  config: Config,
+  name: string,
+  given: string | undefined,
+  generate: () => string | Promise<string>,
+): Promise<string> {
   if (given) return given;
   if (config.isProduction) throw new Error(`secret ${name} must be provided in production`);
   const dir = join(config.dataDir, 'secrets');

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Logger } from './logger.ts';
 import { PayloadTooLargeError, sendJson } from './http.ts';
+import type { Logger } from './logger.ts';
 
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
@@ -50,7 +50,10 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
       if (req.method === 'GET' && url.pathname === '/health/ready') {
         if (options.isStopping()) return sendJson(res, 503, { status: 'stopping' });
         const result = await checkReadiness(options.readiness);
-        return sendJson(res, result.ok ? 200 : 503, { status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
+        return sendJson(res, result.ok ? 200 : 503, {
+          status: result.ok ? 'ok' : 'unavailable',
+          checks: result.checks,
+        });
       }
       if (req.method === 'GET' && url.pathname === '/metrics') {
         const body = await options.registry.metrics();
@@ -60,12 +63,16 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
       if (!(await options.handle(req, res, url))) sendJson(res, 404, { error: 'not found' });
     })().catch((err: unknown) => {
       if (err instanceof PayloadTooLargeError) {
-        if (!res.headersSent) sendJson(res, 413, { errors: [{ message: err.message, extensions: { code: 'BAD_REQUEST' } }] });
+        if (!res.headersSent)
+          sendJson(res, 413, { errors: [{ message: err.message, extensions: { code: 'BAD_REQUEST' } }] });
         else res.destroy();
         return;
       }
       logger.error({ err, url: req.url }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+        });
       else res.destroy();
     });
   });

@@ -1,5 +1,5 @@
-import { AppError, isPublicCode, type ErrorCode } from './errors.ts';
-import { IDENTITY_HEADER, REQUEST_ID_HEADER, type IdentitySigner } from './identity.ts';
+import { AppError, type ErrorCode, isPublicCode } from './errors.ts';
+import { IDENTITY_HEADER, type IdentitySigner, REQUEST_ID_HEADER } from './identity.ts';
 
 export interface ServiceCallOptions {
   readonly requestId: string;
@@ -29,7 +29,12 @@ export class ServiceClient {
   }
 
   async request<T>(query: string, variables: Record<string, unknown>, options: ServiceCallOptions): Promise<T> {
-    const token = await this.#signer.sign({ userId: options.userId ?? null, roles: [], requestId: options.requestId, audience: this.#target });
+    const token = await this.#signer.sign({
+      userId: options.userId ?? null,
+      roles: [],
+      requestId: options.requestId,
+      audience: this.#target,
+    });
     const response = await fetch(this.#url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token, [REQUEST_ID_HEADER]: options.requestId },
@@ -40,7 +45,12 @@ export class ServiceClient {
     const first = body.errors?.[0];
     if (first) {
       const code = first.extensions?.code;
-      if (isPublicCode(code) && code !== 'GRAPHQL_VALIDATION_FAILED' && code !== 'GRAPHQL_PARSE_FAILED' && code !== 'BAD_REQUEST') {
+      if (
+        isPublicCode(code) &&
+        code !== 'GRAPHQL_VALIDATION_FAILED' &&
+        code !== 'GRAPHQL_PARSE_FAILED' &&
+        code !== 'BAD_REQUEST'
+      ) {
         const { code: _c, ...extensions } = first.extensions ?? {};
         throw new AppError(code as ErrorCode, first.message, extensions);
       }

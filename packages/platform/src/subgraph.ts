@@ -2,15 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { parse, type DocumentNode } from 'graphql';
+import { type DocumentNode, parse } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Config, SubgraphName } from './config.ts';
 import { createErrorFormatter } from './errors.ts';
 import { handleGraphQL, sendJson } from './http.ts';
-import { IDENTITY_HEADER, IdentityVerifier, type Identity } from './identity.ts';
+import { IDENTITY_HEADER, type Identity, IdentityVerifier } from './identity.ts';
 import type { Logger } from './logger.ts';
 import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
 import { closeServer, createServiceServer, listen, type ReadinessChecks } from './server.ts';
@@ -68,14 +71,18 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
  * token signed by the router (or a trusted peer service); anything else is refused before Apollo sees it, so
  * finding a subgraph's port gives a client nothing.
  */
-export async function startSubgraph<TContext extends SubgraphContext>(options: StartSubgraphOptions<TContext>): Promise<RunningService> {
+export async function startSubgraph<TContext extends SubgraphContext>(
+  options: StartSubgraphOptions<TContext>,
+): Promise<RunningService> {
   const { name, config, logger } = options;
   const registry = options.registry ?? createMetricsRegistry(`subgraph-${name}`);
   const verifier = new IdentityVerifier(options.internalSecret, name, ['router', ...(options.trustedServices ?? [])]);
   let stopping = false;
 
   const server = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }]),
+    schema: buildSubgraphSchema([
+      { typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> },
+    ]),
     introspection: !config.isProduction,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
@@ -85,7 +92,11 @@ export async function startSubgraph<TContext extends SubgraphContext>(options: S
     formatError: createErrorFormatter(logger),
     logger,
     // No Apollo Studio here: inline (ftv1) traces would only cost every subgraph response.
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), graphqlMetricsPlugin<TContext>(registry)],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      graphqlMetricsPlugin<TContext>(registry),
+    ],
   });
   await server.start();
 

@@ -17,7 +17,12 @@ describe('loadConfig', () => {
   });
 
   it('honours per-domain overrides', () => {
-    const config = loadConfig({ PORT: '5000', USER_PORT: '6000', AUTH_DATABASE_URL: 'postgresql://a@db:5432/auth', KAFKA_BROKERS: 'k1:9092, k2:9092' });
+    const config = loadConfig({
+      PORT: '5000',
+      USER_PORT: '6000',
+      AUTH_DATABASE_URL: 'postgresql://a@db:5432/auth',
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+    });
     assert.equal(config.subgraphs.user.port, 6000);
     assert.equal(config.subgraphs.auth.port, 5001);
     assert.equal(domainDatabaseUrl(config, 'auth'), 'postgresql://a@db:5432/auth');
@@ -26,7 +31,13 @@ describe('loadConfig', () => {
 
   it('reports every problem at once', () => {
     assert.throws(
-      () => loadConfig({ PORT: 'abc', REDIS_URL: 'http://nope', MALL_DB_PREFIX: 'Bad-Prefix', RATE_LIMIT_IP_PER_MINUTE: '-1' }),
+      () =>
+        loadConfig({
+          PORT: 'abc',
+          REDIS_URL: 'http://nope',
+          MALL_DB_PREFIX: 'Bad-Prefix',
+          RATE_LIMIT_IP_PER_MINUTE: '-1',
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         const fields = err.issues.map((i) => i.split(':')[0]);
@@ -37,17 +48,27 @@ describe('loadConfig', () => {
   });
 
   it('demands real secrets in production', async () => {
-    assert.throws(() => loadConfig({ NODE_ENV: 'production' }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.deepEqual(err.issues, ['MALL_INTERNAL_SECRET: required when NODE_ENV=production']);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.issues, ['MALL_INTERNAL_SECRET: required when NODE_ENV=production']);
+        return true;
+      },
+    );
     assert.throws(() => loadConfig({ NODE_ENV: 'production', MALL_INTERNAL_SECRET: 'short' }), /at least 32/);
-    const prod = loadConfig({ NODE_ENV: 'production', MALL_INTERNAL_SECRET: 'x'.repeat(32), MALL_DATA_DIR: '/nonexistent' });
+    const prod = loadConfig({
+      NODE_ENV: 'production',
+      MALL_INTERNAL_SECRET: 'x'.repeat(32),
+      MALL_DATA_DIR: '/nonexistent',
+    });
     assert.equal(prod.isProduction, true);
     assert.equal(prod.supergraph.hotReload, false);
     // Service-specific secrets are never generated in production: the service that needs one refuses to start.
-    await assert.rejects(devSecret(prod, 'auth-jwt-private-key.pem', undefined, () => 'generated'), /must be provided in production/);
+    await assert.rejects(
+      devSecret(prod, 'auth-jwt-private-key.pem', undefined, () => 'generated'),
+      /must be provided in production/,
+    );
     assert.equal(await devSecret(prod, 'admin-password', 'given', () => 'generated'), 'given');
   });
 });

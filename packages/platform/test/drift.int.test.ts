@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { dropDatabase, ensureDatabase, migrateDatabase } from '../src/db/index.ts';
 import { diffDatabaseToSchema, domainSchemaDirs } from '../../../scripts/lib/prisma-env.ts';
+import { dropDatabase, ensureDatabase, migrateDatabase } from '../src/db/index.ts';
 import { fixtureSchemaDir, uniqueDatabaseUrl } from './fixtures/db.ts';
 
 const created: string[] = [];

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { AppError } from '../src/errors.ts';
-import { IdentitySigner, IdentityVerifier, requireRole, requireService, requireUser, anonymous } from '../src/identity.ts';
+import {
+  anonymous,
+  IdentitySigner,
+  IdentityVerifier,
+  requireRole,
+  requireService,
+  requireUser,
+} from '../src/identity.ts';
 
 const SECRET = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
@@ -36,13 +43,33 @@ describe('identity tokens', () => {
   it('refuses missing, forged, misdirected, untrusted, unsigned and expired tokens', async () => {
     await rejects(verifier.verify(undefined), 'UNAUTHENTICATED');
     await rejects(verifier.verify('not.a.jwt'), 'UNAUTHENTICATED');
-    const forged = await new IdentitySigner(OTHER, 'router').sign({ userId: '1', roles: ['ADMIN'], requestId: 'r', audience: 'user' });
+    const forged = await new IdentitySigner(OTHER, 'router').sign({
+      userId: '1',
+      roles: ['ADMIN'],
+      requestId: 'r',
+      audience: 'user',
+    });
     await rejects(verifier.verify(forged), 'UNAUTHENTICATED');
-    const forAuth = await new IdentitySigner(SECRET, 'router').sign({ userId: '1', roles: [], requestId: 'r', audience: 'auth' });
+    const forAuth = await new IdentitySigner(SECRET, 'router').sign({
+      userId: '1',
+      roles: [],
+      requestId: 'r',
+      audience: 'auth',
+    });
     await rejects(verifier.verify(forAuth), 'UNAUTHENTICATED');
-    const fromProduct = await new IdentitySigner(SECRET, 'product').sign({ userId: null, roles: [], requestId: 'r', audience: 'user' });
+    const fromProduct = await new IdentitySigner(SECRET, 'product').sign({
+      userId: null,
+      roles: [],
+      requestId: 'r',
+      audience: 'user',
+    });
     await rejects(verifier.verify(fromProduct), 'UNAUTHENTICATED');
-    const unsigned = new UnsecuredJWT({ roles: ['ADMIN'], rid: 'r' }).setIssuer('router').setAudience('user').setIssuedAt().setExpirationTime('1m').encode();
+    const unsigned = new UnsecuredJWT({ roles: ['ADMIN'], rid: 'r' })
+      .setIssuer('router')
+      .setAudience('user')
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .encode();
     await rejects(verifier.verify(unsigned), 'UNAUTHENTICATED');
     const expired = await new SignJWT({ roles: [], rid: 'r' })
       .setProtectedHeader({ alg: 'HS256' })
@@ -57,10 +84,19 @@ describe('identity tokens', () => {
   it('guards users, roles and internal operations', () => {
     const customer = { ...anonymous('r'), userId: '7', roles: ['CUSTOMER'] as const };
     assert.equal(requireUser(customer), '7');
-    assert.throws(() => requireUser(anonymous('r')), (e: unknown) => e instanceof AppError && e.code === 'UNAUTHENTICATED');
-    assert.throws(() => requireRole(customer, 'MERCHANT'), (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+    assert.throws(
+      () => requireUser(anonymous('r')),
+      (e: unknown) => e instanceof AppError && e.code === 'UNAUTHENTICATED',
+    );
+    assert.throws(
+      () => requireRole(customer, 'MERCHANT'),
+      (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN',
+    );
     assert.equal(requireRole({ ...customer, roles: ['ADMIN'] }, 'MERCHANT'), '7');
-    assert.throws(() => requireService(customer, 'auth'), (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN');
+    assert.throws(
+      () => requireService(customer, 'auth'),
+      (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN',
+    );
     assert.doesNotThrow(() => requireService(anonymous('r', 'auth'), 'auth'));
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { databaseUrlFor, dropDatabase, ensureDatabase, migrateDatabase, MigrationError } from '../src/db/index.ts';
+import { databaseUrlFor, dropDatabase, ensureDatabase, MigrationError, migrateDatabase } from '../src/db/index.ts';
 import { fixtureSchemaDir, uniqueDatabaseUrl } from './fixtures/db.ts';
 
 const shopMigrations = join(fixtureSchemaDir('shop'), 'migrations');
@@ -144,7 +144,10 @@ describe('migrateDatabase', () => {
       assert.match(error.message, /no_such_table/);
       return true;
     });
-    const tables = await query<{ tablename: string }>(url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
+    const tables = await query<{ tablename: string }>(
+      url,
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+    );
     assert.deepEqual(
       tables.map((table) => table.tablename),
       ['_prisma_migrations', 'things'],
@@ -156,7 +159,10 @@ describe('migrateDatabase', () => {
     assert.match(broken.logs ?? '', /no_such_table/);
 
     // Nothing was left half-applied, so the next start simply tries again (and fails the same way).
-    await assert.rejects(migrateDatabase({ databaseUrl: url, migrationsDir: badMigrations }), /20260102000000_broken failed/);
+    await assert.rejects(
+      migrateDatabase({ databaseUrl: url, migrationsDir: badMigrations }),
+      /20260102000000_broken failed/,
+    );
   });
 
   test('refuses to run while a migration is recorded as failed (e.g. by prisma migrate deploy)', async () => {

@@ -24,7 +24,14 @@ describe('pagination', () => {
   });
 
   test('anything but a cursor we made is rejected', () => {
-    for (const bad of ['', 'not base64!', Buffer.from('abc').toString('base64url'), Buffer.from('-1').toString('base64url'), Buffer.from('9'.repeat(20)).toString('base64url'), `${encodeCursor(5n)}=`]) {
+    for (const bad of [
+      '',
+      'not base64!',
+      Buffer.from('abc').toString('base64url'),
+      Buffer.from('-1').toString('base64url'),
+      Buffer.from('9'.repeat(20)).toString('base64url'),
+      `${encodeCursor(5n)}=`,
+    ]) {
       assert.equal(decodeCursor(bad), null, bad);
     }
   });
@@ -32,9 +39,18 @@ describe('pagination', () => {
   test('first defaults to 20 and must be 1–100', () => {
     assert.deepEqual(parsePageArgs({}), { first: 20, after: null });
     assert.deepEqual(parsePageArgs({ first: 100, after: encodeCursor(9n) }), { first: 100, after: 9n });
-    assert.deepEqual(badInputFields(() => parsePageArgs({ first: 101 })), ['first']);
-    assert.deepEqual(badInputFields(() => parsePageArgs({ first: 0 })), ['first']);
-    assert.deepEqual(badInputFields(() => parsePageArgs({ after: 'garbage' })), ['after']);
+    assert.deepEqual(
+      badInputFields(() => parsePageArgs({ first: 101 })),
+      ['first'],
+    );
+    assert.deepEqual(
+      badInputFields(() => parsePageArgs({ first: 0 })),
+      ['first'],
+    );
+    assert.deepEqual(
+      badInputFields(() => parsePageArgs({ after: 'garbage' })),
+      ['after'],
+    );
   });
 
   test('a page reports more only when the extra row came back', () => {
@@ -42,7 +58,9 @@ describe('pagination', () => {
     assert.deepEqual(toPage(rows, 2).pageInfo, { hasNextPage: true, endCursor: encodeCursor(2n) });
     assert.deepEqual(toPage(rows, 3).pageInfo, { hasNextPage: false, endCursor: encodeCursor(3n) });
     assert.deepEqual(toPage([], 3).pageInfo, { hasNextPage: false, endCursor: null });
-    assert.deepEqual(toPage(rows, 2).edges.map((e) => e.node.id), [1n, 2n]);
+    assert.deepEqual(
+      toPage(rows, 2).edges.map((e) => e.node.id),
+      [1n, 2n],
+    );
   });
 });
-

@@ -121,7 +121,12 @@ describe('withTransaction', () => {
     assert.ok(isRetryableTransactionError({ code: 'P2034' }));
     assert.ok(isRetryableTransactionError({ code: '40P01' }));
     assert.ok(isRetryableTransactionError({ cause: { code: '40001' } }));
-    assert.ok(isRetryableTransactionError({ code: 'P2010', meta: { driverAdapterError: { cause: { originalCode: '40001' } } } }));
+    assert.ok(
+      isRetryableTransactionError({
+        code: 'P2010',
+        meta: { driverAdapterError: { cause: { originalCode: '40001' } } },
+      }),
+    );
     assert.ok(!isRetryableTransactionError({ code: 'P2002' }));
     assert.ok(!isRetryableTransactionError(new Error('boom')));
     assert.ok(!isRetryableTransactionError(undefined));

@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
 import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/identity.ts';
 import { createLogger } from '../src/logger.ts';
-import { startSubgraph, type RunningService, type SubgraphContext } from '../src/subgraph.ts';
+import { type RunningService, type SubgraphContext, startSubgraph } from '../src/subgraph.ts';
 
 const SECRET = 's'.repeat(32);
 const typeDefs = parse(`
@@ -16,8 +16,13 @@ const typeDefs = parse(`
 describe('startSubgraph', () => {
   let service: RunningService;
   const post = (body: string, headers: Record<string, string> = {}) =>
-    fetch(`${service.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  const token = (audience = 'user') => new IdentitySigner(SECRET, 'router').sign({ userId: '9', roles: ['CUSTOMER'], requestId: 'rid-1', audience });
+    fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+  const token = (audience = 'user') =>
+    new IdentitySigner(SECRET, 'router').sign({ userId: '9', roles: ['CUSTOMER'], requestId: 'rid-1', audience });
 
   before(async () => {
     service = await startSubgraph<SubgraphContext>({
@@ -45,7 +50,11 @@ describe('startSubgraph', () => {
   after(() => service.stop());
 
   it('refuses requests without a valid identity token', async () => {
-    const attempts: Record<string, string>[] = [{}, { [IDENTITY_HEADER]: 'garbage' }, { [IDENTITY_HEADER]: await token('auth') }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { [IDENTITY_HEADER]: 'garbage' },
+      { [IDENTITY_HEADER]: await token('auth') },
+    ];
     for (const headers of attempts) {
       const res = await post('{"query":"{ whoami }"}', headers);
       assert.equal(res.status, 401);
@@ -64,7 +73,10 @@ describe('startSubgraph', () => {
     const res = await post('{"query":"{ boom }"}', { [IDENTITY_HEADER]: await token() });
     const text = await res.text();
     assert.doesNotMatch(text, /postgres|secret|stack/i);
-    assert.equal((JSON.parse(text) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code, 'INTERNAL_SERVER_ERROR');
+    assert.equal(
+      (JSON.parse(text) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code,
+      'INTERNAL_SERVER_ERROR',
+    );
     const denied = (await (await post('{"query":"{ denied }"}', { [IDENTITY_HEADER]: await token() })).json()) as {
       errors: { message: string; extensions: { code: string } }[];
     };

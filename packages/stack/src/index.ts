@@ -1,13 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import {
-  Lifecycle,
+  type Config,
   createLogger,
   createRedis,
-  loadConfig,
-  resolveInternalSecret,
-  type Config,
+  Lifecycle,
   type Logger,
+  loadConfig,
   type RunningService,
+  resolveInternalSecret,
   type ServiceDeps,
   type SubgraphName,
 } from '@mall/platform';
@@ -89,7 +89,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await redis.quit();
     });
     const internalSecret = await resolveInternalSecret(config);
-    const depsFor = (service: string): ServiceDeps => ({ config, internalSecret, redis, logger: root.child({ service }) });
+    const depsFor = (service: string): ServiceDeps => ({
+      config,
+      internalSecret,
+      redis,
+      logger: root.child({ service }),
+    });
 
     for (const name of options.subgraphs ?? AVAILABLE_SUBGRAPHS) {
       const load = SUBGRAPHS[name];

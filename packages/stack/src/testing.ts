@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { Redis } from 'ioredis';
-import { SUBGRAPH_NAMES, type Config, type SubgraphName } from '@mall/platform';
+import { type Config, SUBGRAPH_NAMES, type SubgraphName } from '@mall/platform';
 import { deleteKeys, freePort } from '@mall/platform/testing';
-import { startStack, type Stack } from './index.ts';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { type Stack, startStack } from './index.ts';
 
 export interface GraphQLResult<T = Record<string, unknown>> {
   readonly status: number;
   readonly headers: Headers;
   readonly body: {
     data?: T | null;
-    errors?: { message: string; path?: readonly (string | number)[]; extensions?: Record<string, unknown> & { code?: string } }[];
+    errors?: {
+      message: string;
+      path?: readonly (string | number)[];
+      extensions?: Record<string, unknown> & { code?: string };
+    }[];
   };
 }
 
@@ -32,11 +36,20 @@ export interface TestStack {
   /** A Redis client with the stack's key prefix, for assertions. */
   readonly redis: Redis;
   readonly admin: { readonly email: string; readonly password: string };
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: GqlOptions): Promise<GraphQLResult<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: GqlOptions,
+  ): Promise<GraphQLResult<T>>;
   close(): Promise<void>;
 }
 
-export async function postGraphQL<T>(url: string, query: string, variables: Record<string, unknown> = {}, options: GqlOptions = {}): Promise<GraphQLResult<T>> {
+export async function postGraphQL<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  options: GqlOptions = {},
+): Promise<GraphQLResult<T>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {
@@ -61,8 +74,12 @@ export async function dropDatabases(serverUrl: string, prefix: string): Promise<
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]);
-    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
+    const { rows } = await client.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [prefix],
+    );
+    for (const { datname } of rows)
+      await client.query(`DROP DATABASE IF EXISTS "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
   } finally {
     await client.end();
   }
@@ -72,7 +89,9 @@ export async function dropDatabases(serverUrl: string, prefix: string): Promise<
  * A whole isolated stack for one test file: its own databases (unique MALL_DB_PREFIX), Redis prefix, data
  * directory, broker and ports. `close()` stops it and removes everything it created.
  */
-export async function startTestStack(options: { subgraphs?: readonly SubgraphName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { subgraphs?: readonly SubgraphName[]; env?: Record<string, string> } = {},
+): Promise<TestStack> {
   const id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const dbPrefix = `mt_${id}_`;
   const redisPrefix = `mt:${id}:`;
@@ -96,7 +115,8 @@ export async function startTestStack(options: { subgraphs?: readonly SubgraphNam
   };
 
   const cleanup = async (config: Config | undefined) => {
-    const serverUrl = config?.database.serverUrl ?? env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+    const serverUrl =
+      config?.database.serverUrl ?? env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
     const raw = new Redis(config?.redis.url ?? env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0');
     try {
       await dropDatabases(serverUrl, dbPrefix);
@@ -116,7 +136,9 @@ export async function startTestStack(options: { subgraphs?: readonly SubgraphNam
   }
   const redis = new Redis(stack.config.redis.url, { keyPrefix: redisPrefix });
   const url = stack.url!;
-  const subgraphUrls = Object.fromEntries([...stack.services].filter(([name]) => name !== 'router').map(([name, s]) => [name, s.url]));
+  const subgraphUrls = Object.fromEntries(
+    [...stack.services].filter(([name]) => name !== 'router').map(([name, s]) => [name, s.url]),
+  );
   return {
     url,
     subgraphUrls,

@@ -2,10 +2,10 @@
 // checked here instead: every service the stack runs is deployed, starts an entry point that exists, and is
 // configured with variables loadConfig accepts in production.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '@mall/platform';
+import { parse } from 'yaml';
 import { AVAILABLE_SUBGRAPHS } from '../src/index.ts';
 
 const root = new URL('../../../', import.meta.url);
@@ -14,7 +14,9 @@ interface ComposeService {
   environment?: Record<string, string>;
   build?: string;
 }
-const compose = parse(readFileSync(new URL('docker-compose.yaml', root), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync(new URL('docker-compose.yaml', root), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
 
 /** `${VAR:?message}` / `${VAR:-default}` → a plausible value, as Compose would substitute from .env. */
 function substitute(value: string): string {
@@ -37,7 +39,9 @@ describe('deployment files', () => {
 
   it('configure each service with variables loadConfig accepts in production', () => {
     for (const name of [...AVAILABLE_SUBGRAPHS, 'router']) {
-      const env = Object.fromEntries(Object.entries(compose.services[name]?.environment ?? {}).map(([k, v]) => [k, substitute(String(v))]));
+      const env = Object.fromEntries(
+        Object.entries(compose.services[name]?.environment ?? {}).map(([k, v]) => [k, substitute(String(v))]),
+      );
       assert.equal(env['NODE_ENV'], 'production', `${name} must run in production mode`);
       try {
         const config = loadConfig(env);
@@ -50,7 +54,9 @@ describe('deployment files', () => {
         assert.fail(`${name}: ${err instanceof ConfigError ? err.issues.join('; ') : String(err)}`);
       }
     }
-    const workerIds = Object.values(compose.services).flatMap((s) => (s.environment?.['MALL_WORKER_ID'] ? [s.environment['MALL_WORKER_ID']] : []));
+    const workerIds = Object.values(compose.services).flatMap((s) =>
+      s.environment?.['MALL_WORKER_ID'] ? [s.environment['MALL_WORKER_ID']] : [],
+    );
     assert.equal(new Set(workerIds).size, workerIds.length, 'snowflake worker ids must be unique');
   });
 
@@ -61,6 +67,7 @@ describe('deployment files', () => {
       ...readdirSync(new URL('subgraphs/', root)).map((d) => `subgraphs/${d}`),
       'router',
     ].filter((dir) => existsSync(new URL(`${dir}/package.json`, root)));
-    for (const dir of workspaces) assert.match(dockerfile, new RegExp(`COPY ${dir}/package.json ${dir}/`), `Dockerfile misses ${dir}/package.json`);
+    for (const dir of workspaces)
+      assert.match(dockerfile, new RegExp(`COPY ${dir}/package.json ${dir}/`), `Dockerfile misses ${dir}/package.json`);
   });
 });

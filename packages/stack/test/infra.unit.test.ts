@@ -3,10 +3,10 @@
 // production, secrets are only referenced and reach only the services that need them, and the alert rules
 // query metrics the code really exports.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { ConfigError, createMetricsRegistry, loadConfig, SUBGRAPH_NAMES } from '@mall/platform';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError, SUBGRAPH_NAMES, createMetricsRegistry, loadConfig } from '@mall/platform';
 import { AVAILABLE_SUBGRAPHS } from '../src/index.ts';
 
 const root = new URL('../../../', import.meta.url);
@@ -34,10 +34,16 @@ const docs: Doc[] = yamlFiles.flatMap((file) =>
     return { file, value: doc.toJS() };
   }),
 );
-const k8s = docs.filter((d) => d.file.startsWith('infra/k8s/') && d.value?.kind && d.value.kind !== 'Kustomization').map((d) => d.value);
-const workloads = new Map<string, any>(k8s.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => [o.metadata.name, o]));
+const k8s = docs
+  .filter((d) => d.file.startsWith('infra/k8s/') && d.value?.kind && d.value.kind !== 'Kustomization')
+  .map((d) => d.value);
+const workloads = new Map<string, any>(
+  k8s.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => [o.metadata.name, o]),
+);
 const services = k8s.filter((o) => o.kind === 'Service');
-const configMaps = new Map<string, Record<string, string>>(k8s.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]));
+const configMaps = new Map<string, Record<string, string>>(
+  k8s.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]),
+);
 
 function container(name: string): any {
   const workload = workloads.get(name);
@@ -50,7 +56,11 @@ function container(name: string): any {
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string }; configMapKeyRef?: unknown };
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    fieldRef?: { fieldPath: string };
+    configMapKeyRef?: unknown;
+  };
 }
 const envOf = (name: string): EnvVar[] => container(name).env ?? [];
 const secretEnvOf = (name: string) => envOf(name).filter((e) => e.valueFrom?.secretKeyRef);
@@ -66,7 +76,8 @@ function effectiveEnv(name: string): Record<string, string> {
   }
   for (const e of envOf(name)) {
     if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) env[e.name] = `placeholder-for-${e.valueFrom.secretKeyRef.name}-${e.valueFrom.secretKeyRef.key}-0123456789`;
+    else if (e.valueFrom?.secretKeyRef)
+      env[e.name] = `placeholder-for-${e.valueFrom.secretKeyRef.name}-${e.valueFrom.secretKeyRef.key}-0123456789`;
     else if (e.valueFrom?.fieldRef) env[e.name] = '0';
   }
   return env;
@@ -80,8 +91,14 @@ describe('infra/', () => {
     assert.ok(yamlFiles.includes('infra/k8s/kustomization.yaml'));
     assert.ok(yamlFiles.includes('infra/prometheus/alerts.yaml'));
     const kustomization = docs.find((d) => d.file === 'infra/k8s/kustomization.yaml')!.value;
-    const manifests = yamlFiles.filter((f) => f.startsWith('infra/k8s/') && f !== 'infra/k8s/kustomization.yaml').map((f) => f.slice('infra/k8s/'.length));
-    assert.deepEqual([...kustomization.resources].sort(), manifests, 'kustomization.yaml resources = the manifests in infra/k8s');
+    const manifests = yamlFiles
+      .filter((f) => f.startsWith('infra/k8s/') && f !== 'infra/k8s/kustomization.yaml')
+      .map((f) => f.slice('infra/k8s/'.length));
+    assert.deepEqual(
+      [...kustomization.resources].sort(),
+      manifests,
+      'kustomization.yaml resources = the manifests in infra/k8s',
+    );
     for (const object of k8s) {
       assert.ok(object.apiVersion && object.metadata?.name, `${object.kind} without apiVersion or metadata.name`);
     }
@@ -120,15 +137,25 @@ describe('infra/', () => {
       const labels = workload.spec.template.metadata.labels;
       const service = services.find((s) => s.metadata.name === name);
       assert.ok(service, `${name} has a Service of its own name`);
-      assert.ok(Object.entries(service.spec.selector).every(([k, v]) => labels[k] === v), `Service ${name} selects the ${name} pods`);
-      assert.ok(Object.entries(workload.spec.selector.matchLabels).every(([k, v]) => labels[k] === v), `${name} selector matches its pods`);
+      assert.ok(
+        Object.entries(service.spec.selector).every(([k, v]) => labels[k] === v),
+        `Service ${name} selects the ${name} pods`,
+      );
+      assert.ok(
+        Object.entries(workload.spec.selector.matchLabels).every(([k, v]) => labels[k] === v),
+        `${name} selector matches its pods`,
+      );
     }
   });
 
   it('derives each subgraph instance’s MALL_WORKER_ID from its pod index', () => {
     for (const name of AVAILABLE_SUBGRAPHS) {
       const workerId = envOf(name).find((e) => e.name === 'MALL_WORKER_ID');
-      assert.equal(workerId?.valueFrom?.fieldRef?.fieldPath, "metadata.labels['apps.kubernetes.io/pod-index']", `${name} MALL_WORKER_ID`);
+      assert.equal(
+        workerId?.valueFrom?.fieldRef?.fieldPath,
+        "metadata.labels['apps.kubernetes.io/pod-index']",
+        `${name} MALL_WORKER_ID`,
+      );
       assert.ok(workloads.get(name).spec.replicas <= 1024, `${name}: worker ids stop at 1023`);
     }
   });
@@ -137,7 +164,7 @@ describe('infra/', () => {
     for (const name of SERVICES) {
       const env = effectiveEnv(name);
       assert.equal(env['NODE_ENV'], 'production', `${name} must run in production mode`);
-      let config;
+      let config: ReturnType<typeof loadConfig>;
       try {
         config = loadConfig(env);
       } catch (err) {
@@ -152,10 +179,16 @@ describe('infra/', () => {
         const service = services.find((s) => s.metadata.name === url.hostname);
         assert.ok(service, `${name} reaches ${target} at ${url}, which is no Service`);
         assert.ok(
-          (service.spec.ports as any[]).some((p) => p.port === Number(url.port) && (p.targetPort === 'http' || p.targetPort === Number(url.port))),
+          (service.spec.ports as any[]).some(
+            (p) => p.port === Number(url.port) && (p.targetPort === 'http' || p.targetPort === Number(url.port)),
+          ),
           `${name}: Service ${url.hostname} does not serve port ${url.port}`,
         );
-        assert.equal(service.metadata.name, target, `${name}: ${target}_URL points at Service ${service.metadata.name}`);
+        assert.equal(
+          service.metadata.name,
+          target,
+          `${name}: ${target}_URL points at Service ${service.metadata.name}`,
+        );
       }
     }
   });
@@ -165,27 +198,40 @@ describe('infra/', () => {
       assert.notEqual(doc.value?.kind, 'Secret', `${doc.file} defines a Secret: create it out of band instead`);
     }
     for (const file of yamlFiles) {
-      assert.doesNotMatch(readFileSync(new URL(file, root), 'utf8'), /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${file} holds a private key`);
+      assert.doesNotMatch(
+        readFileSync(new URL(file, root), 'utf8'),
+        /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+        `${file} holds a private key`,
+      );
     }
     for (const [name, data] of configMaps) {
       for (const [key, value] of Object.entries(data)) {
         assert.doesNotMatch(key, SECRET_NAME, `ConfigMap ${name} holds ${key}`);
-        if (/^[a-z]+:\/\//.test(value)) assert.equal(new URL(value).password, '', `ConfigMap ${name}: ${key} carries a password`);
+        if (/^[a-z]+:\/\//.test(value))
+          assert.equal(new URL(value).password, '', `ConfigMap ${name}: ${key} carries a password`);
       }
     }
     for (const name of workloads.keys()) {
       for (const e of envOf(name)) {
         if (SECRET_NAME.test(e.name) || e.name === 'PGPASSWORD') {
           assert.equal(e.value, undefined, `${name}: ${e.name} has a literal value`);
-          assert.ok(e.valueFrom?.secretKeyRef?.name && e.valueFrom.secretKeyRef.key, `${name}: ${e.name} must come from a secretKeyRef`);
+          assert.ok(
+            e.valueFrom?.secretKeyRef?.name && e.valueFrom.secretKeyRef.key,
+            `${name}: ${e.name} must come from a secretKeyRef`,
+          );
         }
       }
     }
   });
 
   it('gives each secret only to the services that need it', () => {
-    const holders = (variable: string) => [...workloads.keys()].filter((name) => secretEnvOf(name).some((e) => e.name === variable)).sort();
-    assert.deepEqual(holders('MALL_INTERNAL_SECRET'), [...workloads.keys()].sort(), 'every service signs or verifies identity tokens');
+    const holders = (variable: string) =>
+      [...workloads.keys()].filter((name) => secretEnvOf(name).some((e) => e.name === variable)).sort();
+    assert.deepEqual(
+      holders('MALL_INTERNAL_SECRET'),
+      [...workloads.keys()].sort(),
+      'every service signs or verifies identity tokens',
+    );
     assert.deepEqual(holders('AUTH_JWT_PRIVATE_KEY'), ['auth'], 'only auth mints access tokens');
     assert.deepEqual(holders('MALL_ADMIN_PASSWORD'), ['user'], 'only user knows the bootstrap admin password');
     // Beyond the shared internal secret, no Secret is read by two services (each has its own database password).
@@ -208,42 +254,85 @@ describe('infra/', () => {
     const rules = (alerts.spec.groups as any[]).flatMap((g) => g.rules as any[]);
     assert.ok(rules.length > 0);
 
-    const sources = [...readdirSync(new URL('packages/', root)).flatMap((pkg) => filesUnder(`packages/${pkg}/src`, /\.ts$/)), ...filesUnder('router/src', /\.ts$/)];
+    const sources = [
+      ...readdirSync(new URL('packages/', root)).flatMap((pkg) => filesUnder(`packages/${pkg}/src`, /\.ts$/)),
+      ...filesUnder('router/src', /\.ts$/),
+    ];
     const defined = new Set<string>(['up']);
     for (const file of sources) {
-      for (const m of readFileSync(new URL(file, root), 'utf8').matchAll(/name:\s*'([a-zA-Z_:][a-zA-Z0-9_:]*)',\s*help:/g)) defined.add(m[1]!);
+      for (const m of readFileSync(new URL(file, root), 'utf8').matchAll(
+        /name:\s*'([a-zA-Z_:][a-zA-Z0-9_:]*)',\s*help:/g,
+      ))
+        defined.add(m[1]!);
     }
     for (const metric of await createMetricsRegistry('infra-test').getMetricsAsJSON()) defined.add(metric.name);
-    assert.ok(defined.has('outbox_pending_events') && defined.has('graphql_requests_total'), 'the source scan finds the metric definitions');
+    assert.ok(
+      defined.has('outbox_pending_events') && defined.has('graphql_requests_total'),
+      'the source scan finds the metric definitions',
+    );
 
     const used = new Set<string>();
     for (const rule of rules) {
-      assert.ok(rule.alert && rule.expr && rule.labels?.severity, `rule ${rule.alert ?? '?'} has alert, expr and severity`);
+      assert.ok(
+        rule.alert && rule.expr && rule.labels?.severity,
+        `rule ${rule.alert ?? '?'} has alert, expr and severity`,
+      );
       for (const metric of metricNames(rule.expr)) {
         const base = metric.replace(/_(bucket|sum|count)$/, '');
         assert.ok(defined.has(metric) || defined.has(base), `${rule.alert} uses ${metric}, which no code defines`);
         used.add(defined.has(metric) ? metric : base);
       }
       for (const [, value] of String(rule.expr).matchAll(/\bservice="([^"]+)"/g)) {
-        assert.ok(value === 'router' || SUBGRAPH_NAMES.some((n) => value === `subgraph-${n}`), `${rule.alert}: no registry is labelled service="${value}"`);
+        assert.ok(
+          value === 'router' || SUBGRAPH_NAMES.some((n) => value === `subgraph-${n}`),
+          `${rule.alert}: no registry is labelled service="${value}"`,
+        );
       }
       for (const [, value] of String(rule.expr).matchAll(/\bapp_kubernetes_io_name="([^"]+)"/g)) {
         assert.ok(workloads.has(value!), `${rule.alert}: no workload ${value}`);
       }
     }
-    for (const metric of ['graphql_requests_total', 'graphql_request_duration_seconds', 'outbox_pending_events', 'outbox_oldest_pending_seconds', 'events_dead_lettered_total', 'up']) {
+    for (const metric of [
+      'graphql_requests_total',
+      'graphql_request_duration_seconds',
+      'outbox_pending_events',
+      'outbox_oldest_pending_seconds',
+      'events_dead_lettered_total',
+      'up',
+    ]) {
       assert.ok(used.has(metric), `no alert uses ${metric}`);
     }
     for (const name of SERVICES) {
       assert.ok(
-        rules.some((r) => r.labels?.severity === 'critical' && String(r.expr).includes('up{') && String(r.expr).includes(`app_kubernetes_io_name="${name}"`)),
+        rules.some(
+          (r) =>
+            r.labels?.severity === 'critical' &&
+            String(r.expr).includes('up{') &&
+            String(r.expr).includes(`app_kubernetes_io_name="${name}"`),
+        ),
         `no critical alert fires when ${name} is down`,
       );
     }
   });
 });
 
-const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'Inf', 'NaN']);
+const PROMQL_KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+  'Inf',
+  'NaN',
+]);
 
 /** Metric names in a PromQL expression: identifiers that are no function, keyword, label or string. */
 function metricNames(expr: string): string[] {
@@ -256,7 +345,13 @@ function metricNames(expr: string): string[] {
   for (const m of stripped.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
     const before = stripped[m.index - 1] ?? ' ';
     if (/[0-9.]/.test(before)) continue; // an exponent or unit inside a number
-    if (stripped.slice(m.index + m[0].length).trimStart().startsWith('(')) continue; // a function call
+    if (
+      stripped
+        .slice(m.index + m[0].length)
+        .trimStart()
+        .startsWith('(')
+    )
+      continue; // a function call
     if (PROMQL_KEYWORDS.has(m[0])) continue;
     names.push(m[0]);
   }

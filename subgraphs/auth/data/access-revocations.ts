@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { authKeys } from '@mall/platform';
+import type { Redis } from 'ioredis';
 import type { AccessTokenDenylist } from '../service.ts';
 
 // Entries outlive the tokens they refuse by this much: a verifier tolerating some clock skew on `exp` must
@@ -28,6 +28,16 @@ export class RedisAccessTokenDenylist implements AccessTokenDenylist {
  * Marks every access token of `userId` issued up to now as revoked (the router compares `iat`), for as long
  * as such a token can live; later tokens cannot exist, as the account can no longer sign in or refresh.
  */
-export async function revokeUserAccessTokens(redis: Redis, userId: string, accessTokenTtlSeconds: number, now: number = Date.now()): Promise<void> {
-  await redis.set(authKeys.userRevokedAt(userId), String(Math.floor(now / 1000)), 'EX', accessTokenTtlSeconds + CLOCK_MARGIN_SECONDS);
+export async function revokeUserAccessTokens(
+  redis: Redis,
+  userId: string,
+  accessTokenTtlSeconds: number,
+  now: number = Date.now(),
+): Promise<void> {
+  await redis.set(
+    authKeys.userRevokedAt(userId),
+    String(Math.floor(now / 1000)),
+    'EX',
+    accessTokenTtlSeconds + CLOCK_MARGIN_SECONDS,
+  );
 }

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { accessTokenClaims, type AccessTokenClaimsInput, type AccessTokenSettings, type IssuedAccessToken } from '../domain/access-tokens.ts';
+import {
+  type AccessTokenClaimsInput,
+  type AccessTokenSettings,
+  accessTokenClaims,
+  type IssuedAccessToken,
+} from '../domain/access-tokens.ts';
 import type { AccessTokenSigner } from '../service.ts';
 import type { SigningKey } from './signing-keys.ts';
 

@@ -1,5 +1,5 @@
-import { createPrismaClient, domainDatabaseUrl, type Config, type Logger } from '@mall/platform';
-import { PrismaClient, type Prisma } from './generated/client.ts';
+import { type Config, createPrismaClient, domainDatabaseUrl, type Logger } from '@mall/platform';
+import { type Prisma, PrismaClient } from './generated/client.ts';
 
 export type AuthPrisma = PrismaClient;
 export type AuthTx = Prisma.TransactionClient;

@@ -1,6 +1,6 @@
-import { decodeId, encodeId, withTransaction, type SnowflakeGenerator } from '@mall/platform';
-import type { RevokeReason, SessionStore } from '../service.ts';
+import { decodeId, encodeId, type SnowflakeGenerator, withTransaction } from '@mall/platform';
 import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
+import type { RevokeReason, SessionStore } from '../service.ts';
 import type { AuthPrisma, AuthTx } from './prisma.ts';
 
 /** An id that did not come from us matches no row; decoding it never throws. */
@@ -10,11 +10,19 @@ const idOrNull = (id: string) => decodeId(id);
  * Revokes every live family of a user and every token in them, inside the caller's transaction (the
  * user.deleted consumer's, so the effect commits together with its processed_events mark).
  */
-export async function revokeUserSessions(tx: AuthTx, userId: string, reason: RevokeReason, now: Date = new Date()): Promise<number> {
+export async function revokeUserSessions(
+  tx: AuthTx,
+  userId: string,
+  reason: RevokeReason,
+  now: Date = new Date(),
+): Promise<number> {
   const user = idOrNull(userId);
   if (user === null) return 0;
   // Families before tokens, the same lock order as revokeFamily, so a logout racing this cannot deadlock.
-  const { count } = await tx.refreshTokenFamily.updateMany({ where: { userId: user, revokedAt: null }, data: { revokedAt: now, revokedReason: reason } });
+  const { count } = await tx.refreshTokenFamily.updateMany({
+    where: { userId: user, revokedAt: null },
+    data: { revokedAt: now, revokedReason: reason },
+  });
   await tx.refreshToken.updateMany({ where: { revokedAt: null, family: { userId: user } }, data: { revokedAt: now } });
   return count;
 }
@@ -46,7 +54,14 @@ export class PrismaSessionStore implements SessionStore {
   async find(tokenHash: Uint8Array<ArrayBuffer>): Promise<StoredRefreshToken | null> {
     const row = await this.#prisma.refreshToken.findUnique({
       where: { tokenHash },
-      select: { id: true, familyId: true, expiresAt: true, usedAt: true, revokedAt: true, family: { select: { userId: true, revokedAt: true } } },
+      select: {
+        id: true,
+        familyId: true,
+        expiresAt: true,
+        usedAt: true,
+        revokedAt: true,
+        family: { select: { userId: true, revokedAt: true } },
+      },
     });
     if (!row) return null;
     return {
@@ -60,7 +75,13 @@ export class PrismaSessionStore implements SessionStore {
     };
   }
 
-  async rotate(input: { tokenId: string; familyId: string; tokenHash: Uint8Array<ArrayBuffer>; expiresAt: Date; now: Date }): Promise<boolean> {
+  async rotate(input: {
+    tokenId: string;
+    familyId: string;
+    tokenHash: Uint8Array<ArrayBuffer>;
+    expiresAt: Date;
+    now: Date;
+  }): Promise<boolean> {
     const tokenId = idOrNull(input.tokenId);
     const familyId = idOrNull(input.familyId);
     if (tokenId === null || familyId === null) return false;
@@ -73,7 +94,9 @@ export class PrismaSessionStore implements SessionStore {
         data: { usedAt: input.now, replacedBy: successor },
       });
       if (spent.count !== 1) return false;
-      await tx.refreshToken.create({ data: { id: successor, familyId, tokenHash: input.tokenHash, expiresAt: input.expiresAt } });
+      await tx.refreshToken.create({
+        data: { id: successor, familyId, tokenHash: input.tokenHash, expiresAt: input.expiresAt },
+      });
       return true;
     });
   }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { type Config, devSecret } from '@mall/platform';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { devSecret, type Config } from '@mall/platform';
 
 /** EdDSA (Ed25519) by default; ES256 (P-256) for operators whose key tooling prefers it. */
 export type SigningAlg = 'EdDSA' | 'ES256';
@@ -86,11 +86,19 @@ export async function parsePublicKeys(text: string): Promise<PublicJwk[]> {
   try {
     if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
       const parsed = JSON.parse(trimmed) as unknown;
-      const list = Array.isArray(parsed) ? parsed : Array.isArray((parsed as { keys?: unknown }).keys) ? (parsed as { keys: unknown[] }).keys : [parsed];
+      const list = Array.isArray(parsed)
+        ? parsed
+        : Array.isArray((parsed as { keys?: unknown }).keys)
+          ? (parsed as { keys: unknown[] }).keys
+          : [parsed];
       for (const item of list as (JsonWebKey & { kid?: unknown })[]) {
-        if (typeof item !== 'object' || item === null) throw new SigningKeyError('a previous public key is not a JWK object');
+        if (typeof item !== 'object' || item === null)
+          throw new SigningKeyError('a previous public key is not a JWK object');
         if ('d' in item) throw new SigningKeyError('a previous public key contains private material ("d")');
-        inputs.push({ key: createPublicKey({ key: item, format: 'jwk' }), kid: typeof item.kid === 'string' && item.kid ? item.kid : undefined });
+        inputs.push({
+          key: createPublicKey({ key: item, format: 'jwk' }),
+          kid: typeof item.kid === 'string' && item.kid ? item.kid : undefined,
+        });
       }
     } else {
       const blocks = unescapePem(trimmed).match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? [];
@@ -110,7 +118,10 @@ export function generatePrivateKeyPem(): string {
   return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
-export async function buildSigningKeys(privateKeyText: string, previousPublicKeys: string | undefined): Promise<SigningKeys> {
+export async function buildSigningKeys(
+  privateKeyText: string,
+  previousPublicKeys: string | undefined,
+): Promise<SigningKeys> {
   const current = await parsePrivateKey(privateKeyText);
   const previous = previousPublicKeys ? await parsePublicKeys(previousPublicKeys) : [];
   const keys = [current.publicJwk, ...previous.filter((key) => key.kid !== current.kid)];
@@ -122,6 +133,11 @@ export async function buildSigningKeys(privateKeyText: string, previousPublicKey
  * once into MALL_DATA_DIR/secrets, so restarts keep issued tokens valid and every local process agrees.
  */
 export async function loadSigningKeys(config: Config): Promise<SigningKeys> {
-  const privateKeyText = await devSecret(config, 'auth-jwt-private-key.pem', config.secrets.jwtPrivateKey, generatePrivateKeyPem);
+  const privateKeyText = await devSecret(
+    config,
+    'auth-jwt-private-key.pem',
+    config.secrets.jwtPrivateKey,
+    generatePrivateKeyPem,
+  );
   return buildSigningKeys(privateKeyText, config.auth.previousPublicKeys);
 }

@@ -1,4 +1,4 @@
-import { IdentitySigner, ServiceClient, type Config } from '@mall/platform';
+import { type Config, IdentitySigner, ServiceClient } from '@mall/platform';
 import type { Account, AccountDirectory, CallContext } from '../service.ts';
 
 // Every internal field returns a User; asking for all provided fields lets AuthPayload.user carry them.
@@ -17,21 +17,38 @@ export class UserSubgraphAccounts implements AccountDirectory {
   }
 
   static fromConfig(config: Config, internalSecret: string): UserSubgraphAccounts {
-    return new UserSubgraphAccounts(new ServiceClient({ url: config.subgraphs.user.url, target: 'user', signer: new IdentitySigner(internalSecret, 'auth') }));
+    return new UserSubgraphAccounts(
+      new ServiceClient({
+        url: config.subgraphs.user.url,
+        target: 'user',
+        signer: new IdentitySigner(internalSecret, 'auth'),
+      }),
+    );
   }
 
-  async createAccount(input: { email: string; password: string; name: string | null }, ctx: CallContext): Promise<Account> {
+  async createAccount(
+    input: { email: string; password: string; name: string | null },
+    ctx: CallContext,
+  ): Promise<Account> {
     const data = await this.#client.request<{ createAccount: Account }>(CREATE_ACCOUNT, { input }, ctx);
     return data.createAccount;
   }
 
   async verifyCredentials(email: string, password: string, ctx: CallContext): Promise<Account | null> {
-    const data = await this.#client.request<{ verifyCredentials: Account | null }>(VERIFY_CREDENTIALS, { email, password }, ctx);
+    const data = await this.#client.request<{ verifyCredentials: Account | null }>(
+      VERIFY_CREDENTIALS,
+      { email, password },
+      ctx,
+    );
     return data.verifyCredentials;
   }
 
   async accountForSession(userId: string, ctx: CallContext): Promise<Account | null> {
-    const data = await this.#client.request<{ accountForSession: Account | null }>(ACCOUNT_FOR_SESSION, { id: userId }, ctx);
+    const data = await this.#client.request<{ accountForSession: Account | null }>(
+      ACCOUNT_FOR_SESSION,
+      { id: userId },
+      ctx,
+    );
     return data.accountForSession;
   }
 }

@@ -36,7 +36,12 @@ export interface IssuedAccessToken {
 }
 
 /** What an access token issued at `now` says; `jti` comes from the caller so this stays deterministic. */
-export function accessTokenClaims(input: AccessTokenClaimsInput, settings: AccessTokenSettings, jti: string, now: Date): AccessTokenClaims {
+export function accessTokenClaims(
+  input: AccessTokenClaimsInput,
+  settings: AccessTokenSettings,
+  jti: string,
+  now: Date,
+): AccessTokenClaims {
   const iat = Math.floor(now.getTime() / 1000);
   return {
     sub: input.userId,

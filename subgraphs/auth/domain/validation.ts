@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { fromZodIssues } from '@mall/platform';
+import { z } from 'zod';
 
 // Same bounds the user subgraph enforces; checked here too so a bad request is answered without a
 // service call, and so a 10 KB string never reaches argon2 or the network.
@@ -35,7 +35,10 @@ export type RegisterInput = z.output<typeof RegisterInput>;
 // admin) must still sign in. The upper bound only keeps huge strings away from argon2.
 export const LoginInput = z.object({
   email,
-  password: z.string().min(1, 'Password is required').max(PASSWORD_MAX * 8, 'Password is too long'),
+  password: z
+    .string()
+    .min(1, 'Password is required')
+    .max(PASSWORD_MAX * 8, 'Password is too long'),
 });
 export type LoginInput = z.output<typeof LoginInput>;
 

@@ -1,7 +1,13 @@
-import type { Redis } from 'ioredis';
-import { startConsumer, type ConsumerHandle, type EventEnvelope, type EventHandlers, type StartConsumerOptions } from '@mall/events';
-import type { Kafka } from 'kafkajs';
+import {
+  type ConsumerHandle,
+  type EventEnvelope,
+  type EventHandlers,
+  type StartConsumerOptions,
+  startConsumer,
+} from '@mall/events';
 import type { Logger } from '@mall/platform';
+import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import { revokeUserAccessTokens } from '../data/access-revocations.ts';
 import type { AuthPrisma, AuthTx } from '../data/prisma.ts';
 import { revokeUserSessions } from '../data/session-store.ts';
@@ -21,7 +27,11 @@ export interface UserEventDeps {
  * refuse the access tokens already out there. The Redis write happens inside the handler so a failure rolls
  * the database part back and the event is retried; repeating it is harmless.
  */
-export async function onUserDeleted(event: EventEnvelope<'user.deleted'>, tx: AuthTx, deps: UserEventDeps): Promise<void> {
+export async function onUserDeleted(
+  event: EventEnvelope<'user.deleted'>,
+  tx: AuthTx,
+  deps: UserEventDeps,
+): Promise<void> {
   const { userId } = event.data;
   const families = await revokeUserSessions(tx, userId, 'account_deleted');
   await revokeUserAccessTokens(deps.redis, userId, deps.accessTokenTtlSeconds);
@@ -32,7 +42,9 @@ export function userEventHandlers(deps: UserEventDeps): EventHandlers<AuthTx> {
   return { 'user.deleted': (event, tx) => onUserDeleted(event, tx, deps) };
 }
 
-export function startUserEventsConsumer(options: { kafka: Kafka; prisma: AuthPrisma; registry?: StartConsumerOptions<AuthTx>['registry'] } & UserEventDeps): Promise<ConsumerHandle> {
+export function startUserEventsConsumer(
+  options: { kafka: Kafka; prisma: AuthPrisma; registry?: StartConsumerOptions<AuthTx>['registry'] } & UserEventDeps,
+): Promise<ConsumerHandle> {
   return startConsumer<AuthTx>({
     kafka: options.kafka,
     groupId: USER_EVENTS_CONSUMER,

@@ -7,7 +7,12 @@ describe('access-token claims', () => {
 
   it('names the user, roles, session and token, and expires ttlSeconds after issue', () => {
     const roles = ['CUSTOMER', 'ADMIN'] as const;
-    const claims = accessTokenClaims({ userId: '42', roles, sessionId: '7' }, settings, 'jti-1', new Date('2026-11-25T00:00:00.999Z'));
+    const claims = accessTokenClaims(
+      { userId: '42', roles, sessionId: '7' },
+      settings,
+      'jti-1',
+      new Date('2026-11-25T00:00:00.999Z'),
+    );
     assert.deepEqual(claims, {
       sub: '42',
       roles: ['CUSTOMER', 'ADMIN'],

@@ -2,12 +2,12 @@
 // auth subgraphs, embedded Kafka broker, own databases and Redis prefix).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { waitFor } from '@mall/events/testing';
 import { authKeys, domainDatabaseUrl } from '@mall/platform';
-import { startTestStack, type GraphQLResult, type TestStack } from '@mall/stack/testing';
+import { type GraphQLResult, startTestStack, type TestStack } from '@mall/stack/testing';
+import { Redis } from 'ioredis';
+import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import pg from 'pg';
 import { JWKS_PATH } from '../index.ts';
 
 // The contract's operations (../shared/contract/operations.graphql), verbatim.
@@ -58,9 +58,11 @@ describe('auth through the router', () => {
 
   const register = async (email = uniqueEmail('user'), name: string | null = 'Test User') =>
     dataOf<Registered>(await stack.gql(REGISTER, { input: { email, password: PASSWORD, name } }), 'register');
-  const login = (email: string, password = PASSWORD) => stack.gql<Record<string, Registered>>(LOGIN, { email, password });
+  const login = (email: string, password = PASSWORD) =>
+    stack.gql<Record<string, Registered>>(LOGIN, { email, password });
   const refresh = (refreshToken: string) => stack.gql<Record<string, Tokens>>(REFRESH, { refreshToken });
-  const me = (token: string) => stack.gql<Record<string, Registered['user'] & { createdAt: string }>>(ME, {}, { token });
+  const me = (token: string) =>
+    stack.gql<Record<string, Registered['user'] & { createdAt: string }>>(ME, {}, { token });
 
   it('Register → Login → me → Refresh → Logout', async () => {
     const email = uniqueEmail('flow');
@@ -105,7 +107,10 @@ describe('auth through the router', () => {
     const { refreshToken } = await register();
     const results = await Promise.all(Array.from({ length: 5 }, () => refresh(refreshToken)));
     assert.equal(results.filter((r) => r.body.data?.['refreshToken']).length, 1);
-    assert.deepEqual(new Set(results.filter((r) => !r.body.data?.['refreshToken']).map(codeOf)), new Set(['UNAUTHENTICATED']));
+    assert.deepEqual(
+      new Set(results.filter((r) => !r.body.data?.['refreshToken']).map(codeOf)),
+      new Set(['UNAUTHENTICATED']),
+    );
   });
 
   it('refuses GraphQL requests that bypass the router, while the JWKS stays public', async () => {
@@ -115,7 +120,10 @@ describe('auth through the router', () => {
       body: JSON.stringify({ query: LOGIN, variables: { email: 'a@example.com', password: PASSWORD } }),
     });
     assert.equal(direct.status, 401);
-    assert.equal(((await direct.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code, 'UNAUTHENTICATED');
+    assert.equal(
+      ((await direct.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code,
+      'UNAUTHENTICATED',
+    );
     assert.equal((await fetch(new URL(JWKS_PATH, stack.subgraphUrls['auth']))).status, 200);
   });
 
@@ -150,11 +158,15 @@ describe('auth through the router', () => {
 
   it('limits failed logins per account with RATE_LIMITED and a retry time, and then refuses even the right password', async () => {
     const { user } = await register();
-    for (let i = 0; i < 5; i++) assert.equal(codeOf(await login(user.email, `guess ${i}`)), 'UNAUTHENTICATED', `failure ${i + 1}`);
+    for (let i = 0; i < 5; i++)
+      assert.equal(codeOf(await login(user.email, `guess ${i}`)), 'UNAUTHENTICATED', `failure ${i + 1}`);
     const limited = await login(user.email, `guess 6`);
     assert.equal(codeOf(limited), 'RATE_LIMITED');
     const retryAfter = limited.body.errors?.[0]?.extensions?.['retryAfterSeconds'];
-    assert.ok(typeof retryAfter === 'number' && retryAfter > 0 && retryAfter <= 900, `retryAfterSeconds ${String(retryAfter)}`);
+    assert.ok(
+      typeof retryAfter === 'number' && retryAfter > 0 && retryAfter <= 900,
+      `retryAfterSeconds ${String(retryAfter)}`,
+    );
     assert.equal(codeOf(await login(user.email)), 'RATE_LIMITED');
     // The router passed the client's address along, so the per-IP counter runs too.
     const raw = new Redis(stack.config.redis.url);
@@ -170,7 +182,7 @@ describe('auth through the router', () => {
     assert.ok(dataOf(await login(other.user.email), 'login').accessToken);
   });
 
-  it('a successful login clears the account\'s failures', async () => {
+  it("a successful login clears the account's failures", async () => {
     const { user } = await register();
     for (let i = 0; i < 4; i++) await login(user.email, `guess ${i}`);
     dataOf(await login(user.email), 'login');
@@ -190,7 +202,11 @@ describe('auth through the router', () => {
       assert.notEqual(result.status, 500, label);
       assert.equal(codeOf(result), 'BAD_USER_INPUT', label);
       const problems = result.body.errors?.[0]?.extensions?.['problems'] as { field: string }[];
-      assert.deepEqual(problems.map((p) => p.field), [field], label);
+      assert.deepEqual(
+        problems.map((p) => p.field),
+        [field],
+        label,
+      );
     }
     const emptyLogin = await login('', '');
     assert.equal(codeOf(emptyLogin), 'BAD_USER_INPUT');
@@ -211,7 +227,10 @@ describe('auth through the router', () => {
     assert.match(response.headers.get('cache-control') ?? '', /max-age=\d+/);
     const jwks = (await response.json()) as JSONWebKeySet;
     assert.ok(jwks.keys.length >= 1);
-    assert.ok(jwks.keys.every((k) => !('d' in k)), 'no private material is published');
+    assert.ok(
+      jwks.keys.every((k) => !('d' in k)),
+      'no private material is published',
+    );
     assert.ok(jwks.keys.some((k) => k.kid === decodeProtectedHeader(accessToken).kid));
 
     const { payload } = await jwtVerify(accessToken, createLocalJWKSet(jwks), {
@@ -232,7 +251,11 @@ describe('auth through the router', () => {
   it('deleting an account ends its sessions: refresh fails and its access tokens are refused', async () => {
     const registered = await register();
     const other = dataOf(await login(registered.user.email), 'login');
-    const deleted = await stack.gql<Record<string, boolean>>(DELETE_USER, { id: registered.user.id }, { token: registered.accessToken });
+    const deleted = await stack.gql<Record<string, boolean>>(
+      DELETE_USER,
+      { id: registered.user.id },
+      { token: registered.accessToken },
+    );
     assert.equal(dataOf(deleted, 'deleteUser'), true);
 
     // The effect arrives through user.events; wait for the consumer's commit, then look at the API only.
@@ -248,7 +271,7 @@ describe('auth through the router', () => {
           );
           return rows[0]!.live === '0' && rows[0]!.revoked === '2';
         },
-        { timeoutMs: 20_000, intervalMs: 50, what: 'auth revokes the deleted user\'s sessions' },
+        { timeoutMs: 20_000, intervalMs: 50, what: "auth revokes the deleted user's sessions" },
       );
     } finally {
       await db.end();

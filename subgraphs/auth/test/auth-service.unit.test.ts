@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { AppError, anonymous, type Identity, type Role } from '@mall/platform';
+import { AccessTokenIssuer } from '../data/access-tokens.ts';
+import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
+import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
 import {
-  AuthService,
-  type Account,
   type AccessTokenDenylist,
+  type Account,
   type AccountDirectory,
+  AuthService,
   type LoginLimiter,
   type LoginSubject,
   type RevokeReason,
   type SessionStore,
 } from '../service.ts';
-import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
-import { AccessTokenIssuer } from '../data/access-tokens.ts';
-import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
 
 // In-memory ports with the same contracts as the Postgres/Redis/user-subgraph ones.
 
@@ -26,7 +26,13 @@ class FakeAccounts implements AccountDirectory {
   #next = 100;
 
   add(email: string, password: string, roles: Role[] = ['CUSTOMER']): Account {
-    const account: Account = { id: String(this.#next++), email, name: null, roles, createdAt: '2026-11-25T00:00:00.000Z' };
+    const account: Account = {
+      id: String(this.#next++),
+      email,
+      name: null,
+      roles,
+      createdAt: '2026-11-25T00:00:00.000Z',
+    };
     this.byEmail.set(email, { account, password });
     return account;
   }
@@ -69,16 +75,37 @@ class FakeSessions implements SessionStore {
   async open(input: { userId: string; tokenHash: Uint8Array; expiresAt: Date }): Promise<string> {
     const familyId = String(this.#next++);
     this.families.set(familyId, { userId: input.userId, revokedAt: null, reason: null });
-    this.tokens.push({ id: String(this.#next++), familyId, hash: Buffer.from(input.tokenHash).toString('hex'), expiresAt: input.expiresAt, usedAt: null, revokedAt: null });
+    this.tokens.push({
+      id: String(this.#next++),
+      familyId,
+      hash: Buffer.from(input.tokenHash).toString('hex'),
+      expiresAt: input.expiresAt,
+      usedAt: null,
+      revokedAt: null,
+    });
     return familyId;
   }
   async find(tokenHash: Uint8Array): Promise<StoredRefreshToken | null> {
     const row = this.tokens.find((t) => t.hash === Buffer.from(tokenHash).toString('hex'));
     if (!row) return null;
     const family = this.families.get(row.familyId)!;
-    return { id: row.id, familyId: row.familyId, userId: family.userId, expiresAt: row.expiresAt, usedAt: row.usedAt, revokedAt: row.revokedAt, familyRevokedAt: family.revokedAt };
+    return {
+      id: row.id,
+      familyId: row.familyId,
+      userId: family.userId,
+      expiresAt: row.expiresAt,
+      usedAt: row.usedAt,
+      revokedAt: row.revokedAt,
+      familyRevokedAt: family.revokedAt,
+    };
   }
-  async rotate(input: { tokenId: string; familyId: string; tokenHash: Uint8Array; expiresAt: Date; now: Date }): Promise<boolean> {
+  async rotate(input: {
+    tokenId: string;
+    familyId: string;
+    tokenHash: Uint8Array;
+    expiresAt: Date;
+    now: Date;
+  }): Promise<boolean> {
     const row = this.tokens.find((t) => t.id === input.tokenId)!;
     if (this.stealNextRotation) {
       this.stealNextRotation = false;
@@ -86,7 +113,14 @@ class FakeSessions implements SessionStore {
     }
     if (row.usedAt || row.revokedAt || this.families.get(input.familyId)!.revokedAt) return false;
     row.usedAt = input.now;
-    this.tokens.push({ id: String(this.#next++), familyId: input.familyId, hash: Buffer.from(input.tokenHash).toString('hex'), expiresAt: input.expiresAt, usedAt: null, revokedAt: null });
+    this.tokens.push({
+      id: String(this.#next++),
+      familyId: input.familyId,
+      hash: Buffer.from(input.tokenHash).toString('hex'),
+      expiresAt: input.expiresAt,
+      usedAt: null,
+      revokedAt: null,
+    });
     return true;
   }
   async revokeFamily(familyId: string, reason: RevokeReason, options: { userId?: string } = {}): Promise<void> {
@@ -120,7 +154,10 @@ class FakeDenylist implements AccessTokenDenylist {
   }
 }
 
-const caller = (identity: Partial<Identity> = {}) => ({ identity: { ...anonymous('req-1'), clientIp: '203.0.113.9', ...identity }, requestId: 'req-1' });
+const caller = (identity: Partial<Identity> = {}) => ({
+  identity: { ...anonymous('req-1'), clientIp: '203.0.113.9', ...identity },
+  requestId: 'req-1',
+});
 
 async function expectCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<AppError> {
   try {
@@ -159,7 +196,10 @@ describe('AuthService', async () => {
 
   describe('register', () => {
     it('creates the account and opens a session for it', async () => {
-      const payload = await auth.register({ email: 'Ada@Example.com', password: 'correct horse', name: 'Ada' }, caller());
+      const payload = await auth.register(
+        { email: 'Ada@Example.com', password: 'correct horse', name: 'Ada' },
+        caller(),
+      );
       assert.equal(payload.user.email, 'ada@example.com');
       assert.equal(payload.user.name, 'Ada');
       assert.equal(payload.expiresIn, 900);
@@ -168,7 +208,10 @@ describe('AuthService', async () => {
     });
 
     it('answers bad input without calling the user subgraph', async () => {
-      await expectCode(auth.register({ email: '', password: 'short', name: 'x'.repeat(10_240) }, caller()), 'BAD_USER_INPUT');
+      await expectCode(
+        auth.register({ email: '', password: 'short', name: 'x'.repeat(10_240) }, caller()),
+        'BAD_USER_INPUT',
+      );
       assert.equal(accounts.calls, 0);
     });
 
@@ -189,18 +232,30 @@ describe('AuthService', async () => {
 
     it('gives one answer for a wrong password and an unknown email', async () => {
       accounts.add('ada@example.com', 'correct horse');
-      const wrong = await expectCode(auth.login({ email: 'ada@example.com', password: 'wrong horse' }, caller()), 'UNAUTHENTICATED');
-      const unknown = await expectCode(auth.login({ email: 'nobody@example.com', password: 'wrong horse' }, caller()), 'UNAUTHENTICATED');
+      const wrong = await expectCode(
+        auth.login({ email: 'ada@example.com', password: 'wrong horse' }, caller()),
+        'UNAUTHENTICATED',
+      );
+      const unknown = await expectCode(
+        auth.login({ email: 'nobody@example.com', password: 'wrong horse' }, caller()),
+        'UNAUTHENTICATED',
+      );
       assert.equal(wrong.message, 'Invalid email or password');
       assert.equal(unknown.message, wrong.message);
       assert.deepEqual(unknown.extensions, wrong.extensions);
-      assert.deepEqual(limiter.calls, ['attempt ada@example.com 203.0.113.9', 'attempt nobody@example.com 203.0.113.9']);
+      assert.deepEqual(limiter.calls, [
+        'attempt ada@example.com 203.0.113.9',
+        'attempt nobody@example.com 203.0.113.9',
+      ]);
     });
 
     it('refuses while limited, without checking the password', async () => {
       accounts.add('ada@example.com', 'correct horse');
       limiter.retryAfter = 321;
-      const err = await expectCode(auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller()), 'RATE_LIMITED');
+      const err = await expectCode(
+        auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller()),
+        'RATE_LIMITED',
+      );
       assert.equal(err.extensions['retryAfterSeconds'], 321);
       assert.equal(accounts.calls, 0);
     });
@@ -247,7 +302,9 @@ describe('AuthService', async () => {
       accounts.rolesOverride.set(ada.id, ['CUSTOMER', 'MERCHANT']);
       const second = await auth.refresh(first.refreshToken, caller());
       assert.deepEqual(second.user.roles, ['CUSTOMER', 'MERCHANT']);
-      const claims = JSON.parse(Buffer.from(second.accessToken.split('.')[1]!, 'base64url').toString()) as { roles: string[] };
+      const claims = JSON.parse(Buffer.from(second.accessToken.split('.')[1]!, 'base64url').toString()) as {
+        roles: string[];
+      };
       assert.deepEqual(claims.roles, ['CUSTOMER', 'MERCHANT']);
     });
 
@@ -298,11 +355,17 @@ describe('AuthService', async () => {
       await expectCode(auth.refresh(payload.refreshToken, caller()), 'UNAUTHENTICATED');
     });
 
-    it('does not revoke another user\'s family', async () => {
+    it("does not revoke another user's family", async () => {
       accounts.add('ada@example.com', 'correct horse');
       await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
       const [familyId] = [...sessions.families.keys()];
-      await auth.logout(caller({ userId: '999', roles: ['CUSTOMER'], session: { id: familyId!, tokenId: 'j', expiresAt: 1_900_000_000 } }));
+      await auth.logout(
+        caller({
+          userId: '999',
+          roles: ['CUSTOMER'],
+          session: { id: familyId!, tokenId: 'j', expiresAt: 1_900_000_000 },
+        }),
+      );
       assert.equal(sessions.families.get(familyId!)!.revokedAt, null);
     });
 

@@ -5,8 +5,8 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SignJWT, UnsecuredJWT, decodeJwt, decodeProtectedHeader, importPKCS8 } from 'jose';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { decodeJwt, decodeProtectedHeader, importPKCS8, SignJWT, UnsecuredJWT } from 'jose';
 
 const ME = 'query Me { me { id email roles } }';
 
@@ -30,14 +30,19 @@ describe('access tokens the router refuses (real auth keys, through the router)'
     // The stack's own development signing key: with it we can mint tokens that are validly signed but wrong.
     const pem = await readFile(join(stack.config.dataDir, 'secrets', 'auth-jwt-private-key.pem'), 'utf8');
     const key = await importPKCS8(pem, header.alg!);
-    sign = (payload, extraHeader = {}) => new SignJWT(payload).setProtectedHeader({ alg: header.alg!, kid, ...extraHeader }).sign(key);
+    sign = (payload, extraHeader = {}) =>
+      new SignJWT(payload).setProtectedHeader({ alg: header.alg!, kid, ...extraHeader }).sign(key);
   });
   after(() => stack?.close());
 
   const meWith = (bearer: string) => stack.gql(ME, {}, { token: bearer });
   const assertRefused = async (bearer: string, why: string) => {
     const result = await meWith(bearer);
-    assert.equal(result.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', `${why}: ${JSON.stringify(result.body)}`);
+    assert.equal(
+      result.body.errors?.[0]?.extensions?.code,
+      'UNAUTHENTICATED',
+      `${why}: ${JSON.stringify(result.body)}`,
+    );
     assert.equal(result.body.data ?? null, null, `${why}: no data may leak`);
   };
 
@@ -72,12 +77,22 @@ describe('access tokens the router refuses (real auth keys, through the router)'
   });
 
   it('refuses HS256 keyed with the public key (algorithm confusion) and a token from a foreign key', async () => {
-    const jwks = (await (await fetch(`${stack.subgraphUrls['auth']}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
-    const publicPem = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
-    const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).sign(Buffer.from(String(publicPem)));
+    const jwks = (await (await fetch(`${stack.subgraphUrls['auth']}/.well-known/jwks.json`)).json()) as {
+      keys: Record<string, unknown>[];
+    };
+    const publicPem = createPublicKey({ key: jwks.keys[0] as never, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'pem',
+    });
+    const confused = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid })
+      .sign(Buffer.from(String(publicPem)));
     await assertRefused(confused, 'HS256 with the public key');
     const foreign = generateKeyPairSync('ed25519').privateKey;
-    await assertRefused(await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid }).sign(foreign), 'foreign key, same kid');
+    await assertRefused(
+      await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid }).sign(foreign),
+      'foreign key, same kid',
+    );
   });
 
   it('refuses garbage and a missing token type', async () => {

@@ -2,9 +2,9 @@
 // start() does it, a Prisma client on it, and a Redis client confined to a unique key prefix.
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { SnowflakeGenerator, createPrismaClient, databaseUrlFor, dropDatabase, migrateDatabase } from '@mall/platform';
+import { createPrismaClient, databaseUrlFor, dropDatabase, migrateDatabase, SnowflakeGenerator } from '@mall/platform';
 import { deleteKeys } from '@mall/platform/testing';
+import { Redis } from 'ioredis';
 import { PrismaClient } from '../data/generated/client.ts';
 import type { AuthPrisma } from '../data/prisma.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authKeys } from '@mall/platform';
 import { RedisAccessTokenDenylist, revokeUserAccessTokens } from '../data/access-revocations.ts';
-import { RedisLoginLimiter, accountCounterKey, ipCounterKey } from '../data/login-limiter.ts';
+import { accountCounterKey, ipCounterKey, RedisLoginLimiter } from '../data/login-limiter.ts';
 import { createTestRedis, type TestRedis } from './helpers.ts';
 
 const policy = { windowSeconds: 900, perAccount: 5, perIp: 8 };
@@ -44,14 +44,17 @@ describe('RedisLoginLimiter', () => {
 
   it('limits one IP across many accounts', async () => {
     const limiter = new RedisLoginLimiter(t.redis, policy);
-    for (let i = 0; i < 8; i++) assert.equal(await limiter.attempt(subject(`user${i}@example.com`, '198.51.100.30')), 0);
+    for (let i = 0; i < 8; i++)
+      assert.equal(await limiter.attempt(subject(`user${i}@example.com`, '198.51.100.30')), 0);
     assert.ok((await limiter.attempt(subject('fresh@example.com', '198.51.100.30'))) > 0);
     assert.equal(await limiter.attempt(subject('fresh@example.com', '198.51.100.31')), 0, 'another IP is unaffected');
   });
 
   it('counts exactly up to the limit under a burst of concurrent guesses', async () => {
     const limiter = new RedisLoginLimiter(t.redis, policy);
-    const results = await Promise.all(Array.from({ length: 30 }, () => limiter.attempt(subject('burst@example.com', null))));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, () => limiter.attempt(subject('burst@example.com', null))),
+    );
     assert.equal(results.filter((r) => r === 0).length, 5);
   });
 

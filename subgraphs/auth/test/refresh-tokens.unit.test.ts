@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideRefresh, generateRefreshToken, hashRefreshToken, isWellFormedRefreshToken, type StoredRefreshToken } from '../domain/refresh-tokens.ts';
+import {
+  decideRefresh,
+  generateRefreshToken,
+  hashRefreshToken,
+  isWellFormedRefreshToken,
+  type StoredRefreshToken,
+} from '../domain/refresh-tokens.ts';
 
 describe('refresh token material', () => {
   it('is 256 random bits as 43 base64url characters, never repeating', () => {
@@ -20,11 +26,21 @@ describe('refresh token material', () => {
     assert.deepEqual(hashRefreshToken(token), digest);
     assert.notDeepEqual(hashRefreshToken(generateRefreshToken()), digest);
     // A known vector, so the digest cannot silently change (every stored token would stop matching).
-    assert.equal(Buffer.from(hashRefreshToken('abc')).toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    assert.equal(
+      Buffer.from(hashRefreshToken('abc')).toString('hex'),
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
   });
 
   it('rejects anything that is not shaped like one of ours without a lookup', () => {
-    for (const bad of ['', 'short', `${generateRefreshToken()}x`, 'a'.repeat(10_000), `${'a'.repeat(42)}=`, `${'a'.repeat(42)}/`]) {
+    for (const bad of [
+      '',
+      'short',
+      `${generateRefreshToken()}x`,
+      'a'.repeat(10_000),
+      `${'a'.repeat(42)}=`,
+      `${'a'.repeat(42)}/`,
+    ]) {
       assert.equal(isWellFormedRefreshToken(bad), false, bad.slice(0, 50));
     }
   });
@@ -62,7 +78,10 @@ describe('decideRefresh', () => {
   it('rejects a token of a revoked family, or a revoked token, without further action', () => {
     assert.deepEqual(decideRefresh({ ...live, familyRevokedAt: earlier }, now), { kind: 'reject', reason: 'revoked' });
     assert.deepEqual(decideRefresh({ ...live, revokedAt: earlier }, now), { kind: 'reject', reason: 'revoked' });
-    assert.deepEqual(decideRefresh({ ...live, usedAt: earlier, familyRevokedAt: earlier }, now), { kind: 'reject', reason: 'revoked' });
+    assert.deepEqual(decideRefresh({ ...live, usedAt: earlier, familyRevokedAt: earlier }, now), {
+      kind: 'reject',
+      reason: 'revoked',
+    });
   });
 
   it('rejects an expired token, at the exact expiry instant too', () => {

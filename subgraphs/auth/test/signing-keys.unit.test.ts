@@ -5,15 +5,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '@mall/platform';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
 import { AccessTokenIssuer } from '../data/access-tokens.ts';
-import { SigningKeyError, buildSigningKeys, generatePrivateKeyPem, loadSigningKeys, parsePrivateKey, parsePublicKeys } from '../data/signing-keys.ts';
+import {
+  buildSigningKeys,
+  generatePrivateKeyPem,
+  loadSigningKeys,
+  parsePrivateKey,
+  parsePublicKeys,
+  SigningKeyError,
+} from '../data/signing-keys.ts';
 
 const settings = { issuer: 'mall-auth-test', audience: 'mall-api-test', ttlSeconds: 600 };
 
 function p256Pem(): { privatePem: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+  return {
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  };
 }
 
 describe('signing keys', () => {
@@ -49,7 +59,9 @@ describe('signing keys', () => {
   });
 
   it('refuses RSA keys, public JWKs and garbage', async () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
     await assert.rejects(parsePrivateKey(rsa), SigningKeyError);
     const publicOnly = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
     await assert.rejects(parsePrivateKey(JSON.stringify(publicOnly)), /no private part/);
@@ -60,13 +72,22 @@ describe('signing keys', () => {
     const a = p256Pem();
     const b = generateKeyPairSync('ed25519').publicKey;
     const fromPem = await parsePublicKeys(`${a.publicPem}\n${b.export({ format: 'pem', type: 'spki' })}`);
-    assert.deepEqual(fromPem.map((k) => k.alg), ['ES256', 'EdDSA']);
+    assert.deepEqual(
+      fromPem.map((k) => k.alg),
+      ['ES256', 'EdDSA'],
+    );
     const fromJwks = await parsePublicKeys(JSON.stringify({ keys: [{ ...b.export({ format: 'jwk' }), kid: 'old' }] }));
-    assert.deepEqual(fromJwks.map((k) => k.kid), ['old']);
+    assert.deepEqual(
+      fromJwks.map((k) => k.kid),
+      ['old'],
+    );
     assert.equal(fromJwks[0]!.kid, 'old');
     const privateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
     await assert.rejects(parsePublicKeys(JSON.stringify([privateJwk])), /private material/);
-    await assert.rejects(parsePublicKeys('-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----'), SigningKeyError);
+    await assert.rejects(
+      parsePublicKeys('-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----'),
+      SigningKeyError,
+    );
   });
 
   it('lists the current key first and drops a retired copy of it', async () => {
@@ -98,10 +119,18 @@ describe('loadSigningKeys', () => {
     try {
       const pem = generatePrivateKeyPem();
       const retired = p256Pem().publicPem;
-      const config = loadConfig({ NODE_ENV: 'development', MALL_DATA_DIR: dataDir, AUTH_JWT_PRIVATE_KEY: pem, AUTH_JWT_PREVIOUS_PUBLIC_KEYS: retired });
+      const config = loadConfig({
+        NODE_ENV: 'development',
+        MALL_DATA_DIR: dataDir,
+        AUTH_JWT_PRIVATE_KEY: pem,
+        AUTH_JWT_PREVIOUS_PUBLIC_KEYS: retired,
+      });
       const keys = await loadSigningKeys(config);
       assert.equal(keys.current.kid, (await parsePrivateKey(pem)).kid);
-      assert.deepEqual(keys.jwks.keys.map((k) => k.alg), ['EdDSA', 'ES256']);
+      assert.deepEqual(
+        keys.jwks.keys.map((k) => k.alg),
+        ['EdDSA', 'ES256'],
+      );
       await assert.rejects(readFile(join(dataDir, 'secrets', 'auth-jwt-private-key.pem')), { code: 'ENOENT' });
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -142,17 +171,33 @@ describe('access tokens', () => {
     assert.notEqual((await issuer.issue(input)).jti, (await issuer.issue(input)).jti);
   });
 
-  it('do not verify against another deployment\'s JWKS', async () => {
+  it("do not verify against another deployment's JWKS", async () => {
     const ours = await buildSigningKeys(generatePrivateKeyPem(), undefined);
     const theirs = await buildSigningKeys(generatePrivateKeyPem(), undefined);
-    const { token } = await new AccessTokenIssuer(ours.current, settings).issue({ userId: '1', roles: ['CUSTOMER'], sessionId: '2' });
-    await assert.rejects(jwtVerify(token, createLocalJWKSet({ keys: theirs.jwks.keys as JWK[] }), { issuer: settings.issuer, audience: settings.audience }));
+    const { token } = await new AccessTokenIssuer(ours.current, settings).issue({
+      userId: '1',
+      roles: ['CUSTOMER'],
+      sessionId: '2',
+    });
+    await assert.rejects(
+      jwtVerify(token, createLocalJWKSet({ keys: theirs.jwks.keys as JWK[] }), {
+        issuer: settings.issuer,
+        audience: settings.audience,
+      }),
+    );
   });
 
   it('sign with ES256 when the key is P-256', async () => {
     const keys = await buildSigningKeys(p256Pem().privatePem, undefined);
-    const { token } = await new AccessTokenIssuer(keys.current, settings).issue({ userId: '1', roles: ['CUSTOMER'], sessionId: '2' });
+    const { token } = await new AccessTokenIssuer(keys.current, settings).issue({
+      userId: '1',
+      roles: ['CUSTOMER'],
+      sessionId: '2',
+    });
     assert.equal(decodeProtectedHeader(token).alg, 'ES256');
-    await jwtVerify(token, createLocalJWKSet({ keys: keys.jwks.keys as JWK[] }), { issuer: settings.issuer, audience: settings.audience });
+    await jwtVerify(token, createLocalJWKSet({ keys: keys.jwks.keys as JWK[] }), {
+      issuer: settings.issuer,
+      audience: settings.audience,
+    });
   });
 });

@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createEvent, createKafka, createProducer, ensureTopics, eventHeaders, serializeEvent, type ConsumeOutcome, type ConsumerHandle } from '@mall/events';
+import {
+  type ConsumeOutcome,
+  type ConsumerHandle,
+  createEvent,
+  createKafka,
+  createProducer,
+  ensureTopics,
+  eventHeaders,
+  serializeEvent,
+} from '@mall/events';
 import { startTestBroker, type TestBroker } from '@mall/events/testing';
 import { authKeys, createLogger } from '@mall/platform';
 import type { Producer } from 'kafkajs';
 import { PrismaSessionStore } from '../data/session-store.ts';
 import { generateRefreshToken, hashRefreshToken } from '../domain/refresh-tokens.ts';
-import { USER_EVENTS_CONSUMER, startUserEventsConsumer } from '../events/user-events.ts';
-import { createAuthTestDatabase, createTestRedis, type AuthTestDatabase, type TestRedis } from './helpers.ts';
+import { startUserEventsConsumer, USER_EVENTS_CONSUMER } from '../events/user-events.ts';
+import { type AuthTestDatabase, createAuthTestDatabase, createTestRedis, type TestRedis } from './helpers.ts';
 
 describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   const logger = createLogger({ service: 'auth-test', level: 'silent' });
@@ -23,7 +32,13 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     await ensureTopics(kafka);
     producer = createProducer(kafka);
     await producer.connect();
-    consumer = await startUserEventsConsumer({ kafka, prisma: db.prisma, redis: t.redis, accessTokenTtlSeconds: 900, logger });
+    consumer = await startUserEventsConsumer({
+      kafka,
+      prisma: db.prisma,
+      redis: t.redis,
+      accessTokenTtlSeconds: 900,
+      logger,
+    });
   });
   after(async () => {
     await consumer?.stop();
@@ -50,21 +65,38 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
 
   async function publish(event: ReturnType<typeof createEvent<'user.deleted'>>): Promise<ConsumeOutcome> {
     const outcome = outcomeOf(event.id);
-    await producer.send({ topic: 'user.events', acks: -1, messages: [{ key: event.aggregateId, value: serializeEvent(event), headers: eventHeaders(event) }] });
+    await producer.send({
+      topic: 'user.events',
+      acks: -1,
+      messages: [{ key: event.aggregateId, value: serializeEvent(event), headers: eventHeaders(event) }],
+    });
     return outcome;
   }
 
   it('revokes every session of a deleted user once, however often the event arrives', async () => {
     const store = new PrismaSessionStore(db.prisma, db.ids);
     const tokens = Array.from({ length: 3 }, generateRefreshToken);
-    for (const token of tokens.slice(0, 2)) await store.open({ userId: '5001', tokenHash: hashRefreshToken(token), expiresAt: new Date(Date.now() + 3600_000) });
-    await store.open({ userId: '5002', tokenHash: hashRefreshToken(tokens[2]!), expiresAt: new Date(Date.now() + 3600_000) });
+    for (const token of tokens.slice(0, 2))
+      await store.open({
+        userId: '5001',
+        tokenHash: hashRefreshToken(token),
+        expiresAt: new Date(Date.now() + 3600_000),
+      });
+    await store.open({
+      userId: '5002',
+      tokenHash: hashRefreshToken(tokens[2]!),
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
 
-    const event = createEvent('user.deleted', { aggregateId: '5001', data: { userId: '5001', deletedAt: new Date().toISOString() } });
+    const event = createEvent('user.deleted', {
+      aggregateId: '5001',
+      data: { userId: '5001', deletedAt: new Date().toISOString() },
+    });
     const before = Math.floor(Date.now() / 1000);
     assert.equal((await publish(event)).status, 'processed');
 
-    for (const token of tokens.slice(0, 2)) assert.ok((await store.find(hashRefreshToken(token)))!.familyRevokedAt, 'the deleted user\'s sessions end');
+    for (const token of tokens.slice(0, 2))
+      assert.ok((await store.find(hashRefreshToken(token)))!.familyRevokedAt, "the deleted user's sessions end");
     assert.equal((await store.find(hashRefreshToken(tokens[2]!)))!.familyRevokedAt, null, 'other users keep theirs');
     const revokedAt = Number(await t.redis.get(authKeys.userRevokedAt('5001')));
     assert.ok(revokedAt >= before && revokedAt <= Math.floor(Date.now() / 1000), `revokedAt ${revokedAt}`);
@@ -74,13 +106,23 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     await t.redis.del(authKeys.userRevokedAt('5001'));
     assert.equal((await publish(event)).status, 'duplicate');
     assert.equal(await t.redis.exists(authKeys.userRevokedAt('5001')), 0);
-    assert.equal(await db.prisma.processedEvent.count({ where: { consumer: USER_EVENTS_CONSUMER, eventId: event.id } }), 1);
+    assert.equal(
+      await db.prisma.processedEvent.count({ where: { consumer: USER_EVENTS_CONSUMER, eventId: event.id } }),
+      1,
+    );
   });
 
   it('ignores the user events it has no business with', async () => {
-    const event = createEvent('user.registered', { aggregateId: '5003', data: { userId: '5003', email: 'x@example.com', name: 'X', roles: ['CUSTOMER'] } });
+    const event = createEvent('user.registered', {
+      aggregateId: '5003',
+      data: { userId: '5003', email: 'x@example.com', name: 'X', roles: ['CUSTOMER'] },
+    });
     const outcome = outcomeOf(event.id);
-    await producer.send({ topic: 'user.events', acks: -1, messages: [{ key: event.aggregateId, value: serializeEvent(event) }] });
+    await producer.send({
+      topic: 'user.events',
+      acks: -1,
+      messages: [{ key: event.aggregateId, value: serializeEvent(event) }],
+    });
     assert.equal((await outcome).status, 'skipped');
   });
 });

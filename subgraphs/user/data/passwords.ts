@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hash, verify, type Options } from '@node-rs/argon2';
+import { hash, type Options, verify } from '@node-rs/argon2';
 
 /** argon2id cost. The defaults are OWASP's minimum for argon2id (m=19 MiB, t=2, p=1), about 20–40 ms here. */
 export interface PasswordPolicy {
@@ -24,7 +24,12 @@ export class PasswordHasher {
   readonly #dummy: Promise<string>;
 
   constructor(policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY) {
-    this.#options = { algorithm: ARGON2ID, memoryCost: policy.memoryCost, timeCost: policy.timeCost, parallelism: policy.parallelism };
+    this.#options = {
+      algorithm: ARGON2ID,
+      memoryCost: policy.memoryCost,
+      timeCost: policy.timeCost,
+      parallelism: policy.parallelism,
+    };
     this.#dummy = this.hash(randomBytes(32).toString('base64url'));
   }
 

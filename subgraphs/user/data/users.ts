@@ -1,6 +1,6 @@
 import type { Role } from '@mall/platform';
-import { Prisma, type PrismaClient } from './generated/client.ts';
 import type { User } from '../domain/user.ts';
+import { Prisma, type PrismaClient } from './generated/client.ts';
 
 /** The root client or an interactive transaction's: reads take either, writes that must be atomic take a tx. */
 export type Db = PrismaClient | Prisma.TransactionClient;
@@ -61,13 +61,19 @@ export interface NewUserRow {
  * unique index decides, not an earlier read, and a conflict neither aborts the transaction nor logs an error.
  */
 export async function insertUserIfAbsent(tx: Tx, row: NewUserRow): Promise<User | null> {
-  const created = await tx.user.createManyAndReturn({ data: [{ ...row, roles: [...row.roles] }], skipDuplicates: true, select: USER });
+  const created = await tx.user.createManyAndReturn({
+    data: [{ ...row, roles: [...row.roles] }],
+    skipDuplicates: true,
+    select: USER,
+  });
   return created[0] ?? null;
 }
 
 /** The active user, row-locked until the transaction ends so concurrent changes to it queue up behind ours. */
 export async function lockActiveUser(tx: Tx, id: bigint): Promise<User | null> {
-  const locked = await tx.$queryRaw<{ id: bigint }[]>`SELECT id FROM users WHERE id = ${id} AND status = 'ACTIVE' FOR UPDATE`;
+  const locked = await tx.$queryRaw<
+    { id: bigint }[]
+  >`SELECT id FROM users WHERE id = ${id} AND status = 'ACTIVE' FOR UPDATE`;
   return locked.length ? tx.user.findUnique({ where: { id }, select: USER }) : null;
 }
 
@@ -102,6 +108,13 @@ export async function markDeleted(tx: Tx, id: bigint, tombstone: string, at: Dat
   await tx.user.update({
     where: { id },
     // '!' is no argon2 hash, so no password can ever match it again.
-    data: { status: 'DELETED', email: tombstone, name: null, passwordHash: '!', deletedAt: at, version: { increment: 1 } },
+    data: {
+      status: 'DELETED',
+      email: tombstone,
+      name: null,
+      passwordHash: '!',
+      deletedAt: at,
+      version: { increment: 1 },
+    },
   });
 }

@@ -1,5 +1,5 @@
+import { fromZodIssues, ROLES, type Role } from '@mall/platform';
 import { z } from 'zod';
-import { ROLES, fromZodIssues, type Role } from '@mall/platform';
 
 export type { Role };
 export type UserStatus = 'ACTIVE' | 'DELETED';
@@ -42,7 +42,11 @@ const Name = z
   .max(NAME_MAX, `must be at most ${NAME_MAX} characters`)
   .transform((name) => (name === '' ? null : name));
 
-const CreateAccountInput = z.object({ email: Email, password: Password, name: Name.nullish().transform((n) => n ?? null) });
+const CreateAccountInput = z.object({
+  email: Email,
+  password: Password,
+  name: Name.nullish().transform((n) => n ?? null),
+});
 const UpdateProfileInput = z.object({ name: Name.nullish() });
 const UpdateUserInput = z.object({ name: Name.nullish(), email: Email.nullish() });
 
@@ -95,7 +99,9 @@ export type RoleChange =
   | { readonly kind: 'refused'; readonly reason: 'CUSTOMER_IS_PERMANENT' | 'LAST_ADMIN' };
 
 export function assignRole(current: readonly Role[], role: Role): RoleChange {
-  return current.includes(role) ? { kind: 'unchanged' } : { kind: 'changed', roles: canonicalRoles([...current, role]) };
+  return current.includes(role)
+    ? { kind: 'unchanged' }
+    : { kind: 'changed', roles: canonicalRoles([...current, role]) };
 }
 
 /**

@@ -25,7 +25,11 @@ export function userUpdated(user: User, changes: ProfileChanges, traceId: string
   });
 }
 
-export function userRolesChanged(user: User, previousRoles: readonly Role[], traceId: string): EventEnvelope<'user.roles_changed'> {
+export function userRolesChanged(
+  user: User,
+  previousRoles: readonly Role[],
+  traceId: string,
+): EventEnvelope<'user.roles_changed'> {
   return createEvent('user.roles_changed', {
     aggregateId: String(user.id),
     traceId,

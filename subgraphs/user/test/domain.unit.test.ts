@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseOptions } from '@node-rs/argon2';
 import { assertOutboxSnippet } from '@mall/events/testing';
 import { AppError, anonymous, type Identity } from '@mall/platform';
+import { parseOptions } from '@node-rs/argon2';
+import { DEFAULT_PASSWORD_POLICY, PasswordHasher } from '../data/passwords.ts';
 import { canRead } from '../domain/access.ts';
 import {
   assignRole,
@@ -15,7 +16,6 @@ import {
   tombstoneEmail,
   type User,
 } from '../domain/user.ts';
-import { DEFAULT_PASSWORD_POLICY, PasswordHasher } from '../data/passwords.ts';
 
 /** Runs `fn`, expecting BAD_USER_INPUT, and returns the fields its problems name. */
 function badInputFields(fn: () => unknown): string[] {
@@ -56,32 +56,54 @@ describe('account validation', () => {
   });
 
   test('empty email, short password and a 10 KB name are each BAD_USER_INPUT naming the field', () => {
-    assert.deepEqual(badInputFields(() => parseNewAccount({ email: '', password: '12345678' })), ['email']);
-    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'short' })), ['password']);
-    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: '12345678', name: 'x'.repeat(10_240) })), ['name']);
+    assert.deepEqual(
+      badInputFields(() => parseNewAccount({ email: '', password: '12345678' })),
+      ['email'],
+    );
+    assert.deepEqual(
+      badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'short' })),
+      ['password'],
+    );
+    assert.deepEqual(
+      badInputFields(() => parseNewAccount({ email: 'a@example.com', password: '12345678', name: 'x'.repeat(10_240) })),
+      ['name'],
+    );
   });
 
   test('reports every problem at once', () => {
-    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'not-an-email', password: 'x'.repeat(129), name: 'x'.repeat(101) })), [
-      'email',
-      'name',
-      'password',
-    ]);
+    assert.deepEqual(
+      badInputFields(() =>
+        parseNewAccount({ email: 'not-an-email', password: 'x'.repeat(129), name: 'x'.repeat(101) }),
+      ),
+      ['email', 'name', 'password'],
+    );
   });
 
   test('password length bounds are 8 and 128', () => {
     assert.ok(parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(8) }));
     assert.ok(parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(128) }));
-    assert.deepEqual(badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(7) })), ['password']);
+    assert.deepEqual(
+      badInputFields(() => parseNewAccount({ email: 'a@example.com', password: 'x'.repeat(7) })),
+      ['password'],
+    );
   });
 
   test('profile and admin updates: absent leaves alone, blank name clears, null email is no change', () => {
     assert.deepEqual(parseProfileChanges({}), {});
     assert.deepEqual(parseProfileChanges({ name: ' ' }), { name: null });
-    assert.deepEqual(parseUserChanges({ name: 'Grace', email: ' GRACE@example.com' }), { name: 'Grace', email: 'grace@example.com' });
+    assert.deepEqual(parseUserChanges({ name: 'Grace', email: ' GRACE@example.com' }), {
+      name: 'Grace',
+      email: 'grace@example.com',
+    });
     assert.deepEqual(parseUserChanges({ email: null }), {});
-    assert.deepEqual(badInputFields(() => parseProfileChanges({ name: 'x'.repeat(10_240) })), ['name']);
-    assert.deepEqual(badInputFields(() => parseUserChanges({ email: '' })), ['email']);
+    assert.deepEqual(
+      badInputFields(() => parseProfileChanges({ name: 'x'.repeat(10_240) })),
+      ['name'],
+    );
+    assert.deepEqual(
+      badInputFields(() => parseUserChanges({ email: '' })),
+      ['email'],
+    );
   });
 
   test('effective changes drop what would not change', () => {
@@ -98,19 +120,28 @@ describe('account validation', () => {
 
 describe('role rules', () => {
   test('assigning keeps the declared role order and is idempotent', () => {
-    assert.deepEqual(assignRole(['CUSTOMER', 'ADMIN'], 'MERCHANT'), { kind: 'changed', roles: ['CUSTOMER', 'MERCHANT', 'ADMIN'] });
+    assert.deepEqual(assignRole(['CUSTOMER', 'ADMIN'], 'MERCHANT'), {
+      kind: 'changed',
+      roles: ['CUSTOMER', 'MERCHANT', 'ADMIN'],
+    });
     assert.deepEqual(assignRole(['CUSTOMER', 'ADMIN'], 'ADMIN'), { kind: 'unchanged' });
   });
 
   test('CUSTOMER can never be revoked', () => {
-    assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'CUSTOMER', 5), { kind: 'refused', reason: 'CUSTOMER_IS_PERMANENT' });
+    assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'CUSTOMER', 5), {
+      kind: 'refused',
+      reason: 'CUSTOMER_IS_PERMANENT',
+    });
   });
 
   test('the last admin keeps ADMIN; with another admin it can go', () => {
     assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'ADMIN', 0), { kind: 'refused', reason: 'LAST_ADMIN' });
     assert.deepEqual(revokeRole(['CUSTOMER', 'ADMIN'], 'ADMIN', 1), { kind: 'changed', roles: ['CUSTOMER'] });
     // Other roles of the last admin are not protected.
-    assert.deepEqual(revokeRole(['CUSTOMER', 'MERCHANT', 'ADMIN'], 'MERCHANT', 0), { kind: 'changed', roles: ['CUSTOMER', 'ADMIN'] });
+    assert.deepEqual(revokeRole(['CUSTOMER', 'MERCHANT', 'ADMIN'], 'MERCHANT', 0), {
+      kind: 'changed',
+      roles: ['CUSTOMER', 'ADMIN'],
+    });
   });
 
   test('revoking a role the user lacks changes nothing', () => {

@@ -2,13 +2,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import {
+  createLogger,
+  createPrismaClient,
+  domainDatabaseUrl,
+  IdentitySigner,
+  resolveInternalSecret,
+} from '@mall/platform';
+import { type GraphQLResult, postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import pg from 'pg';
-import { IdentitySigner, createLogger, createPrismaClient, domainDatabaseUrl, resolveInternalSecret } from '@mall/platform';
-import { postGraphQL, startTestStack, type GraphQLResult, type TestStack } from '@mall/stack/testing';
-import { start } from '../index.ts';
 import { ensureBootstrapAdmin } from '../bootstrap.ts';
 import { PrismaClient } from '../data/generated/client.ts';
 import { PasswordHasher } from '../data/passwords.ts';
+import { start } from '../index.ts';
 
 let stack: TestStack;
 let db: pg.Client;
@@ -46,16 +52,21 @@ async function login(email: string, password: string): Promise<string> {
 async function customer(name = 'Customer'): Promise<{ id: string; email: string; password: string; token: string }> {
   const email = `c-${randomBytes(5).toString('hex')}@example.com`;
   const password = 'password-123';
-  const { register } = data<{ register: { accessToken: string; user: { id: string } } }>(await stack.gql(REGISTER, { input: { email, password, name } }));
+  const { register } = data<{ register: { accessToken: string; user: { id: string } } }>(
+    await stack.gql(REGISTER, { input: { email, password, name } }),
+  );
   return { id: register.user.id, email, password, token: register.accessToken };
 }
 
 async function outboxRows(type: string, key: string): Promise<{ payload: any }[]> {
-  return (await db.query('SELECT payload FROM outbox WHERE type = $1 AND key = $2 ORDER BY created_at', [type, key])).rows;
+  return (await db.query('SELECT payload FROM outbox WHERE type = $1 AND key = $2 ORDER BY created_at', [type, key]))
+    .rows;
 }
 
 async function activeAdminCount(): Promise<number> {
-  const { rows } = await db.query(`SELECT count(*)::int AS n FROM users WHERE status = 'ACTIVE' AND 'ADMIN' = ANY (roles)`);
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM users WHERE status = 'ACTIVE' AND 'ADMIN' = ANY (roles)`,
+  );
   return rows[0].n;
 }
 
@@ -97,7 +108,9 @@ describe('reading accounts', () => {
   });
 
   test('the internal fields for auth are not part of the public API', async () => {
-    const result = await stack.gql('query { verifyCredentials(email: "a@example.com", password: "password-123") { id } }');
+    const result = await stack.gql(
+      'query { verifyCredentials(email: "a@example.com", password: "password-123") { id } }',
+    );
     assert.equal(errorCode(result), 'GRAPHQL_VALIDATION_FAILED');
   });
 });
@@ -105,10 +118,15 @@ describe('reading accounts', () => {
 describe('changing accounts', () => {
   test('updateMe changes the name, validates it and records user.updated', async () => {
     const ada = await customer('Ada');
-    assert.deepEqual(data(await stack.gql(UPDATE_ME, { input: { name: '  Ada L.  ' } }, { token: ada.token })).updateMe, { id: ada.id, name: 'Ada L.' });
+    assert.deepEqual(
+      data(await stack.gql(UPDATE_ME, { input: { name: '  Ada L.  ' } }, { token: ada.token })).updateMe,
+      { id: ada.id, name: 'Ada L.' },
+    );
     const tooLong = await stack.gql(UPDATE_ME, { input: { name: 'x'.repeat(10_240) } }, { token: ada.token });
     assert.equal(errorCode(tooLong), 'BAD_USER_INPUT');
-    assert.deepEqual(tooLong.body.errors?.[0]?.extensions?.['problems'], [{ field: 'name', message: 'must be at most 100 characters' }]);
+    assert.deepEqual(tooLong.body.errors?.[0]?.extensions?.['problems'], [
+      { field: 'name', message: 'must be at most 100 characters' },
+    ]);
     assert.equal(errorCode(await stack.gql(UPDATE_ME, { input: { name: 'x' } })), 'UNAUTHENTICATED');
     const events = await outboxRows('user.updated', ada.id);
     assert.equal(events.length, 1);
@@ -121,28 +139,54 @@ describe('changing accounts', () => {
       { email: 'short@example.com', password: 'short' },
       { email: 'long@example.com', password: 'password-123', name: 'x'.repeat(10_240) },
     ]) {
-      assert.equal(errorCode(await stack.gql(REGISTER, { input })), 'BAD_USER_INPUT', JSON.stringify(input).slice(0, 80));
+      assert.equal(
+        errorCode(await stack.gql(REGISTER, { input })),
+        'BAD_USER_INPUT',
+        JSON.stringify(input).slice(0, 80),
+      );
     }
     const ada = await customer();
-    assert.equal(errorCode(await stack.gql(REGISTER, { input: { email: ada.email.toUpperCase(), password: 'password-123' } })), 'CONFLICT');
+    assert.equal(
+      errorCode(await stack.gql(REGISTER, { input: { email: ada.email.toUpperCase(), password: 'password-123' } })),
+      'CONFLICT',
+    );
   });
 
   test('only an ADMIN may update another account; email changes are normalized and must be free', async () => {
     const [ada, bob] = [await customer(), await customer()];
-    assert.equal(errorCode(await stack.gql(UPDATE_USER, { id: bob.id, input: { name: 'Hacked' } }, { token: ada.token })), 'FORBIDDEN');
-    assert.equal(errorCode(await stack.gql(UPDATE_USER, { id: ada.id, input: { name: 'Self' } }, { token: ada.token })), 'FORBIDDEN');
+    assert.equal(
+      errorCode(await stack.gql(UPDATE_USER, { id: bob.id, input: { name: 'Hacked' } }, { token: ada.token })),
+      'FORBIDDEN',
+    );
+    assert.equal(
+      errorCode(await stack.gql(UPDATE_USER, { id: ada.id, input: { name: 'Self' } }, { token: ada.token })),
+      'FORBIDDEN',
+    );
 
     const newEmail = `New-${randomBytes(4).toString('hex')}@Example.com`;
-    const updated = data(await stack.gql(UPDATE_USER, { id: bob.id, input: { name: 'Bob', email: newEmail } }, { token: admin.token })).updateUser;
+    const updated = data(
+      await stack.gql(UPDATE_USER, { id: bob.id, input: { name: 'Bob', email: newEmail } }, { token: admin.token }),
+    ).updateUser;
     assert.deepEqual(updated, { id: bob.id, name: 'Bob', email: newEmail.toLowerCase() });
     await login(newEmail, bob.password);
 
-    assert.equal(errorCode(await stack.gql(UPDATE_USER, { id: bob.id, input: { email: ada.email.toUpperCase() } }, { token: admin.token })), 'CONFLICT');
-    assert.equal(errorCode(await stack.gql(UPDATE_USER, { id: bob.id, input: { email: 'nope' } }, { token: admin.token })), 'BAD_USER_INPUT');
-    assert.equal(errorCode(await stack.gql(UPDATE_USER, { id: '1', input: { name: 'Ghost' } }, { token: admin.token })), 'NOT_FOUND');
+    assert.equal(
+      errorCode(
+        await stack.gql(UPDATE_USER, { id: bob.id, input: { email: ada.email.toUpperCase() } }, { token: admin.token }),
+      ),
+      'CONFLICT',
+    );
+    assert.equal(
+      errorCode(await stack.gql(UPDATE_USER, { id: bob.id, input: { email: 'nope' } }, { token: admin.token })),
+      'BAD_USER_INPUT',
+    );
+    assert.equal(
+      errorCode(await stack.gql(UPDATE_USER, { id: '1', input: { name: 'Ghost' } }, { token: admin.token })),
+      'NOT_FOUND',
+    );
   });
 
-  test("a customer cannot delete another user (NOT_FOUND) but can delete itself; the address is free again", async () => {
+  test('a customer cannot delete another user (NOT_FOUND) but can delete itself; the address is free again', async () => {
     const [ada, bob] = [await customer(), await customer()];
     assert.equal(errorCode(await stack.gql(DELETE_USER, { id: bob.id }, { token: ada.token })), 'NOT_FOUND');
     assert.equal(data(await stack.gql(USER, { id: bob.id }, { token: admin.token })).user.id, bob.id);
@@ -156,16 +200,22 @@ describe('changing accounts', () => {
     const [deleted] = await outboxRows('user.deleted', ada.id);
     assert.equal(deleted?.payload.data.userId, ada.id);
 
-    const again = data(await stack.gql(REGISTER, { input: { email: ada.email, password: 'password-456' } })).register.user;
+    const again = data(await stack.gql(REGISTER, { input: { email: ada.email, password: 'password-456' } })).register
+      .user;
     assert.notEqual(again.id, ada.id);
   });
 
   test('an ADMIN deletes any user; the state change and its user.deleted event commit together or not at all', async () => {
     const bob = await customer();
     // Make the outbox insert fail: if the delete were not in the event's transaction, bob would still be gone.
-    await db.query(`ALTER TABLE outbox ADD CONSTRAINT test_refuse_user_deleted CHECK (type <> 'user.deleted') NOT VALID`);
+    await db.query(
+      `ALTER TABLE outbox ADD CONSTRAINT test_refuse_user_deleted CHECK (type <> 'user.deleted') NOT VALID`,
+    );
     try {
-      assert.equal(errorCode(await stack.gql(DELETE_USER, { id: bob.id }, { token: admin.token })), 'INTERNAL_SERVER_ERROR');
+      assert.equal(
+        errorCode(await stack.gql(DELETE_USER, { id: bob.id }, { token: admin.token })),
+        'INTERNAL_SERVER_ERROR',
+      );
     } finally {
       await db.query('ALTER TABLE outbox DROP CONSTRAINT test_refuse_user_deleted');
     }
@@ -191,8 +241,15 @@ describe('listing users', () => {
     let after: string | null = null;
     let totalCount = -1;
     for (let page = 0; page < 100; page++) {
-      const { users }: { users: { totalCount: number; edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } =
-        data(await stack.gql(USERS, { first: 2, after }, { token: admin.token }));
+      const {
+        users,
+      }: {
+        users: {
+          totalCount: number;
+          edges: { cursor: string; node: { id: string } }[];
+          pageInfo: { hasNextPage: boolean; endCursor: string | null };
+        };
+      } = data(await stack.gql(USERS, { first: 2, after }, { token: admin.token }));
       totalCount = users.totalCount;
       assert.ok(users.edges.length <= 2);
       seen.push(...users.edges.map((edge) => edge.node.id));
@@ -201,7 +258,10 @@ describe('listing users', () => {
       after = users.pageInfo.endCursor;
     }
     const { rows } = await db.query(`SELECT id::text FROM users WHERE status = 'ACTIVE' ORDER BY id`);
-    assert.deepEqual(seen, rows.map((row) => row.id));
+    assert.deepEqual(
+      seen,
+      rows.map((row) => row.id),
+    );
     assert.equal(totalCount, rows.length);
     assert.ok(seen.includes(admin.id));
   });
@@ -209,7 +269,10 @@ describe('listing users', () => {
   test('first above 100 or below 1 and foreign cursors are BAD_USER_INPUT', async () => {
     assert.equal(errorCode(await stack.gql(USERS, { first: 101 }, { token: admin.token })), 'BAD_USER_INPUT');
     assert.equal(errorCode(await stack.gql(USERS, { first: 0 }, { token: admin.token })), 'BAD_USER_INPUT');
-    assert.equal(errorCode(await stack.gql(USERS, { after: 'bm90LWEtY3Vyc29y' }, { token: admin.token })), 'BAD_USER_INPUT');
+    assert.equal(
+      errorCode(await stack.gql(USERS, { after: 'bm90LWEtY3Vyc29y' }, { token: admin.token })),
+      'BAD_USER_INPUT',
+    );
     assert.equal(data(await stack.gql(USERS, { first: 100 }, { token: admin.token })).users.edges.length > 0, true);
   });
 });
@@ -217,12 +280,30 @@ describe('listing users', () => {
 describe('roles', () => {
   test('an ADMIN assigns and revokes roles, each change recorded as user.roles_changed', async () => {
     const ada = await customer();
-    assert.equal(errorCode(await stack.gql(ASSIGN, { userId: ada.id, role: 'ADMIN' }, { token: ada.token })), 'FORBIDDEN');
-    assert.deepEqual(data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles, ['CUSTOMER', 'MERCHANT']);
-    assert.deepEqual(data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles, ['CUSTOMER', 'MERCHANT']);
-    assert.deepEqual(data(await stack.gql(REVOKE, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).revokeRole.roles, ['CUSTOMER']);
-    assert.equal(errorCode(await stack.gql(REVOKE, { userId: ada.id, role: 'CUSTOMER' }, { token: admin.token })), 'BAD_USER_INPUT');
-    assert.equal(errorCode(await stack.gql(ASSIGN, { userId: '1', role: 'MERCHANT' }, { token: admin.token })), 'NOT_FOUND');
+    assert.equal(
+      errorCode(await stack.gql(ASSIGN, { userId: ada.id, role: 'ADMIN' }, { token: ada.token })),
+      'FORBIDDEN',
+    );
+    assert.deepEqual(
+      data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles,
+      ['CUSTOMER', 'MERCHANT'],
+    );
+    assert.deepEqual(
+      data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles,
+      ['CUSTOMER', 'MERCHANT'],
+    );
+    assert.deepEqual(
+      data(await stack.gql(REVOKE, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).revokeRole.roles,
+      ['CUSTOMER'],
+    );
+    assert.equal(
+      errorCode(await stack.gql(REVOKE, { userId: ada.id, role: 'CUSTOMER' }, { token: admin.token })),
+      'BAD_USER_INPUT',
+    );
+    assert.equal(
+      errorCode(await stack.gql(ASSIGN, { userId: '1', role: 'MERCHANT' }, { token: admin.token })),
+      'NOT_FOUND',
+    );
 
     const changes = (await outboxRows('user.roles_changed', ada.id)).map((row) => row.payload.data);
     assert.deepEqual(changes, [
@@ -254,13 +335,19 @@ describe('roles', () => {
       const outcomes = [byAdmin, byRival].map((result) => errorCode(result) ?? 'OK');
       assert.equal(outcomes.filter((o) => o === 'OK').length, 1, `round ${round}: ${outcomes.join(', ')}`);
       // The loser either lost the race in the lock (INVALID_STATE) or was already demoted when checked (FORBIDDEN).
-      assert.ok(outcomes.every((o) => ['OK', 'INVALID_STATE', 'FORBIDDEN'].includes(o)), outcomes.join(', '));
+      assert.ok(
+        outcomes.every((o) => ['OK', 'INVALID_STATE', 'FORBIDDEN'].includes(o)),
+        outcomes.join(', '),
+      );
       assert.equal(await activeAdminCount(), 1);
 
       const [winner, loser] = outcomes[0] === 'OK' ? [admin, rival] : [rival, admin];
       // The loser's access token still says ADMIN for minutes; the user subgraph goes by the current roles.
       assert.equal(errorCode(await stack.gql(USERS, {}, { token: loser.token })), 'FORBIDDEN');
-      assert.equal(errorCode(await stack.gql(ASSIGN, { userId: loser.id, role: 'ADMIN' }, { token: loser.token })), 'FORBIDDEN');
+      assert.equal(
+        errorCode(await stack.gql(ASSIGN, { userId: loser.id, role: 'ADMIN' }, { token: loser.token })),
+        'FORBIDDEN',
+      );
       admin = winner;
     }
   });
@@ -276,7 +363,12 @@ describe('the subgraph port', () => {
     assert.equal(errorCode(bare), 'UNAUTHENTICATED');
 
     const forger = new IdentitySigner(randomBytes(32).toString('hex'), 'router');
-    const forged = await forger.sign({ userId: admin.id, roles: ['CUSTOMER', 'ADMIN'], requestId: 'forged', audience: 'user' });
+    const forged = await forger.sign({
+      userId: admin.id,
+      roles: ['CUSTOMER', 'ADMIN'],
+      requestId: 'forged',
+      audience: 'user',
+    });
     const result = await postGraphQL(subgraphUrl(), USERS, {}, { headers: { 'mall-identity': forged } });
     assert.equal(result.status, 401);
     assert.equal(result.body.data, undefined);
@@ -285,12 +377,27 @@ describe('the subgraph port', () => {
   test("internal fields answer only the auth service's identity", async () => {
     const secret = await resolveInternalSecret(stack.config);
     const sign = (issuer: string) =>
-      new IdentitySigner(secret, issuer).sign({ userId: null, roles: [], requestId: `direct-${issuer}`, audience: 'user' });
+      new IdentitySigner(secret, issuer).sign({
+        userId: null,
+        roles: [],
+        requestId: `direct-${issuer}`,
+        audience: 'user',
+      });
     const input = { email: `direct-${randomBytes(4).toString('hex')}@example.com`, password: 'password-123' };
 
-    const asRouter = await postGraphQL(subgraphUrl(), CREATE, { input }, { headers: { 'mall-identity': await sign('router') } });
+    const asRouter = await postGraphQL(
+      subgraphUrl(),
+      CREATE,
+      { input },
+      { headers: { 'mall-identity': await sign('router') } },
+    );
     assert.equal(errorCode(asRouter), 'FORBIDDEN');
-    const asStranger = await postGraphQL(subgraphUrl(), CREATE, { input }, { headers: { 'mall-identity': await sign('order') } });
+    const asStranger = await postGraphQL(
+      subgraphUrl(),
+      CREATE,
+      { input },
+      { headers: { 'mall-identity': await sign('order') } },
+    );
     assert.equal(asStranger.status, 401);
 
     const created = data<{ createAccount: { id: string; roles: string[] } }>(
@@ -302,7 +409,12 @@ describe('the subgraph port', () => {
     const verify = `query($email: String!, $password: String!) { verifyCredentials(email: $email, password: $password) { id } }`;
     const check = async (email: string, password: string) =>
       data<{ verifyCredentials: { id: string } | null }>(
-        await postGraphQL(subgraphUrl(), verify, { email, password }, { headers: { 'mall-identity': await sign('auth') } }),
+        await postGraphQL(
+          subgraphUrl(),
+          verify,
+          { email, password },
+          { headers: { 'mall-identity': await sign('auth') } },
+        ),
       ).verifyCredentials;
     assert.equal((await check(input.email.toUpperCase(), input.password))?.id, created.id);
     assert.equal(await check(input.email, 'wrong-password'), null);
@@ -318,12 +430,18 @@ describe('bootstrap admin', () => {
     try {
       let next = BigInt(Date.now()) << 22n;
       const deps = { config, prisma, passwords: new PasswordHasher(), nextId: () => ++next, logger };
-      const results = await Promise.all([ensureBootstrapAdmin(deps), ensureBootstrapAdmin(deps), ensureBootstrapAdmin(deps)]);
+      const results = await Promise.all([
+        ensureBootstrapAdmin(deps),
+        ensureBootstrapAdmin(deps),
+        ensureBootstrapAdmin(deps),
+      ]);
       assert.equal(results.filter((r) => r.created).length, 1);
       assert.equal(new Set(results.map((r) => r.password)).size, 1, 'all agree on the generated password');
       assert.ok(results.every((r) => r.generated && r.email === 'second-admin@mall.test'));
 
-      const { rows } = await db.query(`SELECT id::text, roles::text[] AS roles FROM users WHERE email = 'second-admin@mall.test'`);
+      const { rows } = await db.query(
+        `SELECT id::text, roles::text[] AS roles FROM users WHERE email = 'second-admin@mall.test'`,
+      );
       assert.equal(rows.length, 1);
       assert.deepEqual(rows[0].roles, ['CUSTOMER', 'ADMIN']);
       assert.equal((await outboxRows('user.registered', rows[0].id)).length, 1);
@@ -338,7 +456,10 @@ describe('bootstrap admin', () => {
 
   test('a second instance of the subgraph starts on the same database without creating anything', async () => {
     const logger = createLogger({ service: 'user-2', level: 'silent' });
-    const second = await start({ config: stack.config, logger, internalSecret: await resolveInternalSecret(stack.config), redis: stack.redis }, { port: 0 });
+    const second = await start(
+      { config: stack.config, logger, internalSecret: await resolveInternalSecret(stack.config), redis: stack.redis },
+      { port: 0 },
+    );
     try {
       assert.equal(second.admin.created, false);
       assert.equal(second.admin.email, stack.admin.email);

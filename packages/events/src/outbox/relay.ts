@@ -1,10 +1,10 @@
 import type { Kafka, Message, Producer } from 'kafkajs';
 import pg from 'pg';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { eventHeaders } from '../envelope.ts';
 import { createProducer } from '../kafka.ts';
-import { relayMetrics, type RelayMetrics } from '../metrics.ts';
+import { type RelayMetrics, relayMetrics } from '../metrics.ts';
 import { OUTBOX_CHANNEL } from './writer.ts';
 
 export interface OutboxRelayOptions {
@@ -242,7 +242,9 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         }
       }
       if (published.length > 0) {
-        await c.query(`UPDATE "outbox" SET published_at = now() WHERE id = ANY($1::text[])`, [published.map((r) => r.id)]);
+        await c.query(`UPDATE "outbox" SET published_at = now() WHERE id = ANY($1::text[])`, [
+          published.map((r) => r.id),
+        ]);
       }
       await c.query('COMMIT');
       // Counted only after the commit: a cycle rolled back is republished and would otherwise count twice.

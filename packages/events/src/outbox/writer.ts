@@ -6,7 +6,7 @@ import { EVENTS, type EventType } from '../schemas/index.ts';
  * generated client fits without this package depending on any of them.
  */
 export interface OutboxTx {
-  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 
 /** The channel the relay LISTENs on. */
@@ -17,8 +17,13 @@ export const OUTBOX_CHANNEL = 'outbox';
  * Call it with the `tx` of `prisma.$transaction(async (tx) => ...)`; never with the root client, which would
  * commit the row on its own.
  */
-export async function writeOutbox(tx: OutboxTx, events: EventEnvelope<EventType> | readonly EventEnvelope<EventType>[]): Promise<void> {
-  const list = Array.isArray(events) ? (events as readonly EventEnvelope<EventType>[]) : [events as EventEnvelope<EventType>];
+export async function writeOutbox(
+  tx: OutboxTx,
+  events: EventEnvelope<EventType> | readonly EventEnvelope<EventType>[],
+): Promise<void> {
+  const list = Array.isArray(events)
+    ? (events as readonly EventEnvelope<EventType>[])
+    : [events as EventEnvelope<EventType>];
   if (list.length === 0) return;
   const values: unknown[] = [];
   const rows: string[] = [];

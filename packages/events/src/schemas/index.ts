@@ -7,8 +7,8 @@ import { stockEvents } from './stock.ts';
 import { userEvents } from './user.ts';
 
 export { Id, Money, Quantity, StockLine, Timestamp } from './common.ts';
-export { CancelReason } from './order.ts';
 export { RejectReason } from './flashsale.ts';
+export { CancelReason } from './order.ts';
 
 export interface EventDefinition {
   readonly topic: TopicName;

@@ -23,7 +23,14 @@ export const orderEvents = {
   'order.paid': {
     topic: 'order.events',
     version: 1,
-    data: z.object({ orderId: Id, userId: Id, paymentId: Id, amount: Money, reservationId: Id.optional(), paidAt: Timestamp }),
+    data: z.object({
+      orderId: Id,
+      userId: Id,
+      paymentId: Id,
+      amount: Money,
+      reservationId: Id.optional(),
+      paidAt: Timestamp,
+    }),
   },
   'order.cancelled': {
     topic: 'order.events',
@@ -40,7 +47,13 @@ export const orderEvents = {
   'order.shipped': {
     topic: 'order.events',
     version: 1,
-    data: z.object({ orderId: Id, userId: Id, carrier: z.string().optional(), trackingNumber: z.string().optional(), shippedAt: Timestamp }),
+    data: z.object({
+      orderId: Id,
+      userId: Id,
+      carrier: z.string().optional(),
+      trackingNumber: z.string().optional(),
+      shippedAt: Timestamp,
+    }),
   },
   'order.completed': {
     topic: 'order.events',

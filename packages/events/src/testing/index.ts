@@ -17,9 +17,13 @@ export const OUTBOX_SQL_PATH = fileURLToPath(new URL('../../prisma/events.sql', 
 export async function assertOutboxSnippet(schemaDir: string | URL): Promise<void> {
   const dir = schemaDir instanceof URL ? fileURLToPath(schemaDir) : schemaDir;
   const copyPath = join(dir, 'events.prisma');
-  const [canonical, copy] = await Promise.all([readFile(OUTBOX_PRISMA_PATH), readFile(copyPath).catch(() => undefined)]);
+  const [canonical, copy] = await Promise.all([
+    readFile(OUTBOX_PRISMA_PATH),
+    readFile(copyPath).catch(() => undefined),
+  ]);
   if (copy === undefined) throw new Error(`${copyPath} is missing: copy ${OUTBOX_PRISMA_PATH} there`);
-  if (!canonical.equals(copy)) throw new Error(`${copyPath} differs from ${OUTBOX_PRISMA_PATH}: copy it again (byte-for-byte)`);
+  if (!canonical.equals(copy))
+    throw new Error(`${copyPath} differs from ${OUTBOX_PRISMA_PATH}: copy it again (byte-for-byte)`);
 }
 
 export interface WaitForOptions {
@@ -30,7 +34,10 @@ export interface WaitForOptions {
 }
 
 /** Polls `predicate` until it returns a truthy value (which is returned) or the deadline passes. */
-export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitForOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  predicate: () => T | Promise<T>,
+  options: WaitForOptions = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   const interval = options.intervalMs ?? 25;
   let lastError: unknown;
@@ -42,7 +49,10 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, options: WaitF
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`waitFor timed out after ${options.timeoutMs ?? 10_000} ms${options.what ? `: ${options.what}` : ''}`, { cause: lastError });
+      throw new Error(
+        `waitFor timed out after ${options.timeoutMs ?? 10_000} ms${options.what ? `: ${options.what}` : ''}`,
+        { cause: lastError },
+      );
     }
     await delay(interval);
   }
@@ -93,8 +103,12 @@ export interface TestDatabase {
  * Creates a uniquely named database on the test server (TEST_DATABASE_URL, else the local trusted
  * postgres) and runs the given SQL in it, e.g. `[await readFile(OUTBOX_SQL_PATH, 'utf8'), domainSql]`.
  */
-export async function createTestDatabase(sql: readonly string[] = [], options: { serverUrl?: string; prefix?: string } = {}): Promise<TestDatabase> {
-  const serverUrl = options.serverUrl ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export async function createTestDatabase(
+  sql: readonly string[] = [],
+  options: { serverUrl?: string; prefix?: string } = {},
+): Promise<TestDatabase> {
+  const serverUrl =
+    options.serverUrl ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const name = `${options.prefix ?? 'test_events'}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();

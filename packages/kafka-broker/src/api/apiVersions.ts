@@ -15,7 +15,16 @@ export const apiVersions = defineApi<Record<string, never>, Res>({
   request: struct([]),
   response: struct<Res>([
     ['errorCode', int16],
-    ['apiKeys', array(struct([['apiKey', int16], ['minVersion', int16], ['maxVersion', int16]]))],
+    [
+      'apiKeys',
+      array(
+        struct([
+          ['apiKey', int16],
+          ['minVersion', int16],
+          ['maxVersion', int16],
+        ]),
+      ),
+    ],
     ['throttleTimeMs', int32, 1],
   ]),
   handle: (b) => ({ errorCode: 0, apiKeys: b.supportedApis(), throttleTimeMs: 0 }),

@@ -31,8 +31,24 @@ export const createTopics = defineApi<Req, Res>({
           ['name', str],
           ['numPartitions', int32],
           ['replicationFactor', int16],
-          ['assignments', array(struct([['partitionIndex', int32], ['brokerIds', array(int32)]]))],
-          ['configs', array(struct([['name', str], ['value', nstr]]))],
+          [
+            'assignments',
+            array(
+              struct([
+                ['partitionIndex', int32],
+                ['brokerIds', array(int32)],
+              ]),
+            ),
+          ],
+          [
+            'configs',
+            array(
+              struct([
+                ['name', str],
+                ['value', nstr],
+              ]),
+            ),
+          ],
         ]),
       ),
     ],
@@ -41,7 +57,16 @@ export const createTopics = defineApi<Req, Res>({
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 2],
-    ['topics', array(struct([['name', str], ['errorCode', int16], ['errorMessage', nstr, 1]]))],
+    [
+      'topics',
+      array(
+        struct([
+          ['name', str],
+          ['errorCode', int16],
+          ['errorMessage', nstr, 1],
+        ]),
+      ),
+    ],
   ]),
   handle(b, req) {
     const seen = new Set<string>();
@@ -52,8 +77,10 @@ export const createTopics = defineApi<Req, Res>({
       if (seen.has(t.name)) return fail(ErrorCode.INVALID_REQUEST, 'topic listed twice');
       seen.add(t.name);
       if (b.store.topic(t.name)) return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `Topic '${t.name}' already exists.`);
-      const partitions = t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? b.numPartitions : t.numPartitions;
-      if (partitions <= 0 || partitions > 10000) return fail(ErrorCode.INVALID_PARTITIONS, 'number of partitions must be between 1 and 10000');
+      const partitions =
+        t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? b.numPartitions : t.numPartitions;
+      if (partitions <= 0 || partitions > 10000)
+        return fail(ErrorCode.INVALID_PARTITIONS, 'number of partitions must be between 1 and 10000');
       if (t.replicationFactor !== -1 && t.replicationFactor !== 1 && t.assignments.length === 0)
         return fail(ErrorCode.INVALID_REPLICATION_FACTOR, 'single-node broker: replication factor must be 1');
       if (!req.validateOnly) b.createTopic(t.name, partitions);

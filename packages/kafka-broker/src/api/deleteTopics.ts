@@ -22,7 +22,15 @@ export const deleteTopics = defineApi<Req, Res>({
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 1],
-    ['responses', array(struct([['name', str], ['errorCode', int16]]))],
+    [
+      'responses',
+      array(
+        struct([
+          ['name', str],
+          ['errorCode', int16],
+        ]),
+      ),
+    ],
   ]),
   handle: (b, req) => ({
     throttleTimeMs: 0,

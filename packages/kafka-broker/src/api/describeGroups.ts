@@ -30,7 +30,18 @@ export const describeGroups = defineApi<Req, Res>({
           ['groupState', str],
           ['protocolType', str],
           ['protocolData', str],
-          ['members', array(struct([['memberId', str], ['clientId', str], ['clientHost', str], ['memberMetadata', bytes], ['memberAssignment', bytes]]))],
+          [
+            'members',
+            array(
+              struct([
+                ['memberId', str],
+                ['clientId', str],
+                ['clientHost', str],
+                ['memberMetadata', bytes],
+                ['memberAssignment', bytes],
+              ]),
+            ),
+          ],
         ]),
       ),
     ],

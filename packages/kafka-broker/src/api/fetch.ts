@@ -1,4 +1,4 @@
-import { array, int16, int32, int64, int8, narray, recordList, str, struct } from '../codec/schema.ts';
+import { array, int8, int16, int32, int64, narray, recordList, str, struct } from '../codec/schema.ts';
 import { ErrorCode } from '../errors.ts';
 import { defineApi } from './types.ts';
 
@@ -10,7 +10,10 @@ interface Req {
   isolationLevel: number;
   sessionId: number;
   sessionEpoch: number;
-  topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }> }>;
+  topics: Array<{
+    topic: string;
+    partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }>;
+  }>;
 }
 interface PartRes {
   partitionIndex: number;
@@ -62,7 +65,16 @@ export const fetch = defineApi<Req, Res>({
         ]),
       ),
     ],
-    ['forgottenTopicsData', array(struct([['topic', str], ['partitions', array(int32)]])), 7],
+    [
+      'forgottenTopicsData',
+      array(
+        struct([
+          ['topic', str],
+          ['partitions', array(int32)],
+        ]),
+      ),
+      7,
+    ],
     ['rackId', str, 11],
   ]),
   response: struct<Res>([
@@ -83,7 +95,16 @@ export const fetch = defineApi<Req, Res>({
                 ['highWatermark', int64],
                 ['lastStableOffset', int64, 4],
                 ['logStartOffset', int64, 5],
-                ['abortedTransactions', narray(struct([['producerId', int64], ['firstOffset', int64]])), 4],
+                [
+                  'abortedTransactions',
+                  narray(
+                    struct([
+                      ['producerId', int64],
+                      ['firstOffset', int64],
+                    ]),
+                  ),
+                  4,
+                ],
                 ['preferredReadReplica', int32, 11],
                 ['records', recordList],
               ]),
@@ -118,7 +139,10 @@ export const fetch = defineApi<Req, Res>({
           const limit = Math.min(p.partitionMaxBytes, remaining);
           // Like Kafka: the first partition with data may exceed the limits by one batch so a
           // batch larger than maxBytes can still be consumed; later ones must fit.
-          const r = limit > 0 || bytes === 0 ? log.read(p.fetchOffset, Math.max(limit, 0), bytes === 0) : { error: ErrorCode.NONE, records: [], bytes: 0 };
+          const r =
+            limit > 0 || bytes === 0
+              ? log.read(p.fetchOffset, Math.max(limit, 0), bytes === 0)
+              : { error: ErrorCode.NONE, records: [], bytes: 0 };
           if (r.error !== ErrorCode.NONE) errors = true;
           bytes += r.bytes;
           remaining -= r.bytes;
@@ -142,7 +166,9 @@ export const fetch = defineApi<Req, Res>({
       const left = deadline - Date.now();
       if (left <= 0) break;
       await b.waitForData(
-        req.topics.flatMap((t) => t.partitions.map((p) => b.store.partition(t.topic, p.partition)).filter((l) => l !== undefined)),
+        req.topics.flatMap((t) =>
+          t.partitions.map((p) => b.store.partition(t.topic, p.partition)).filter((l) => l !== undefined),
+        ),
         left,
       );
       out = build();

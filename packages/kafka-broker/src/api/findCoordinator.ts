@@ -1,4 +1,4 @@
-import { int16, int32, int8, nstr, str, struct } from '../codec/schema.ts';
+import { int8, int16, int32, nstr, str, struct } from '../codec/schema.ts';
 import { defineApi } from './types.ts';
 
 interface Req {
@@ -32,5 +32,12 @@ export const findCoordinator = defineApi<Req, Res>({
     ['port', int32],
   ]),
   // Single node: this broker coordinates every group (and would every transaction).
-  handle: (b) => ({ throttleTimeMs: 0, errorCode: 0, errorMessage: null, nodeId: 0, host: b.advertisedHost, port: b.port }),
+  handle: (b) => ({
+    throttleTimeMs: 0,
+    errorCode: 0,
+    errorMessage: null,
+    nodeId: 0,
+    host: b.advertisedHost,
+    port: b.port,
+  }),
 });

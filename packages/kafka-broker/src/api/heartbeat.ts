@@ -26,5 +26,8 @@ export const heartbeat = defineApi<Req, Res>({
     ['throttleTimeMs', int32, 1],
     ['errorCode', int16],
   ]),
-  handle: (b, req) => ({ throttleTimeMs: 0, errorCode: b.groups.heartbeat(req.groupId, req.generationId, req.memberId) }),
+  handle: (b, req) => ({
+    throttleTimeMs: 0,
+    errorCode: b.groups.heartbeat(req.groupId, req.generationId, req.memberId),
+  }),
 });

@@ -32,7 +32,12 @@ export const initProducerId = defineApi<Req, Res>({
     // Transactions are deliberately not implemented; a non-retriable error makes
     // a transactional kafkajs producer fail fast instead of hanging.
     if (req.transactionalId !== null)
-      return { throttleTimeMs: 0, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 };
+      return {
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        producerId: -1,
+        producerEpoch: -1,
+      };
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: b.store.allocateProducerId(), producerEpoch: 0 };
   },
 });

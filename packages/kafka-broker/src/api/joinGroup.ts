@@ -16,7 +16,15 @@ export const joinGroup = defineApi<JoinRequest, Res>({
     ['memberId', str],
     ['groupInstanceId', nstr, 5, Infinity, null],
     ['protocolType', str],
-    ['protocols', array(struct([['name', str], ['metadata', bytes]]))],
+    [
+      'protocols',
+      array(
+        struct([
+          ['name', str],
+          ['metadata', bytes],
+        ]),
+      ),
+    ],
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 2],
@@ -25,7 +33,16 @@ export const joinGroup = defineApi<JoinRequest, Res>({
     ['protocolName', str],
     ['leader', str],
     ['memberId', str],
-    ['members', array(struct([['memberId', str], ['groupInstanceId', nstr, 5], ['metadata', bytes]]))],
+    [
+      'members',
+      array(
+        struct([
+          ['memberId', str],
+          ['groupInstanceId', nstr, 5],
+          ['metadata', bytes],
+        ]),
+      ),
+    ],
   ]),
   async handle(b, req, ctx) {
     // v0 has no rebalance timeout; Kafka uses the session timeout for it.

@@ -1,4 +1,4 @@
-import { array, int16, int32, int64, int8, str, struct } from '../codec/schema.ts';
+import { array, int8, int16, int32, int64, str, struct } from '../codec/schema.ts';
 import { ErrorCode } from '../errors.ts';
 import { defineApi } from './types.ts';
 
@@ -30,7 +30,24 @@ export const listOffsets = defineApi<Req, Res>({
   request: struct<Req>([
     ['replicaId', int32],
     ['isolationLevel', int8, 2, Infinity, 0],
-    ['topics', array(struct([['name', str], ['partitions', array(struct([['partitionIndex', int32], ['timestamp', int64], ['maxNumOffsets', int32, 0, 0]]))]]))],
+    [
+      'topics',
+      array(
+        struct([
+          ['name', str],
+          [
+            'partitions',
+            array(
+              struct([
+                ['partitionIndex', int32],
+                ['timestamp', int64],
+                ['maxNumOffsets', int32, 0, 0],
+              ]),
+            ),
+          ],
+        ]),
+      ),
+    ],
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 2],
@@ -62,13 +79,26 @@ export const listOffsets = defineApi<Req, Res>({
         name: t.name,
         partitions: t.partitions.map((p): PartRes => {
           const log = b.store.partition(t.name, p.partitionIndex);
-          if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1 };
+          if (!log)
+            return {
+              partitionIndex: p.partitionIndex,
+              errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+              oldStyleOffsets: [],
+              timestamp: -1,
+              offset: -1,
+            };
           let offset: number;
           let timestamp = -1;
           if (p.timestamp === LATEST) offset = log.highWatermark;
           else if (p.timestamp === EARLIEST) offset = log.logStartOffset;
           else ({ offset, timestamp } = log.offsetForTimestamp(p.timestamp));
-          return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp, offset };
+          return {
+            partitionIndex: p.partitionIndex,
+            errorCode: ErrorCode.NONE,
+            oldStyleOffsets: offset >= 0 ? [offset] : [],
+            timestamp,
+            offset,
+          };
         }),
       })),
     };

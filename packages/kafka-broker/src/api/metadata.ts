@@ -34,7 +34,17 @@ export const metadata = defineApi<Req, Res>({
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 3],
-    ['brokers', array(struct([['nodeId', int32], ['host', str], ['port', int32], ['rack', nstr, 1]]))],
+    [
+      'brokers',
+      array(
+        struct([
+          ['nodeId', int32],
+          ['host', str],
+          ['port', int32],
+          ['rack', nstr, 1],
+        ]),
+      ),
+    ],
     ['clusterId', nstr, 2],
     ['controllerId', int32, 1],
     [
@@ -76,7 +86,14 @@ export const metadata = defineApi<Req, Res>({
         errorCode: ErrorCode.NONE,
         name,
         isInternal: false,
-        partitions: logs.map((_, i) => ({ errorCode: 0, partitionIndex: i, leaderId: 0, replicaNodes: [0], isrNodes: [0], offlineReplicas: [] })),
+        partitions: logs.map((_, i) => ({
+          errorCode: 0,
+          partitionIndex: i,
+          leaderId: 0,
+          replicaNodes: [0],
+          isrNodes: [0],
+          offlineReplicas: [],
+        })),
       };
     });
     return {

@@ -6,7 +6,10 @@ interface Req {
   groupId: string;
   generationId: number;
   memberId: string;
-  topics: Array<{ name: string; partitions: Array<{ partitionIndex: number; committedOffset: number; committedMetadata: string | null }> }>;
+  topics: Array<{
+    name: string;
+    partitions: Array<{ partitionIndex: number; committedOffset: number; committedMetadata: string | null }>;
+  }>;
 }
 interface Res {
   throttleTimeMs: number;
@@ -45,7 +48,23 @@ export const offsetCommit = defineApi<Req, Res>({
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 3],
-    ['topics', array(struct([['name', str], ['partitions', array(struct([['partitionIndex', int32], ['errorCode', int16]]))]]))],
+    [
+      'topics',
+      array(
+        struct([
+          ['name', str],
+          [
+            'partitions',
+            array(
+              struct([
+                ['partitionIndex', int32],
+                ['errorCode', int16],
+              ]),
+            ),
+          ],
+        ]),
+      ),
+    ],
   ]),
   async handle(b, req) {
     const groupError = b.groups.validateCommit(req.groupId, req.generationId, req.memberId);
@@ -54,8 +73,12 @@ export const offsetCommit = defineApi<Req, Res>({
       name: t.name,
       partitions: t.partitions.map((p) => {
         if (groupError !== ErrorCode.NONE) return { partitionIndex: p.partitionIndex, errorCode: groupError };
-        if (!b.store.partition(t.name, p.partitionIndex)) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
-        b.store.commitOffset(req.groupId, t.name, p.partitionIndex, { offset: p.committedOffset, metadata: p.committedMetadata });
+        if (!b.store.partition(t.name, p.partitionIndex))
+          return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+        b.store.commitOffset(req.groupId, t.name, p.partitionIndex, {
+          offset: p.committedOffset,
+          metadata: p.committedMetadata,
+        });
         wrote = true;
         return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE };
       }),

@@ -25,7 +25,15 @@ export const offsetFetch = defineApi<Req, Res>({
   max: 4,
   request: struct<Req>([
     ['groupId', str],
-    ['topics', narray(struct([['name', str], ['partitionIndexes', array(int32)]]))],
+    [
+      'topics',
+      narray(
+        struct([
+          ['name', str],
+          ['partitionIndexes', array(int32)],
+        ]),
+      ),
+    ],
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 3],
@@ -34,7 +42,17 @@ export const offsetFetch = defineApi<Req, Res>({
       array(
         struct([
           ['name', str],
-          ['partitions', array(struct([['partitionIndex', int32], ['committedOffset', int64], ['metadata', nstr], ['errorCode', int16]]))],
+          [
+            'partitions',
+            array(
+              struct([
+                ['partitionIndex', int32],
+                ['committedOffset', int64],
+                ['metadata', nstr],
+                ['errorCode', int16],
+              ]),
+            ),
+          ],
         ]),
       ),
     ],
@@ -53,7 +71,12 @@ export const offsetFetch = defineApi<Req, Res>({
         partitions: t.partitionIndexes.map((p) => {
           const c = committed?.get(t.name)?.get(p);
           // No commit yet: offset -1 tells the client to apply its reset policy.
-          return { partitionIndex: p, committedOffset: c?.offset ?? -1, metadata: c ? c.metadata : '', errorCode: ErrorCode.NONE };
+          return {
+            partitionIndex: p,
+            committedOffset: c?.offset ?? -1,
+            metadata: c ? c.metadata : '',
+            errorCode: ErrorCode.NONE,
+          };
         }),
       })),
     };

@@ -30,7 +30,23 @@ export const produce = defineApi<Req, Res>({
     ['transactionalId', nstr, 3, Infinity, null],
     ['acks', int16],
     ['timeoutMs', int32],
-    ['topicData', array(struct([['name', str], ['partitionData', array(struct([['index', int32], ['records', nbytes]]))]]))],
+    [
+      'topicData',
+      array(
+        struct([
+          ['name', str],
+          [
+            'partitionData',
+            array(
+              struct([
+                ['index', int32],
+                ['records', nbytes],
+              ]),
+            ),
+          ],
+        ]),
+      ),
+    ],
   ]),
   response: struct<Res>([
     [
@@ -59,11 +75,18 @@ export const produce = defineApi<Req, Res>({
   // overwrites: use them only before the first await (see Connection.take).
   async handle(b, req) {
     const written: number[] = [];
-    const fail = (index: number, errorCode: number): PartRes => ({ index, errorCode, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 });
+    const fail = (index: number, errorCode: number): PartRes => ({
+      index,
+      errorCode,
+      baseOffset: -1,
+      logAppendTimeMs: -1,
+      logStartOffset: -1,
+    });
     const validAcks = req.acks === -1 || req.acks === 0 || req.acks === 1;
     const responses = req.topicData.map((t) => {
       let logs = b.store.topic(t.name);
-      if (!logs && b.autoCreateTopics && b.validTopicName(t.name) === ErrorCode.NONE) logs = b.createTopic(t.name, b.numPartitions);
+      if (!logs && b.autoCreateTopics && b.validTopicName(t.name) === ErrorCode.NONE)
+        logs = b.createTopic(t.name, b.numPartitions);
       return {
         name: t.name,
         partitionResponses: t.partitionData.map((p): PartRes => {
@@ -94,9 +117,18 @@ export const produce = defineApi<Req, Res>({
             const first = log.append(fresh);
             if (baseOffset < 0) baseOffset = first;
             written.push(log.activeFd);
-            b.metrics.messagesIn(t.name, fresh.reduce((n, x) => n + x.lastOffsetDelta + 1, 0));
+            b.metrics.messagesIn(
+              t.name,
+              fresh.reduce((n, x) => n + x.lastOffsetDelta + 1, 0),
+            );
           }
-          return { index: p.index, errorCode: ErrorCode.NONE, baseOffset, logAppendTimeMs: -1, logStartOffset: log.logStartOffset };
+          return {
+            index: p.index,
+            errorCode: ErrorCode.NONE,
+            baseOffset,
+            logAppendTimeMs: -1,
+            logStartOffset: log.logStartOffset,
+          };
         }),
       };
     });

@@ -24,7 +24,15 @@ export const syncGroup = defineApi<Req, Res>({
     ['generationId', int32],
     ['memberId', str],
     ['groupInstanceId', nstr, 3, Infinity, null],
-    ['assignments', array(struct([['memberId', str], ['assignment', bytes]]))],
+    [
+      'assignments',
+      array(
+        struct([
+          ['memberId', str],
+          ['assignment', bytes],
+        ]),
+      ),
+    ],
   ]),
   response: struct<Res>([
     ['throttleTimeMs', int32, 1],

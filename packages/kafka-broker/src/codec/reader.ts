@@ -19,7 +19,8 @@ export class Reader {
   }
 
   private need(n: number): void {
-    if (n < 0 || this.pos + n > this.end) throw new ProtocolError(`truncated frame: need ${n} bytes at ${this.pos}/${this.end}`);
+    if (n < 0 || this.pos + n > this.end)
+      throw new ProtocolError(`truncated frame: need ${n} bytes at ${this.pos}/${this.end}`);
   }
 
   int8(): number {

@@ -11,6 +11,7 @@ export interface Type<T> {
 }
 
 /** [name, type, sinceVersion = 0, untilVersion = Infinity, default when absent] */
+// biome-ignore lint/suspicious/noExplicitAny: a field list mixes value types; the struct codec reads each by position.
 export type Field = readonly [string, Type<any>, number?, number?, unknown?];
 
 const prim = <T>(read: (r: Reader) => T, write: (w: Writer, x: T) => void): Type<T> => ({
@@ -18,15 +19,42 @@ const prim = <T>(read: (r: Reader) => T, write: (w: Writer, x: T) => void): Type
   write: (w, x) => write(w, x),
 });
 
-export const int8 = prim((r) => r.int8(), (w, x: number) => w.int8(x));
-export const int16 = prim((r) => r.int16(), (w, x: number) => w.int16(x));
-export const int32 = prim((r) => r.int32(), (w, x: number) => w.int32(x));
-export const int64 = prim((r) => r.int64(), (w, x: number) => w.int64(x));
-export const bool = prim((r) => r.bool(), (w, x: boolean) => w.bool(x));
-export const str = prim((r) => r.string(), (w, x: string) => w.string(x));
-export const nstr = prim((r) => r.nullableString(), (w, x: string | null) => w.nullableString(x ?? null));
-export const bytes = prim((r) => r.bytes(), (w, x: Buffer) => w.bytes(x));
-export const nbytes = prim((r) => r.nullableBytes(), (w, x: Buffer | null) => w.nullableBytes(x ?? null));
+export const int8 = prim(
+  (r) => r.int8(),
+  (w, x: number) => w.int8(x),
+);
+export const int16 = prim(
+  (r) => r.int16(),
+  (w, x: number) => w.int16(x),
+);
+export const int32 = prim(
+  (r) => r.int32(),
+  (w, x: number) => w.int32(x),
+);
+export const int64 = prim(
+  (r) => r.int64(),
+  (w, x: number) => w.int64(x),
+);
+export const bool = prim(
+  (r) => r.bool(),
+  (w, x: boolean) => w.bool(x),
+);
+export const str = prim(
+  (r) => r.string(),
+  (w, x: string) => w.string(x),
+);
+export const nstr = prim(
+  (r) => r.nullableString(),
+  (w, x: string | null) => w.nullableString(x ?? null),
+);
+export const bytes = prim(
+  (r) => r.bytes(),
+  (w, x: Buffer) => w.bytes(x),
+);
+export const nbytes = prim(
+  (r) => r.nullableBytes(),
+  (w, x: Buffer | null) => w.nullableBytes(x ?? null),
+);
 /** Record sets on the response side: a list of stored batches written back to back without copying. */
 export const recordList: Type<Buffer[] | null> = {
   read: (r) => {

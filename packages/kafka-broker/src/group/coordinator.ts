@@ -121,7 +121,8 @@ export class Coordinator {
     const g = this.group(req.groupId, true)!;
     if (g.members.size > 0) {
       const common = this.commonProtocols(g, req.protocols);
-      if (req.protocolType !== g.protocolType || common.length === 0) return this.fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+      if (req.protocolType !== g.protocolType || common.length === 0)
+        return this.fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     }
     const now = Date.now();
     let id = req.memberId;
@@ -166,7 +167,8 @@ export class Coordinator {
       member.joinCb = resolve;
     });
     if (g.state === 'PreparingRebalance') {
-      if (g.initialDelayUntil > now) this.armTimer(g, Math.min(this.opts.initialRebalanceDelayMs, g.initialDelayUntil - now));
+      if (g.initialDelayUntil > now)
+        this.armTimer(g, Math.min(this.opts.initialRebalanceDelayMs, g.initialDelayUntil - now));
       this.maybeCompleteJoin(g);
     } else {
       this.prepareRebalance(g, `member ${id} joining`);
@@ -202,10 +204,13 @@ export class Coordinator {
 
   private armTimer(g: Group, ms: number): void {
     if (g.rebalanceTimer) clearTimeout(g.rebalanceTimer);
-    g.rebalanceTimer = setTimeout(() => {
-      g.rebalanceTimer = undefined;
-      this.onRebalanceTimer(g);
-    }, Math.max(0, ms));
+    g.rebalanceTimer = setTimeout(
+      () => {
+        g.rebalanceTimer = undefined;
+        this.onRebalanceTimer(g);
+      },
+      Math.max(0, ms),
+    );
     g.rebalanceTimer.unref();
   }
 
@@ -222,7 +227,9 @@ export class Coordinator {
     let maxRebalance = 0;
     for (const m of g.members.values()) maxRebalance = Math.max(maxRebalance, m.rebalanceTimeoutMs);
     if (wasEmpty && this.opts.initialRebalanceDelayMs > 0) {
-      g.initialDelayUntil = Date.now() + Math.max(this.opts.initialRebalanceDelayMs, Math.min(maxRebalance, this.opts.initialRebalanceDelayMs * 3));
+      g.initialDelayUntil =
+        Date.now() +
+        Math.max(this.opts.initialRebalanceDelayMs, Math.min(maxRebalance, this.opts.initialRebalanceDelayMs * 3));
       this.armTimer(g, this.opts.initialRebalanceDelayMs);
       return;
     }
@@ -286,7 +293,10 @@ export class Coordinator {
       groupInstanceId: m.groupInstanceId,
       metadata: m.protocols.find((p) => p.name === g.protocol)?.metadata ?? EMPTY,
     }));
-    this.log.info({ group: g.id, generation: g.generation, members: g.members.size, leader: g.leader, protocol: g.protocol }, 'group rebalanced');
+    this.log.info(
+      { group: g.id, generation: g.generation, members: g.members.size, leader: g.leader, protocol: g.protocol },
+      'group rebalanced',
+    );
     for (const m of g.members.values()) {
       const cb = m.joinCb!;
       m.joinCb = undefined;
@@ -303,7 +313,12 @@ export class Coordinator {
     }
   }
 
-  sync(groupId: string, generation: number, memberId: string, assignments: Array<{ memberId: string; assignment: Buffer }>): Promise<SyncResult> | SyncResult {
+  sync(
+    groupId: string,
+    generation: number,
+    memberId: string,
+    assignments: Array<{ memberId: string; assignment: Buffer }>,
+  ): Promise<SyncResult> | SyncResult {
     const g = this.groups.get(groupId);
     const m = g?.members.get(memberId);
     if (!g || !m) return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID, assignment: EMPTY };
@@ -394,10 +409,25 @@ export class Coordinator {
     groupState: string;
     protocolType: string;
     protocolData: string;
-    members: Array<{ memberId: string; groupInstanceId: string | null; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }>;
+    members: Array<{
+      memberId: string;
+      groupInstanceId: string | null;
+      clientId: string;
+      clientHost: string;
+      memberMetadata: Buffer;
+      memberAssignment: Buffer;
+    }>;
   } {
     const g = this.groups.get(groupId);
-    if (!g) return { errorCode: ErrorCode.NONE, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [] };
+    if (!g)
+      return {
+        errorCode: ErrorCode.NONE,
+        groupId,
+        groupState: 'Dead',
+        protocolType: '',
+        protocolData: '',
+        members: [],
+      };
     return {
       errorCode: ErrorCode.NONE,
       groupId,

@@ -57,7 +57,8 @@ export function parseProducedBatches(records: Buffer): { error: number; batches:
   while (pos < records.length) {
     if (records.length - pos < HEADER_SIZE) {
       // A magic 0/1 message set is shorter than a v2 header; say so rather than "corrupt".
-      if (records.length - pos >= 17 && records.readInt8(pos + MAGIC) < 2) return { error: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, batches };
+      if (records.length - pos >= 17 && records.readInt8(pos + MAGIC) < 2)
+        return { error: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, batches };
       return { error: ErrorCode.CORRUPT_MESSAGE, batches };
     }
     const len = records.readInt32BE(pos + BATCH_LENGTH);
@@ -67,7 +68,8 @@ export function parseProducedBatches(records: Buffer): { error: number; batches:
     const buf = records.subarray(pos, end);
     if (crc32c(buf, ATTRIBUTES) !== buf.readUInt32BE(CRC)) return { error: ErrorCode.CORRUPT_MESSAGE, batches };
     const attrs = buf.readInt16BE(ATTRIBUTES);
-    if (attrs & (TRANSACTIONAL_FLAG | CONTROL_FLAG)) return { error: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, batches };
+    if (attrs & (TRANSACTIONAL_FLAG | CONTROL_FLAG))
+      return { error: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, batches };
     const info = batchInfo(buf);
     if (info.lastOffsetDelta < 0) return { error: ErrorCode.CORRUPT_MESSAGE, batches };
     batches.push(info);

@@ -43,7 +43,10 @@ export class Flusher {
 
   markDirty(fd: number, onDurable?: () => void): void {
     let st = this.files.get(fd);
-    if (!st) this.files.set(fd, (st = { dirty: false, onDurable: [], inflight: null, next: null, running: false }));
+    if (!st) {
+      st = { dirty: false, onDurable: [], inflight: null, next: null, running: false };
+      this.files.set(fd, st);
+    }
     st.dirty = true;
     if (onDurable) st.onDurable.push(onDurable);
     this.schedule(fd);
@@ -56,7 +59,9 @@ export class Flusher {
    */
   sync(fds?: Iterable<number>): Promise<void> {
     const waits: Promise<void>[] = [];
-    const entries = fds ? [...new Set(fds)].map((fd): [number, FileState | undefined] => [fd, this.files.get(fd)]) : [...this.files];
+    const entries = fds
+      ? [...new Set(fds)].map((fd): [number, FileState | undefined] => [fd, this.files.get(fd)])
+      : [...this.files];
     for (const [fd, st] of entries) {
       if (!st) continue;
       if (st.dirty) {

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '../codec/crc32c.ts';
 import { ErrorCode } from '../errors.ts';
-import type { Flusher } from './flusher.ts';
 import {
   ATTRIBUTES,
   BASE_SEQUENCE,
   BATCH_LENGTH,
+  type BatchInfo,
   CRC,
   HEADER_SIZE,
   LAST_OFFSET_DELTA,
@@ -17,8 +17,8 @@ import {
   PRODUCER_ID,
   readInt64,
   writeInt64,
-  type BatchInfo,
 } from './batch.ts';
+import type { Flusher } from './flusher.ts';
 
 /**
  * When an appended batch becomes visible to consumers (Fetch, ListOffsets
@@ -255,13 +255,22 @@ export class PartitionLog {
       const pid = readInt64(buf, PRODUCER_ID);
       if (pid >= 0) {
         const baseSeq = buf.readInt32BE(BASE_SEQUENCE);
-        this.rememberProducer(pid, buf.readInt16BE(PRODUCER_EPOCH), baseSeq, baseSeq + (lastOffset - expected), expected);
+        this.rememberProducer(
+          pid,
+          buf.readInt16BE(PRODUCER_EPOCH),
+          baseSeq,
+          baseSeq + (lastOffset - expected),
+          expected,
+        );
       }
       expected = lastOffset + 1;
       pos += total;
     }
     if (pos < seg.size) {
-      this.log.warn({ dir: this.dir, segment: seg.baseOffset, at: pos, dropped: seg.size - pos, reason }, 'truncating torn log tail');
+      this.log.warn(
+        { dir: this.dir, segment: seg.baseOffset, at: pos, dropped: seg.size - pos, reason },
+        'truncating torn log tail',
+      );
       fs.ftruncateSync(seg.fd, pos);
       seg.size = pos;
     }
@@ -294,7 +303,8 @@ export class PartitionLog {
     if (b.producerEpoch < p.epoch) return { error: ErrorCode.INVALID_PRODUCER_EPOCH };
     // Like Kafka, only an exact (first, last) match is a retry of the same batch.
     const lastSeq = b.baseSequence + b.lastOffsetDelta;
-    for (const r of p.recent) if (r.firstSeq === b.baseSequence && r.lastSeq === lastSeq) return { dupOffset: r.baseOffset };
+    for (const r of p.recent)
+      if (r.firstSeq === b.baseSequence && r.lastSeq === lastSeq) return { dupOffset: r.baseOffset };
     const expected = p.lastSeq === 0x7fffffff ? 0 : p.lastSeq + 1;
     if (b.baseSequence !== expected) return { error: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER };
     return null;
@@ -315,7 +325,8 @@ export class PartitionLog {
       seg.lastModified = Date.now();
       seg.maxTimestamp = Math.max(seg.maxTimestamp, b.maxTimestamp);
       this.nextOffset = base + b.lastOffsetDelta + 1;
-      if (b.producerId >= 0) this.rememberProducer(b.producerId, b.producerEpoch, b.baseSequence, b.baseSequence + b.lastOffsetDelta, base);
+      if (b.producerId >= 0)
+        this.rememberProducer(b.producerId, b.producerEpoch, b.baseSequence, b.baseSequence + b.lastOffsetDelta, base);
     }
     const upTo = this.nextOffset;
     this.flusher.markDirty(this.active().fd, () => this.durable(upTo));
@@ -364,7 +375,8 @@ export class PartitionLog {
    * limit still makes progress, as in Kafka).
    */
   read(offset: number, maxBytes: number, minOneBatch = true): ReadResult {
-    if (offset > this.nextOffset || offset < this.logStartOffset) return { error: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
+    if (offset > this.nextOffset || offset < this.logStartOffset)
+      return { error: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
     // Between the high watermark and the log end ('durable' mode): written, not yet fsynced, so not visible yet.
     if (offset >= this.highWatermark) return { error: ErrorCode.NONE, records: [], bytes: 0 };
     let si = this.findSegment(offset);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Flusher } from './flusher.ts';
-import { PartitionLog, type LogConfig, type Logger } from './log.ts';
+import { type LogConfig, type Logger, PartitionLog } from './log.ts';
 
 interface Meta {
   clusterId: string;
@@ -42,19 +42,23 @@ export class Store {
     if (fs.existsSync(metaPath)) {
       this.meta = JSON.parse(fs.readFileSync(metaPath, 'utf8')) as Meta;
     } else {
-      this.meta = { clusterId: crypto.randomBytes(16).toString('base64url').slice(0, 22), nextProducerId: 1000, topics: {} };
+      this.meta = {
+        clusterId: crypto.randomBytes(16).toString('base64url').slice(0, 22),
+        nextProducerId: 1000,
+        topics: {},
+      };
       this.saveMeta();
     }
     for (const [name, t] of Object.entries(this.meta.topics)) this.openTopic(name, t.partitions);
     const offsetsPath = path.join(root, 'offsets.jsonl');
     this.loadOffsets(offsetsPath);
     // Compact: rewrite the current state and continue appending to it.
-    const tmp = offsetsPath + '.tmp';
+    const tmp = `${offsetsPath}.tmp`;
     const lines: string[] = [];
     for (const [g, topics] of this.offsets)
       for (const [t, parts] of topics)
         for (const [p, c] of parts) lines.push(JSON.stringify({ g, t, p, o: c.offset, m: c.metadata }));
-    const body = lines.length ? lines.join('\n') + '\n' : '';
+    const body = lines.length ? `${lines.join('\n')}\n` : '';
     fs.writeFileSync(tmp, body);
     const tfd = fs.openSync(tmp, 'r');
     fs.fsyncSync(tfd);
@@ -85,7 +89,7 @@ export class Store {
 
   private saveMeta(): void {
     const p = path.join(this.root, 'meta.json');
-    const tmp = p + '.tmp';
+    const tmp = `${p}.tmp`;
     const fd = fs.openSync(tmp, 'w');
     fs.writeSync(fd, JSON.stringify(this.meta, null, 1));
     fs.fsyncSync(fd);
@@ -114,9 +118,15 @@ export class Store {
 
   private setOffset(g: string, t: string, p: number, c: CommittedOffset): void {
     let topics = this.offsets.get(g);
-    if (!topics) this.offsets.set(g, (topics = new Map()));
+    if (!topics) {
+      topics = new Map();
+      this.offsets.set(g, topics);
+    }
     let parts = topics.get(t);
-    if (!parts) topics.set(t, (parts = new Map()));
+    if (!parts) {
+      parts = new Map();
+      topics.set(t, parts);
+    }
     parts.set(p, c);
   }
 
@@ -129,7 +139,8 @@ export class Store {
 
   private openTopic(name: string, partitions: number): PartitionLog[] {
     const logs: PartitionLog[] = [];
-    for (let p = 0; p < partitions; p++) logs.push(new PartitionLog(path.join(this.root, 'logs', `${name}-${p}`), this.cfg, this.flusher, this.log));
+    for (let p = 0; p < partitions; p++)
+      logs.push(new PartitionLog(path.join(this.root, 'logs', `${name}-${p}`), this.cfg, this.flusher, this.log));
     this.logs.set(name, logs);
     return logs;
   }
@@ -150,7 +161,8 @@ export class Store {
     const existing = this.logs.get(name);
     if (existing) return existing;
     // A leftover directory from a deletion interrupted by a crash must not resurrect old data.
-    for (let p = 0; p < partitions; p++) fs.rmSync(path.join(this.root, 'logs', `${name}-${p}`), { recursive: true, force: true });
+    for (let p = 0; p < partitions; p++)
+      fs.rmSync(path.join(this.root, 'logs', `${name}-${p}`), { recursive: true, force: true });
     const logs = this.openTopic(name, partitions);
     this.meta.topics[name] = { partitions, createdAt: Date.now() };
     this.saveMeta();
@@ -169,7 +181,7 @@ export class Store {
       fs.rmSync(l.dir, { recursive: true, force: true });
     }
     for (const topics of this.offsets.values()) topics.delete(name);
-    this.appendOffsetsLine(JSON.stringify({ t: name, del: true }) + '\n');
+    this.appendOffsetsLine(`${JSON.stringify({ t: name, del: true })}\n`);
     this.log.info({ topic: name }, 'topic deleted');
     return true;
   }
@@ -186,7 +198,7 @@ export class Store {
     const cur = this.offsets.get(group)?.get(topic)?.get(partition);
     if (cur && cur.offset === c.offset && cur.metadata === c.metadata) return;
     this.setOffset(group, topic, partition, c);
-    this.appendOffsetsLine(JSON.stringify({ g: group, t: topic, p: partition, o: c.offset, m: c.metadata }) + '\n');
+    this.appendOffsetsLine(`${JSON.stringify({ g: group, t: topic, p: partition, o: c.offset, m: c.metadata })}\n`);
   }
 
   committed(group: string): Map<string, Map<number, CommittedOffset>> | undefined {

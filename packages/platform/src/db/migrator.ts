@@ -102,7 +102,10 @@ function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-async function withMaintenanceClient<T>(databaseUrl: string, fn: (client: pg.Client, name: string) => Promise<T>): Promise<T> {
+async function withMaintenanceClient<T>(
+  databaseUrl: string,
+  fn: (client: pg.Client, name: string) => Promise<T>,
+): Promise<T> {
   const name = databaseNameOf(databaseUrl);
   const client = new pg.Client({ connectionString: databaseUrlFor(databaseUrl, 'postgres') });
   await client.connect();

@@ -56,7 +56,8 @@ export function createPrismaClient<C>(
 ): C {
   const { logger, slowQueryMs } = options;
   const poolSize = options.poolSize ?? 10;
-  if (!Number.isInteger(poolSize) || poolSize < 1) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+  if (!Number.isInteger(poolSize) || poolSize < 1)
+    throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
 
   const adapter = new PrismaPg(
     {

@@ -37,7 +37,8 @@ export function isRetryableTransactionError(error: unknown): boolean {
     if (typeof current !== 'object') return false;
     const { code } = current as { code?: unknown };
     if (code === 'P2034' || code === PG_SERIALIZATION_FAILURE || code === PG_DEADLOCK_DETECTED) return true;
-    const meta = (current as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; kind?: unknown } } } }).meta;
+    const meta = (current as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown; kind?: unknown } } } })
+      .meta;
     const cause = meta?.driverAdapterError?.cause;
     if (cause?.originalCode === PG_SERIALIZATION_FAILURE || cause?.originalCode === PG_DEADLOCK_DETECTED) return true;
     if (cause?.kind === 'TransactionWriteConflict') return true;

@@ -1,3 +1,4 @@
+export type { SnowflakeOptions, SnowflakeParts } from './snowflake.ts';
 export {
   assertWorkerId,
   decodeId,
@@ -7,6 +8,5 @@ export {
   SNOWFLAKE_EPOCH_MS,
   SnowflakeGenerator,
 } from './snowflake.ts';
-export type { SnowflakeOptions, SnowflakeParts } from './snowflake.ts';
-export { resolveWorkerId } from './worker-id.ts';
 export type { ResolvedWorkerId, WorkerIdOptions } from './worker-id.ts';
+export { resolveWorkerId } from './worker-id.ts';

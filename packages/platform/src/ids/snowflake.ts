@@ -67,7 +67,10 @@ export class SnowflakeGenerator {
 
   #elapsed(): number {
     const ms = Math.floor(this.#now()) - SNOWFLAKE_EPOCH_MS;
-    if (ms < 0) throw new RangeError(`system clock is before the snowflake epoch (${new Date(SNOWFLAKE_EPOCH_MS).toISOString()})`);
+    if (ms < 0)
+      throw new RangeError(
+        `system clock is before the snowflake epoch (${new Date(SNOWFLAKE_EPOCH_MS).toISOString()})`,
+      );
     return ms;
   }
 }

@@ -31,12 +31,15 @@ export function resolveWorkerId(options: WorkerIdOptions = {}): ResolvedWorkerId
   if (options.workerId !== undefined) return { workerId: assertWorkerId(options.workerId), source: 'option' };
   const raw = env.MALL_WORKER_ID?.trim();
   if (raw) {
-    if (!/^\d+$/.test(raw)) throw new RangeError(`MALL_WORKER_ID must be an integer in 0..${MAX_WORKER_ID}, got "${raw}"`);
+    if (!/^\d+$/.test(raw))
+      throw new RangeError(`MALL_WORKER_ID must be an integer in 0..${MAX_WORKER_ID}, got "${raw}"`);
     return { workerId: assertWorkerId(Number(raw)), source: 'env' };
   }
   const allowRandom = options.allowRandom ?? env.NODE_ENV !== 'production';
   if (!allowRandom) {
-    throw new Error(`MALL_WORKER_ID is not set; each production instance needs a distinct value in 0..${MAX_WORKER_ID}`);
+    throw new Error(
+      `MALL_WORKER_ID is not set; each production instance needs a distinct value in 0..${MAX_WORKER_ID}`,
+    );
   }
   return { workerId: randomInt(0, MAX_WORKER_ID + 1), source: 'random' };
 }
