@@ -1,5 +1,4 @@
-import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError } from 'graphql';
 
 /** The `extensions.code`s the public contract promises; anything else leaves the router as INTERNAL_SERVER_ERROR. */
 export const ERROR_CODES = [
@@ -66,28 +65,4 @@ export function fromZodIssues(issues: readonly { path: readonly PropertyKey[]; m
   const problems = issues.map((i) => ({ field: i.path.map(String).join('.') || 'input', message: i.message }));
   const summary = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
   return badUserInput(`Invalid input: ${summary}`, problems);
-}
-
-interface Logger {
-  error(obj: object, msg?: string): void;
-}
-
-/**
- * Apollo `formatError` for every server we run: public codes pass with their message, anything else is
- * logged with its stack and replaced by a generic error, so no internal message or trace leaves.
- */
-export function createErrorFormatter(logger: Logger) {
-  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const code = formatted.extensions?.['code'];
-    if (isPublicCode(code)) {
-      const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
-    }
-    logger.error({ err: unwrapResolverError(error), path: formatted.path }, 'unexpected error');
-    return {
-      message: 'Internal server error',
-      ...(formatted.path ? { path: formatted.path } : {}),
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
-    };
-  };
 }

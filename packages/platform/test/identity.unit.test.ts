@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { AppError } from '../src/errors.ts';
-import {
-  anonymous,
-  IdentitySigner,
-  IdentityVerifier,
-  requireRole,
-  requireService,
-  requireUser,
-} from '../src/identity.ts';
+import { anonymous, IdentitySigner, IdentityVerifier, requireRole, requireService, requireUser } from '../src/index.ts';
 
 const SECRET = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);

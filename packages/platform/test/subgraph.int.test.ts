@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'graphql';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/identity.ts';
+import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/index.ts';
 import { createLogger } from '../src/logger.ts';
 import { type RunningService, type SubgraphContext, startSubgraph } from '../src/subgraph.ts';
 

@@ -1,4 +1,4 @@
-import type { Role } from '@mall/platform';
+import type { Role } from '@mall/platform/access';
 
 export interface AccessTokenClaimsInput {
   readonly userId: string;

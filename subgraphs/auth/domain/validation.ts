@@ -1,4 +1,4 @@
-import { fromZodIssues } from '@mall/platform';
+import { fromZodIssues } from '@mall/platform/errors';
 import { z } from 'zod';
 
 // Same bounds the user subgraph enforces; checked here too so a bad request is answered without a

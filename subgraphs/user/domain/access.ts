@@ -1,4 +1,4 @@
-import type { Identity } from '@mall/platform';
+import type { Identity } from '@mall/platform/access';
 
 /** A peer service (auth, later order, …) rather than the router speaking for an end user. */
 export const isService = (identity: Identity): boolean => identity.issuer !== 'router';

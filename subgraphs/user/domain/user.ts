@@ -1,4 +1,5 @@
-import { fromZodIssues, ROLES, type Role } from '@mall/platform';
+import { ROLES, type Role } from '@mall/platform/access';
+import { fromZodIssues } from '@mall/platform/errors';
 import { z } from 'zod';
 
 export type { Role };
