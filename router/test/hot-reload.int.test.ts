@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
-import { AppError, loadConfig, type RunningService, type SubgraphContext, startSubgraph } from '@mall/platform';
+import { AppError, loadConfig, type RequestScope, type RunningService, startSubgraph } from '@mall/platform';
 import { parse } from 'graphql';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -88,7 +88,7 @@ describe('supergraph hot reload (development)', () => {
       SUPERGRAPH_HOT_RELOAD: 'true',
       KAFKA_BROKERS: '127.0.0.1:1',
     });
-    subgraph = await startSubgraph<SubgraphContext>({
+    subgraph = await startSubgraph<RequestScope>({
       name: 'user',
       typeDefs: parse(`${FED} type Query { hello: String added: String }`),
       resolvers: {

@@ -13,8 +13,8 @@ import {
   IDENTITY_HEADER,
   IdentitySigner,
   loadConfig,
+  type RequestScope,
   type RunningService,
-  type SubgraphContext,
   startSubgraph,
 } from '@mall/platform';
 import { parse } from 'graphql';
@@ -48,7 +48,7 @@ const productTypeDefs = parse(`${FED}
 const cartTypeDefs = parse(`${FED}
   type Query { cartPing: String }`);
 
-const view = (ctx: SubgraphContext) => ({
+const view = (ctx: RequestScope) => ({
   userId: ctx.identity.userId,
   roles: ctx.identity.roles,
   requestId: ctx.requestId,
@@ -178,15 +178,15 @@ describe('router (gateway + subgraphs + Redis)', () => {
       internalSecret: SECRET,
       port: 0,
       host: '127.0.0.1',
-      context: (base: SubgraphContext) => base,
+      context: (base: RequestScope) => base,
     };
-    user = await startSubgraph<SubgraphContext>({
+    user = await startSubgraph<RequestScope>({
       ...common,
       name: 'user',
       typeDefs: userTypeDefs,
       resolvers: {
         Query: {
-          userView: (_: unknown, __: unknown, ctx: SubgraphContext) => view(ctx),
+          userView: (_: unknown, __: unknown, ctx: RequestScope) => view(ctx),
           leaky: () => 'fine',
           notFound: () => {
             throw new AppError('NOT_FOUND', 'Widget not found');
@@ -195,11 +195,11 @@ describe('router (gateway + subgraphs + Redis)', () => {
         },
       },
     });
-    product = await startSubgraph<SubgraphContext>({
+    product = await startSubgraph<RequestScope>({
       ...common,
       name: 'product',
       typeDefs: productTypeDefs,
-      resolvers: { Query: { productView: (_: unknown, __: unknown, ctx: SubgraphContext) => view(ctx) } },
+      resolvers: { Query: { productView: (_: unknown, __: unknown, ctx: RequestScope) => view(ctx) } },
     });
     spy = await startSpy(user.url);
     subgraphUrls = {

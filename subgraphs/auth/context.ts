@@ -1,6 +1,6 @@
-import type { SubgraphContext } from '@mall/platform';
+import type { RequestScope } from '@mall/platform';
 import type { AuthService } from './service.ts';
 
-export interface AuthContext extends SubgraphContext {
+export interface AuthContext extends RequestScope {
   readonly auth: AuthService;
 }

@@ -1,11 +1,11 @@
-import type { SubgraphContext } from '@mall/platform';
-import type { RequestScope, UserService } from './service.ts';
+import type { RequestScope } from '@mall/platform';
+import type { RequestScope as UserScope, UserService } from './service.ts';
 
-export interface UserContext extends SubgraphContext, RequestScope {
+export interface UserContext extends RequestScope, UserScope {
   readonly users: UserService;
 }
 
 /** Per request: a fresh DataLoader, so batching and caching never cross requests (or callers). */
 export function createContext(users: UserService) {
-  return (base: SubgraphContext): UserContext => ({ ...base, users, userById: users.createLoader() });
+  return (base: RequestScope): UserContext => ({ ...base, users, userById: users.createLoader() });
 }

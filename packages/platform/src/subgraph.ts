@@ -22,13 +22,13 @@ import { closeServer, createServiceServer, listen, type ReadinessChecks } from '
 export type { GraphQLResolverMap };
 
 /** What every subgraph resolver can rely on; subgraphs extend it with their loaders and services. */
-export interface SubgraphContext {
+export interface RequestScope {
   readonly identity: Identity;
   readonly requestId: string;
   readonly logger: Logger;
 }
 
-export interface StartSubgraphOptions<TContext extends SubgraphContext> {
+export interface StartSubgraphOptions<TContext extends RequestScope> {
   readonly name: SubgraphName;
   readonly typeDefs: DocumentNode;
   readonly resolvers: GraphQLResolverMap<TContext>;
@@ -40,7 +40,7 @@ export interface StartSubgraphOptions<TContext extends SubgraphContext> {
   readonly port?: number;
   readonly host?: string;
   /** Builds the per-request context: fresh DataLoaders belong here, never in module scope. */
-  readonly context: (base: SubgraphContext) => TContext | Promise<TContext>;
+  readonly context: (base: RequestScope) => TContext | Promise<TContext>;
   readonly readiness?: ReadinessChecks;
   readonly registry?: Registry;
   /** Extra non-GraphQL routes (e.g. auth's JWKS); return false for paths they don't serve. */
@@ -72,7 +72,7 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
  * token signed by the router (or a trusted peer service); anything else is refused before Apollo sees it, so
  * finding a subgraph's port gives a client nothing.
  */
-export async function startSubgraph<TContext extends SubgraphContext>(
+export async function startSubgraph<TContext extends RequestScope>(
   options: StartSubgraphOptions<TContext>,
 ): Promise<RunningService> {
   const { name, config, logger } = options;

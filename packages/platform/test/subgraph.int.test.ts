@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
 import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/index.ts';
 import { createLogger } from '../src/logger.ts';
-import { type RunningService, type SubgraphContext, startSubgraph } from '../src/subgraph.ts';
+import { type RequestScope, type RunningService, startSubgraph } from '../src/subgraph.ts';
 
 const SECRET = 's'.repeat(32);
 const typeDefs = parse(`
@@ -25,7 +25,7 @@ describe('startSubgraph', () => {
     new IdentitySigner(SECRET, 'router').sign({ userId: '9', roles: ['CUSTOMER'], requestId: 'rid-1', audience });
 
   before(async () => {
-    service = await startSubgraph<SubgraphContext>({
+    service = await startSubgraph<RequestScope>({
       name: 'user',
       typeDefs,
       config: loadConfig({ NODE_ENV: 'test' }),
@@ -36,7 +36,7 @@ describe('startSubgraph', () => {
       context: (base) => base,
       resolvers: {
         Query: {
-          whoami: (_p: unknown, _a: unknown, ctx: SubgraphContext) => `${requireUser(ctx.identity)}:${ctx.requestId}`,
+          whoami: (_p: unknown, _a: unknown, ctx: RequestScope) => `${requireUser(ctx.identity)}:${ctx.requestId}`,
           boom: () => {
             throw new Error('connection string postgres://secret@db leaked');
           },
