@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import { type Config, IDENTITY_HEADER, type Logger, rateLimited, unauthenticated } from '@mall/platform';
+import { type Config, configSection, IDENTITY_HEADER, type Logger, rateLimited, unauthenticated } from '@mall/platform';
 import type { GraphQLFormattedError } from 'graphql';
 import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
+import { routerConfig } from './config.ts';
 import { LIMITS, type RateLimiter, rateLimitSubject } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 
@@ -147,7 +148,7 @@ export type Admit = (req: IncomingMessage, requestId: string, authorization?: st
 
 export function createAdmission(deps: AdmissionDeps): Admit {
   const { config, logger, verifier, limiter, metrics } = deps;
-  const trust = parseTrustProxy(config.trustProxy);
+  const trust = parseTrustProxy(configSection(config, routerConfig).trustProxy);
 
   const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
     let decision: Awaited<ReturnType<typeof limiter.hit>>;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ApolloGateway, type GraphQLDataSourceProcessOptions, RemoteGraphQLDataSource } from '@apollo/gateway';
 import {
   type Config,
+  configSection,
   IDENTITY_HEADER,
   type IdentitySigner,
   type Logger,
@@ -15,6 +16,7 @@ import {
   type SubgraphName,
 } from '@mall/platform';
 import { Agent, type Dispatcher, request } from 'undici';
+import { routerConfig } from './config.ts';
 import type { RouterContext } from './context.ts';
 import { LIMITS } from './limits.ts';
 
@@ -22,7 +24,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The checked-in supergraph, or `SUPERGRAPH_PATH` (relative paths are taken from the repository root). */
 export function supergraphPath(config: Config): string {
-  return resolve(REPO_ROOT, config.supergraph.path ?? 'schema/supergraph.graphql');
+  return resolve(REPO_ROOT, configSection(config, routerConfig).supergraph.path ?? 'schema/supergraph.graphql');
 }
 
 type Fetcher = RemoteGraphQLDataSource['fetcher'];
@@ -183,7 +185,7 @@ export function createGateway(options: GatewayOptions): ApolloGateway {
     return new ApolloGateway({ ...common, supergraphSdl: options.supergraphSdl });
 
   const path = supergraphPath(config);
-  if (config.isProduction || !config.supergraph.hotReload) {
+  if (config.isProduction || !configSection(config, routerConfig).supergraph.hotReload) {
     return new ApolloGateway({
       ...common,
       supergraphSdl: async () => ({ supergraphSdl: await readFile(path, 'utf8') }),

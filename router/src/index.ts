@@ -1,3 +1,4 @@
+import { KafkaProbe } from '@mall/events';
 import {
   closeServer,
   createMetricsRegistry,
@@ -9,12 +10,14 @@ import {
   type ServiceDeps,
 } from '@mall/platform';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';
+import { routerConfig } from './config.ts';
 import { createAdmission } from './context.ts';
 import { createGateway } from './gateway.ts';
-import { KafkaProbe } from './health.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
+
+export { routerConfig } from './config.ts';
 
 export interface StartRouterOptions {
   /** Defaults to `config.port`; 0 picks a free port. */
@@ -37,8 +40,8 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     logger,
     verifier: new JwtVerifier({
       jwksUrl: jwksUrlOf(options.subgraphUrls?.['auth'] ?? config.subgraphs.auth.url),
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
+      issuer: config.accessTokens.issuer,
+      audience: config.accessTokens.audience,
       redis,
     }),
     limiter: new RateLimiter(redis),
@@ -55,7 +58,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
   await apollo.start();
 
-  const kafka = new KafkaProbe(kafkaBrokers(config));
+  const kafka = new KafkaProbe(kafkaBrokers(config), 'router');
   let stopping = false;
   const http = createRouterServer({
     config,
@@ -93,4 +96,4 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   };
 }
 
-if (import.meta.main) await runMain('router', (deps) => startRouter(deps));
+if (import.meta.main) await runMain('router', (deps) => startRouter(deps), [routerConfig]);

@@ -5,6 +5,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
   type Config,
+  configSection,
   createErrorFormatter,
   createServiceServer,
   graphqlMetricsPlugin,
@@ -17,6 +18,7 @@ import {
 import cors from 'cors';
 import type { GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
+import { routerConfig } from './config.ts';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { aliasLimitRule, costLimitPlugin, depthLimitRule, LIMITS } from './limits.ts';
 
@@ -72,10 +74,11 @@ const LOCALHOST_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
  * Tokens travel in `Authorization`, never in cookies, so credentials stay off.
  */
 function corsHandler(config: Config) {
-  const origin = config.corsOrigins
-    ? config.corsOrigins.includes('*')
+  const { corsOrigins } = configSection(config, routerConfig);
+  const origin = corsOrigins
+    ? corsOrigins.includes('*')
       ? '*'
-      : [...config.corsOrigins]
+      : [...corsOrigins]
     : config.isProduction
       ? false
       : LOCALHOST_ORIGIN;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeOutbox } from '@mall/events';
 import { type Config, devSecret, type Logger, withTransaction } from '@mall/platform';
+import type { UserConfig } from './config.ts';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { PasswordHasher } from './data/passwords.ts';
 import * as users from './data/users.ts';
@@ -25,18 +26,19 @@ export interface BootstrapAdmin {
  */
 export async function ensureBootstrapAdmin(deps: {
   config: Config;
+  admin: UserConfig['admin'];
   prisma: PrismaClient;
   passwords: PasswordHasher;
   nextId: () => bigint;
   logger: Logger;
 }): Promise<BootstrapAdmin> {
-  const { config, prisma, logger } = deps;
-  const generated = config.admin.password === undefined;
-  const password = await devSecret(config, 'admin-password', config.admin.password, () =>
+  const { config, admin, prisma, logger } = deps;
+  const generated = admin.password === undefined;
+  const password = await devSecret(config, 'admin-password', admin.password, () =>
     randomBytes(12).toString('base64url'),
   );
   // Same rules as any account: a too-short MALL_ADMIN_PASSWORD fails start-up with a clear message.
-  const account = parseNewAccount({ email: config.admin.email, password, name: 'Administrator' });
+  const account = parseNewAccount({ email: admin.email, password, name: 'Administrator' });
   const result = { email: account.email, password, generated };
 
   // The common case (every restart) costs one indexed read, not an argon2 hash.

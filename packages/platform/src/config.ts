@@ -32,29 +32,15 @@ const EnvSchema = z
     KAFKA_BROKERS: optionalString,
     KAFKA_BROKER_PORT: port.default(9092),
     MALL_DATA_DIR: z.string().min(1).default('.data'),
-    MALL_ADMIN_EMAIL: z.email().default('admin@mall.local'),
-    MALL_ADMIN_PASSWORD: optionalString,
     MALL_INTERNAL_SECRET: optionalString,
+    // How long a stopping service keeps serving while readiness already fails; a Kubernetes endpoint update
+    // takes a few seconds to reach every proxy. 5 s in production, none elsewhere (tests and Ctrl-C stop at once).
+    SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(60_000).optional(),
     MALL_WORKER_ID: z.coerce.number().int().min(0).max(1023).optional(),
-    AUTH_JWT_PRIVATE_KEY: optionalString,
-    // Extra public keys auth publishes in its JWKS: a retired key until its tokens expire, or the next one ahead of a rotation.
-    AUTH_JWT_PREVIOUS_PUBLIC_KEYS: optionalString,
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
-    AUTH_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(900).default(900),
-    AUTH_REFRESH_TOKEN_TTL_SECONDS: z.coerce
-      .number()
-      .int()
-      .min(60)
-      .default(30 * 24 * 3600),
-    PAYMENT_WEBHOOK_SECRET: optionalString,
-    ORDER_PAYMENT_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(900),
     RATE_LIMIT_IP_PER_MINUTE: perMinute.default(1200),
     RATE_LIMIT_USER_PER_MINUTE: perMinute.default(600),
-    TRUST_PROXY: z.string().default('loopback'),
-    CORS_ORIGINS: optionalString,
-    SUPERGRAPH_PATH: optionalString,
-    SUPERGRAPH_HOT_RELOAD: z.stringbool().optional(),
     ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_PORT`, port.optional()])),
     ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_URL`, z.url().optional()])),
     ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_DATABASE_URL`, z.url().optional()])),
@@ -85,29 +71,36 @@ export interface Config {
   readonly kafka: { readonly brokers: readonly string[] | undefined; readonly embeddedBrokerPort: number };
   readonly dataDir: string;
   readonly workerId: number | undefined;
-  readonly admin: { readonly email: string; readonly password: string | undefined };
-  readonly secrets: {
-    readonly internal: string | undefined;
-    readonly jwtPrivateKey: string | undefined;
-    readonly paymentWebhook: string | undefined;
-  };
-  readonly auth: {
-    readonly issuer: string;
-    readonly audience: string;
-    readonly accessTokenTtlSeconds: number;
-    readonly refreshTokenTtlSeconds: number;
-    /** JSON (a JWK, an array of JWKs or a JWKS) or PEM SPKI blocks; undefined when there are none. */
-    readonly previousPublicKeys: string | undefined;
-  };
-  readonly orderPaymentTimeoutSeconds: number;
+  /** Delay between readiness turning false and the HTTP server closing, on stop. */
+  readonly shutdownDrainMs: number;
+  readonly secrets: { readonly internal: string | undefined };
+  /** Access-token `iss`/`aud`: auth issues them, the router verifies them, so both read the same pair. */
+  readonly accessTokens: { readonly issuer: string; readonly audience: string };
+  /** Edge policy shared by the router (per IP/user) and auth (failed logins per IP). */
   readonly rateLimit: { readonly ipPerMinute: number; readonly userPerMinute: number };
-  readonly trustProxy: string;
-  readonly corsOrigins: readonly string[] | undefined;
-  readonly supergraph: { readonly path: string | undefined; readonly hotReload: boolean };
   readonly subgraphs: Readonly<
     Record<SubgraphName, { readonly port: number; readonly url: string; readonly databaseUrl: string | undefined }>
   >;
+  /** The environment it was read from, so each service reads its own section (`configSection`) from it. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
+
+/**
+ * One service's own variables, declared next to that service (`subgraphs/auth/config.ts`, `router/src/config.ts`)
+ * so no service carries another's knobs. `loadConfig(env, [section, …])` validates them together with the
+ * platform's, reporting every problem at once; the service then reads its typed values with `configSection`.
+ */
+export interface ConfigSection<T> {
+  readonly name: string;
+  readonly schema: z.ZodType<T>;
+}
+
+export function defineConfig<T>(name: string, schema: z.ZodType<T>): ConfigSection<T> {
+  return { name, schema };
+}
+
+/** Shared field shapes for service sections. */
+export const configFields = { port, perMinute, optionalString } as const;
 
 export class ConfigError extends Error {
   readonly issues: readonly string[];
@@ -122,11 +115,17 @@ export class ConfigError extends Error {
  * Validates the whole environment at once and reports every problem together, so an operator fixes a
  * deployment in one pass. Pure: reads only the object it is given.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  sections: readonly ConfigSection<unknown>[] = [],
+): Config {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+  const issues = parsed.success ? [] : describe(parsed.error.issues);
+  for (const section of sections) {
+    const result = section.schema.safeParse(env);
+    if (!result.success) issues.push(...describe(result.error.issues));
   }
+  if (!parsed.success || issues.length) throw new ConfigError([...new Set(issues)]);
   const e = parsed.data;
   const dyn = e as unknown as Record<string, string | number | undefined>;
   const subgraphs = Object.fromEntries(
@@ -154,28 +153,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     dataDir: e.MALL_DATA_DIR,
     workerId: e.MALL_WORKER_ID,
-    admin: { email: e.MALL_ADMIN_EMAIL.toLowerCase(), password: e.MALL_ADMIN_PASSWORD },
-    secrets: {
-      internal: e.MALL_INTERNAL_SECRET,
-      jwtPrivateKey: e.AUTH_JWT_PRIVATE_KEY,
-      paymentWebhook: e.PAYMENT_WEBHOOK_SECRET,
-    },
-    auth: {
-      issuer: e.AUTH_JWT_ISSUER,
-      audience: e.AUTH_JWT_AUDIENCE,
-      accessTokenTtlSeconds: e.AUTH_ACCESS_TOKEN_TTL_SECONDS,
-      refreshTokenTtlSeconds: e.AUTH_REFRESH_TOKEN_TTL_SECONDS,
-      previousPublicKeys: e.AUTH_JWT_PREVIOUS_PUBLIC_KEYS,
-    },
-    orderPaymentTimeoutSeconds: e.ORDER_PAYMENT_TIMEOUT_SECONDS,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' ? 5_000 : 0),
+    secrets: { internal: e.MALL_INTERNAL_SECRET },
+    accessTokens: { issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE },
     rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
-    trustProxy: e.TRUST_PROXY,
-    corsOrigins: e.CORS_ORIGINS?.split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
-    supergraph: { path: e.SUPERGRAPH_PATH, hotReload: e.SUPERGRAPH_HOT_RELOAD ?? !(e.NODE_ENV === 'production') },
     subgraphs,
+    env: Object.freeze({ ...env }),
   };
+}
+
+function describe(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+}
+
+const sectionCache = new WeakMap<Config, Map<ConfigSection<unknown>, unknown>>();
+
+/** A service's own typed settings, read from the environment the config was loaded from (once per config). */
+export function configSection<T>(config: Config, section: ConfigSection<T>): T {
+  let cache = sectionCache.get(config);
+  if (!cache) {
+    cache = new Map();
+    sectionCache.set(config, cache);
+  }
+  if (cache.has(section)) return cache.get(section) as T;
+  const result = section.schema.safeParse(config.env);
+  if (!result.success) throw new ConfigError(describe(result.error.issues));
+  cache.set(section, result.data);
+  return result.data;
 }
 
 /** The database URL of one domain: its own `<DOMAIN>_DATABASE_URL`, else `${MALL_DB_PREFIX}<domain>` on DATABASE_URL. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, ConfigError, type ConfigSection, loadConfig } from './config.ts';
 import { resolveWorkerId, SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -55,8 +55,17 @@ export async function createServiceDeps(config: Config, service: string, lifecyc
 export async function runMain(
   service: string,
   start: (deps: ServiceDeps, lifecycle: Lifecycle) => Promise<RunningService>,
+  sections: readonly ConfigSection<unknown>[] = [],
 ): Promise<void> {
-  const config = loadConfig();
+  let config: Config;
+  try {
+    // The platform's variables and the service's own, validated together: one run shows every problem.
+    config = loadConfig(process.env, sections);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${service}: ${err.message}\n`);
+    process.exit(1);
+  }
   const bootLogger = createLogger({ service, level: config.logLevel });
   const lifecycle = new Lifecycle(bootLogger);
   lifecycle.installSignalHandlers();

@@ -43,9 +43,12 @@ export interface StartSubgraphOptions<TContext extends RequestScope> {
   readonly context: (base: RequestScope) => TContext | Promise<TContext>;
   readonly readiness?: ReadinessChecks;
   readonly registry?: Registry;
-  /** Extra non-GraphQL routes (e.g. auth's JWKS); return false for paths they don't serve. */
-  readonly routes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  /** Extra non-GraphQL routes (e.g. auth's JWKS). */
+  readonly routes?: SubgraphRoutes;
 }
+
+/** Serves extra non-GraphQL paths; returns false for paths it doesn't serve (404). */
+export type SubgraphRoutes = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
 export interface RunningService {
   readonly name: string;
@@ -133,7 +136,10 @@ export async function startSubgraph<TContext extends RequestScope>(
     url,
     port,
     async stop() {
+      // Readiness answers 503 from now on; load balancers need a moment to notice and stop sending new
+      // requests, which the server keeps serving until the drain delay has passed.
       stopping = true;
+      if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       await closeServer(http);
       await server.stop();
     },

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, domainDatabaseUrl, kafkaBrokers, loadConfig } from '../src/config.ts';
+import { z } from 'zod';
+import {
+  ConfigError,
+  configSection,
+  defineConfig,
+  domainDatabaseUrl,
+  kafkaBrokers,
+  loadConfig,
+} from '../src/config.ts';
 import { devSecret } from '../src/secrets.ts';
 
 describe('loadConfig', () => {
@@ -63,12 +71,48 @@ describe('loadConfig', () => {
       MALL_DATA_DIR: '/nonexistent',
     });
     assert.equal(prod.isProduction, true);
-    assert.equal(prod.supergraph.hotReload, false);
+    assert.equal(prod.shutdownDrainMs, 5_000);
+    assert.equal(loadConfig({}).shutdownDrainMs, 0);
     // Service-specific secrets are never generated in production: the service that needs one refuses to start.
     await assert.rejects(
       devSecret(prod, 'auth-jwt-private-key.pem', undefined, () => 'generated'),
       /must be provided in production/,
     );
     assert.equal(await devSecret(prod, 'admin-password', 'given', () => 'generated'), 'given');
+  });
+
+  describe('service sections', () => {
+    const shop = defineConfig(
+      'shop',
+      z
+        .object({ SHOP_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(900), SHOP_KEY: z.string().min(3) })
+        .transform((e) => ({ timeoutSeconds: e.SHOP_TIMEOUT_SECONDS, key: e.SHOP_KEY })),
+    );
+
+    it('validates a service section together with the platform variables, reporting both at once', () => {
+      assert.throws(
+        () => loadConfig({ PORT: 'abc', SHOP_TIMEOUT_SECONDS: '0' }, [shop]),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          const fields = err.issues.map((i) => i.split(':')[0]);
+          assert.deepEqual(fields.sort(), ['PORT', 'SHOP_KEY', 'SHOP_TIMEOUT_SECONDS']);
+          return true;
+        },
+      );
+    });
+
+    it('reads typed values of a section from the environment the config came from', () => {
+      const config = loadConfig({ SHOP_KEY: 'abcd' }, [shop]);
+      assert.deepEqual(configSection(config, shop), { timeoutSeconds: 900, key: 'abcd' });
+      assert.equal(configSection(config, shop), configSection(config, shop), 'parsed once per config');
+      // A service started without its section having been validated still fails with every problem listed.
+      assert.throws(() => configSection(loadConfig({}), shop), /SHOP_KEY/);
+    });
+
+    it("keeps other services' variables out of the platform config", () => {
+      const config = loadConfig({ AUTH_ACCESS_TOKEN_TTL_SECONDS: '60' });
+      assert.equal('auth' in config, false);
+      assert.equal('admin' in config, false);
+    });
   });
 });

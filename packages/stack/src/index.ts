@@ -12,21 +12,9 @@ import {
   type SubgraphName,
 } from '@mall/platform';
 
-/** A subgraph module as every `subgraphs/<name>/index.ts` exports it. */
-interface SubgraphModule {
-  start(deps: ServiceDeps, options?: { port?: number }): Promise<RunningService>;
-}
+import { AVAILABLE_SUBGRAPHS, SUBGRAPHS } from './services.ts';
 
-/**
- * The subgraphs that exist so far, in start order. A new subgraph joins the stack by adding one line here
- * (and its SDL to the composition).
- */
-export const SUBGRAPHS: Partial<Record<SubgraphName, () => Promise<SubgraphModule>>> = {
-  user: () => import('@mall/subgraph-user'),
-  auth: () => import('@mall/subgraph-auth'),
-};
-
-export const AVAILABLE_SUBGRAPHS = Object.keys(SUBGRAPHS) as SubgraphName[];
+export { AVAILABLE_SUBGRAPHS, SUBGRAPHS, type SubgraphEntry } from './services.ts';
 
 export interface StackOptions {
   /** The environment to configure from (defaults to process.env). */
@@ -34,6 +22,8 @@ export interface StackOptions {
   readonly subgraphs?: readonly SubgraphName[];
   /** Start the router in front of the subgraphs (default true). */
   readonly router?: boolean;
+  /** Per-subgraph start options (tests lower argon2 cost, tighten login limits…). */
+  readonly subgraphOptions?: Partial<Record<SubgraphName, Record<string, unknown>>>;
   readonly logger?: Logger;
   /** Human-readable logs (interactive `npm start`). */
   readonly pretty?: boolean;
@@ -56,7 +46,19 @@ export interface Stack {
  * Kafka, exactly as separate deployments would. Stops in reverse order.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  let config = loadConfig(options.env ?? process.env);
+  const names = options.subgraphs ?? AVAILABLE_SUBGRAPHS;
+  const modules = await Promise.all(
+    names.map(async (name) => {
+      const entry = SUBGRAPHS.find((s) => s.name === name);
+      if (!entry) throw new Error(`subgraph ${name} does not exist yet`);
+      return entry.load();
+    }),
+  );
+  const withRouter = options.router ?? true;
+  const sections = modules.flatMap((m) => (m.config ? [m.config] : []));
+  if (withRouter) sections.push((await import('@mall/router')).routerConfig);
+  // Every service's variables are checked before anything starts, so one run reports every problem.
+  let config = loadConfig(options.env ?? process.env, sections);
   const root = options.logger ?? createLogger({ level: config.logLevel, pretty: options.pretty ?? false });
   const logger = root.child({ service: 'stack' });
   const lifecycle = new Lifecycle(logger);
@@ -96,16 +98,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logger: root.child({ service }),
     });
 
-    for (const name of options.subgraphs ?? AVAILABLE_SUBGRAPHS) {
-      const load = SUBGRAPHS[name];
-      if (!load) throw new Error(`subgraph ${name} does not exist yet`);
-      const running = await (await load()).start(depsFor(name));
-      services.set(name, running);
-      lifecycle.onStop(name, () => running.stop());
+    for (const subgraph of modules) {
+      const subgraphOptions = options.subgraphOptions?.[subgraph.name];
+      const running = await subgraph.start(depsFor(subgraph.name), subgraphOptions ? { options: subgraphOptions } : {});
+      services.set(subgraph.name, running);
+      lifecycle.onStop(subgraph.name, () => running.stop());
     }
 
     let url: string | undefined;
-    if (options.router ?? true) {
+    if (withRouter) {
       const { startRouter } = await import('@mall/router');
       const router = await startRouter(depsFor('router'));
       services.set('router', router);

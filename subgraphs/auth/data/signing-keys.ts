@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { type Config, devSecret } from '@mall/platform';
 import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { AuthConfig } from '../config.ts';
 
 /** EdDSA (Ed25519) by default; ES256 (P-256) for operators whose key tooling prefers it. */
 export type SigningAlg = 'EdDSA' | 'ES256';
@@ -132,12 +133,12 @@ export async function buildSigningKeys(
  * The signing keys of this deployment: AUTH_JWT_PRIVATE_KEY in production; in development a key generated
  * once into MALL_DATA_DIR/secrets, so restarts keep issued tokens valid and every local process agrees.
  */
-export async function loadSigningKeys(config: Config): Promise<SigningKeys> {
+export async function loadSigningKeys(config: Config, settings: AuthConfig): Promise<SigningKeys> {
   const privateKeyText = await devSecret(
     config,
     'auth-jwt-private-key.pem',
-    config.secrets.jwtPrivateKey,
+    settings.jwtPrivateKey,
     generatePrivateKeyPem,
   );
-  return buildSigningKeys(privateKeyText, config.auth.previousPublicKeys);
+  return buildSigningKeys(privateKeyText, settings.previousPublicKeys);
 }

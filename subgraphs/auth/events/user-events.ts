@@ -1,15 +1,9 @@
-import {
-  type ConsumerHandle,
-  type EventEnvelope,
-  type EventHandlers,
-  type StartConsumerOptions,
-  startConsumer,
-} from '@mall/events';
+import type { EventEnvelope, EventHandlers } from '@mall/events';
 import type { Logger } from '@mall/platform';
+import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Redis } from 'ioredis';
-import type { Kafka } from 'kafkajs';
 import { revokeUserAccessTokens } from '../data/access-revocations.ts';
-import type { AuthPrisma, AuthTx } from '../data/prisma.ts';
+import type { AuthTx } from '../data/prisma.ts';
 import { revokeUserSessions } from '../data/session-store.ts';
 
 /** The processed_events key and Kafka group: renaming either replays every retained user event. */
@@ -42,17 +36,7 @@ export function userEventHandlers(deps: UserEventDeps): EventHandlers<AuthTx> {
   return { 'user.deleted': (event, tx) => onUserDeleted(event, tx, deps) };
 }
 
-export function startUserEventsConsumer(
-  options: { kafka: Kafka; prisma: AuthPrisma; registry?: StartConsumerOptions<AuthTx>['registry'] } & UserEventDeps,
-): Promise<ConsumerHandle> {
-  return startConsumer<AuthTx>({
-    kafka: options.kafka,
-    groupId: USER_EVENTS_CONSUMER,
-    consumerName: USER_EVENTS_CONSUMER,
-    topics: ['user.events'],
-    prisma: options.prisma,
-    handlers: userEventHandlers(options),
-    logger: options.logger,
-    registry: options.registry,
-  });
+/** The consumer the kit runs: `user.events` into auth's database, deduplicated in its processed_events. */
+export function userEventsConsumer(deps: UserEventDeps): ConsumerDefinition<AuthTx> {
+  return { name: USER_EVENTS_CONSUMER, topics: ['user.events'], handlers: userEventHandlers(deps) };
 }

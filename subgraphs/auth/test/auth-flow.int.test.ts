@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@mall/events/testing';
-import { authKeys, domainDatabaseUrl } from '@mall/platform';
+import { authKeys, configSection, domainDatabaseUrl } from '@mall/platform';
 import { type GraphQLResult, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import pg from 'pg';
+import { authConfig } from '../config.ts';
 import { JWKS_PATH } from '../index.ts';
 
 // The contract's operations (../shared/contract/operations.graphql), verbatim.
@@ -70,7 +71,7 @@ describe('auth through the router', () => {
     assert.equal(registered.user.email, email);
     assert.equal(registered.user.name, 'Ada');
     assert.deepEqual(registered.user.roles, ['CUSTOMER']);
-    assert.equal(registered.expiresIn, stack.config.auth.accessTokenTtlSeconds);
+    assert.equal(registered.expiresIn, configSection(stack.config, authConfig).accessTokenTtlSeconds);
 
     const loggedIn = dataOf(await login(email.toUpperCase()), 'login');
     assert.equal(loggedIn.user.id, registered.user.id);
@@ -234,8 +235,8 @@ describe('auth through the router', () => {
     assert.ok(jwks.keys.some((k) => k.kid === decodeProtectedHeader(accessToken).kid));
 
     const { payload } = await jwtVerify(accessToken, createLocalJWKSet(jwks), {
-      issuer: stack.config.auth.issuer,
-      audience: stack.config.auth.audience,
+      issuer: stack.config.accessTokens.issuer,
+      audience: stack.config.accessTokens.audience,
       algorithms: ['EdDSA', 'ES256'],
     });
     assert.equal(payload.sub, user.id);

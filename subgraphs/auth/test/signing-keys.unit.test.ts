@@ -4,8 +4,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '@mall/platform';
+import { configSection, loadConfig } from '@mall/platform';
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
+import { authConfig } from '../config.ts';
 import { AccessTokenIssuer } from '../data/access-tokens.ts';
 import {
   buildSigningKeys,
@@ -105,8 +106,8 @@ describe('loadSigningKeys', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'auth-keys-'));
     try {
       const config = loadConfig({ NODE_ENV: 'development', MALL_DATA_DIR: dataDir });
-      const first = await loadSigningKeys(config);
-      const second = await loadSigningKeys(config);
+      const first = await loadSigningKeys(config, configSection(config, authConfig));
+      const second = await loadSigningKeys(config, configSection(config, authConfig));
       assert.equal(second.current.kid, first.current.kid, 'a restart keeps issued tokens verifiable');
       assert.match(await readFile(join(dataDir, 'secrets', 'auth-jwt-private-key.pem'), 'utf8'), /BEGIN PRIVATE KEY/);
     } finally {
@@ -125,7 +126,7 @@ describe('loadSigningKeys', () => {
         AUTH_JWT_PRIVATE_KEY: pem,
         AUTH_JWT_PREVIOUS_PUBLIC_KEYS: retired,
       });
-      const keys = await loadSigningKeys(config);
+      const keys = await loadSigningKeys(config, configSection(config, authConfig));
       assert.equal(keys.current.kid, (await parsePrivateKey(pem)).kid);
       assert.deepEqual(
         keys.jwks.keys.map((k) => k.alg),

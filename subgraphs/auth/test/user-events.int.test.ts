@@ -12,10 +12,11 @@ import {
 } from '@mall/events';
 import { startTestBroker, type TestBroker } from '@mall/events/testing';
 import { authKeys, createLogger } from '@mall/platform';
+import { runConsumer } from '@mall/platform/kit';
 import type { Producer } from 'kafkajs';
 import { PrismaSessionStore } from '../data/session-store.ts';
 import { generateRefreshToken, hashRefreshToken } from '../domain/refresh-tokens.ts';
-import { startUserEventsConsumer, USER_EVENTS_CONSUMER } from '../events/user-events.ts';
+import { USER_EVENTS_CONSUMER, userEventsConsumer } from '../events/user-events.ts';
 import { type AuthTestDatabase, createAuthTestDatabase, createTestRedis, type TestRedis } from './helpers.ts';
 
 describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
@@ -32,13 +33,8 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     await ensureTopics(kafka);
     producer = createProducer(kafka);
     await producer.connect();
-    consumer = await startUserEventsConsumer({
-      kafka,
-      prisma: db.prisma,
-      redis: t.redis,
-      accessTokenTtlSeconds: 900,
-      logger,
-    });
+    const definition = userEventsConsumer({ redis: t.redis, accessTokenTtlSeconds: 900, logger });
+    consumer = await runConsumer(definition, { kafka, prisma: db.prisma, logger });
   });
   after(async () => {
     await consumer?.stop();

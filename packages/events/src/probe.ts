@@ -5,17 +5,17 @@ const CACHE_MS = 5_000;
 
 /**
  * Whether Kafka answers: a short-lived admin connection and one `describeCluster`, cached for a few
- * seconds. The router itself neither produces nor consumes; it reports Kafka because a stack without it
- * cannot take orders, and the load balancer should know.
+ * seconds. Every service's readiness includes it (the router's too: it neither produces nor consumes, but a
+ * stack without Kafka cannot take orders, and the load balancer should know).
  */
 export class KafkaProbe {
   readonly #kafka: Kafka;
   #last: { at: number; error: Error | undefined } | undefined;
   #pending: Promise<Error | undefined> | undefined;
 
-  constructor(brokers: readonly string[]) {
+  constructor(brokers: readonly string[], clientId: string) {
     this.#kafka = new Kafka({
-      clientId: 'router-readiness',
+      clientId: `${clientId}-readiness`,
       brokers: [...brokers],
       connectionTimeout: 1_000,
       requestTimeout: 1_500,

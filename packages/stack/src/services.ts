@@ -1,0 +1,33 @@
+import type { SubgraphName } from '@mall/platform';
+import type { SubgraphModule } from '@mall/platform/kit';
+
+/**
+ * Every subgraph that exists, in start order: the one list the local stack, docker-compose.yaml and the
+ * Kubernetes manifests (`npm run infra` generates both from it) are made from. A new subgraph is one line here.
+ * `secrets` are its own secret variables (least privilege: no other service is given them), each read from
+ * the Kubernetes Secret `mall-<name>` under the given key.
+ */
+export interface SubgraphEntry {
+  readonly name: SubgraphName;
+  /** One line of what it owns, for the generated manifests' header. */
+  readonly summary: string;
+  readonly load: () => Promise<SubgraphModule>;
+  readonly secrets?: Readonly<Record<string, string>>;
+}
+
+export const SUBGRAPHS: readonly SubgraphEntry[] = [
+  {
+    name: 'user',
+    summary: 'accounts, roles, password hashes; publishes user.events through its outbox relay',
+    load: async () => (await import('@mall/subgraph-user')).default,
+    secrets: { MALL_ADMIN_PASSWORD: 'admin-password' },
+  },
+  {
+    name: 'auth',
+    summary: 'sessions, refresh-token families, the JWKS; consumes user.events',
+    load: async () => (await import('@mall/subgraph-auth')).default,
+    secrets: { AUTH_JWT_PRIVATE_KEY: 'jwt-private-key' },
+  },
+];
+
+export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);
