@@ -27,6 +27,16 @@ const PINO_TO_KAFKAJS: Record<string, logLevel> = {
   silent: logLevel.NOTHING,
 };
 
+/**
+ * kafkajs warns at every idempotent producer's creation unless its retries are unbounded. Ours are bounded on
+ * purpose, and unbounded ones are not safe here: kafkajs's send loop reconnects even after `disconnect()`, so a
+ * send started while Kafka is down would retry forever, holding the outbox rows it claimed. The outbox is our
+ * durable retry instead: a send that runs out of attempts leaves its rows for a later cycle, and the relay
+ * replaces the producer (a new producer id), so the sequence gap the warning is about never outlives the failed
+ * send. The message is kept at debug level, where it is still visible to anyone who looks.
+ */
+const BOUNDED_RETRIES_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
 /** A kafkajs client whose logs go through pino, at the pino logger's level. */
 export function createKafka(options: CreateKafkaOptions): Kafka {
   const logger = (options.logger ?? pino({ name: options.clientId })).child({ component: 'kafkajs' });
@@ -51,7 +61,7 @@ export function createKafka(options: CreateKafkaOptions): Kafka {
         } = log as LogEntry['log'] & { timestamp?: unknown; logger?: unknown };
         const fields = { namespace, ...extra };
         if (level === logLevel.ERROR) logger.error(fields, message);
-        else if (level === logLevel.WARN) logger.warn(fields, message);
+        else if (level === logLevel.WARN && message !== BOUNDED_RETRIES_WARNING) logger.warn(fields, message);
         else if (level === logLevel.INFO) logger.info(fields, message);
         else logger.debug(fields, message);
       },

@@ -40,7 +40,8 @@ export function createIdGenerator(config: Config): SnowflakeGenerator {
 }
 
 export async function createServiceDeps(config: Config, service: string, lifecycle: Lifecycle): Promise<ServiceDeps> {
-  const logger = createLogger({ service, level: config.logLevel });
+  // Readable lines on a terminal, JSON for log collectors everywhere else.
+  const logger = createLogger({ service, level: config.logLevel, pretty: Boolean(process.stdout.isTTY) });
   const redis = createRedis(config, logger);
   lifecycle.onStop('redis', async () => {
     await redis.quit();
@@ -66,7 +67,7 @@ export async function runMain(
     process.stderr.write(`${service}: ${err.message}\n`);
     process.exit(1);
   }
-  const bootLogger = createLogger({ service, level: config.logLevel });
+  const bootLogger = createLogger({ service, level: config.logLevel, pretty: Boolean(process.stdout.isTTY) });
   const lifecycle = new Lifecycle(bootLogger);
   lifecycle.installSignalHandlers();
   try {
