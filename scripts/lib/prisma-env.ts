@@ -77,7 +77,7 @@ export async function domainSchemaDirs(root: string = prismaRoot): Promise<strin
 export async function schemaFiles(schemaDir: string): Promise<string[]> {
   const entries = await readdir(schemaDir, { withFileTypes: true });
   return entries
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.prisma'))
+    .filter((entry) => (entry.isFile() || entry.isSymbolicLink()) && entry.name.endsWith('.prisma'))
     .map((entry) => join(schemaDir, entry.name))
     .sort();
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { assertOutboxSnippet } from '@mall/events/testing';
 import { AppError, anonymous, type Identity } from '@mall/platform';
 import { parseOptions } from '@node-rs/argon2';
 import { DEFAULT_PASSWORD_POLICY, PasswordHasher } from '../data/passwords.ts';
@@ -191,8 +190,4 @@ describe('passwords', () => {
     assert.equal(await hasher.verify('!', 'anything'), false);
     assert.equal(await hasher.verifyNothing('anything'), false);
   });
-});
-
-test('prisma/user/events.prisma is the canonical outbox snippet, byte for byte', async () => {
-  await assertOutboxSnippet(new URL('../../../prisma/user', import.meta.url));
 });

@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -10,20 +10,17 @@ export const OUTBOX_PRISMA_PATH = fileURLToPath(new URL('../../prisma/events.pri
 export const OUTBOX_SQL_PATH = fileURLToPath(new URL('../../prisma/events.sql', import.meta.url));
 
 /**
- * Fails unless `<schemaDir>/events.prisma` is byte-identical to packages/events/prisma/events.prisma, so no
- * domain drifts from the columns the writer, relay and consumer rely on. Use in each domain's unit tests:
- * `await assertOutboxSnippet(new URL('../../../prisma/user', import.meta.url))`.
+ * Fails unless `<schemaDir>/events.prisma` is a symbolic link to packages/events/prisma/events.prisma, so no
+ * domain drifts from the columns the writer, relay and consumer rely on.
  */
 export async function assertOutboxSnippet(schemaDir: string | URL): Promise<void> {
   const dir = schemaDir instanceof URL ? fileURLToPath(schemaDir) : schemaDir;
-  const copyPath = join(dir, 'events.prisma');
-  const [canonical, copy] = await Promise.all([
-    readFile(OUTBOX_PRISMA_PATH),
-    readFile(copyPath).catch(() => undefined),
-  ]);
-  if (copy === undefined) throw new Error(`${copyPath} is missing: copy ${OUTBOX_PRISMA_PATH} there`);
-  if (!canonical.equals(copy))
-    throw new Error(`${copyPath} differs from ${OUTBOX_PRISMA_PATH}: copy it again (byte-for-byte)`);
+  const linkPath = join(dir, 'events.prisma');
+  const stat = await lstat(linkPath).catch(() => undefined);
+  const fix = `ln -sf ${relative(dir, OUTBOX_PRISMA_PATH)} ${linkPath}`;
+  if (!stat) throw new Error(`${linkPath} is missing: ${fix}`);
+  if (!stat.isSymbolicLink() || (await realpath(linkPath)) !== (await realpath(OUTBOX_PRISMA_PATH)))
+    throw new Error(`${linkPath} must be a link to the canonical snippet: ${fix}`);
 }
 
 export interface WaitForOptions {
