@@ -1,9 +1,9 @@
-import { DateTimeScalar, type GraphQLResolverMap } from '@mall/platform';
-import type { AuthContext } from '../context.ts';
+import { DateTimeScalar } from '@mall/platform';
+import type { Resolvers } from './generated/types.ts';
 import { Mutation } from './Mutation.ts';
 
 // AuthPayload and its provided User fields are plain objects from AuthService: default resolvers suffice.
-export const resolvers: GraphQLResolverMap<AuthContext> = {
+export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
   Mutation,
 };

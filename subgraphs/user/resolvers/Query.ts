@@ -1,11 +1,10 @@
-import type { UserContext } from '../context.ts';
+import type { QueryResolvers } from './generated/types.ts';
 
-export const Query = {
-  me: (_: unknown, __: unknown, ctx: UserContext) => ctx.users.me(ctx),
-  user: (_: unknown, args: { id: string }, ctx: UserContext) => ctx.users.user(ctx, args.id),
-  users: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: UserContext) =>
-    ctx.users.users(ctx, args),
-  verifyCredentials: (_: unknown, args: { email: string; password: string }, ctx: UserContext) =>
-    ctx.users.verifyCredentials(ctx, args.email, args.password),
-  accountForSession: (_: unknown, args: { id: string }, ctx: UserContext) => ctx.users.accountForSession(ctx, args.id),
+export const Query: QueryResolvers = {
+  me: (_, __, ctx) => ctx.users.me(ctx),
+  user: (_, args, ctx) => ctx.users.user(ctx, args.id),
+  // Spelled out, not passed whole: a renamed argument must fail tsc here, not become an ignored extra key.
+  users: (_, { first, after }, ctx) => ctx.users.users(ctx, { first, after }),
+  verifyCredentials: (_, args, ctx) => ctx.users.verifyCredentials(ctx, args.email, args.password),
+  accountForSession: (_, args, ctx) => ctx.users.accountForSession(ctx, args.id),
 };
