@@ -14,13 +14,9 @@ import {
   startSubgraph,
 } from '@mall/platform';
 import type { AuthContext } from './context.ts';
-import { RedisAccessTokenDenylist } from './data/access-revocations.ts';
-import { AccessTokenIssuer } from './data/access-tokens.ts';
-import { RedisLoginLimiter } from './data/login-limiter.ts';
 import { createAuthPrisma } from './data/prisma.ts';
-import { PrismaSessionStore } from './data/session-store.ts';
 import { loadSigningKeys } from './data/signing-keys.ts';
-import { UserSubgraphAccounts } from './data/user-accounts.ts';
+import { createUserClient } from './data/user-accounts.ts';
 import { DEFAULT_LOGIN_FAILURE_POLICY, type LoginFailurePolicy } from './domain/login-policy.ts';
 import { startUserEventsConsumer } from './events/user-events.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -63,16 +59,18 @@ export async function start(deps: ServiceDeps, options: AuthStartOptions = {}): 
       ...options.loginFailurePolicy,
     };
     const auth = new AuthService({
-      accounts: UserSubgraphAccounts.fromConfig(config, deps.internalSecret),
-      sessions: new PrismaSessionStore(prisma, ids),
-      limiter: new RedisLoginLimiter(redis, policy),
-      denylist: new RedisAccessTokenDenylist(redis),
-      accessTokens: new AccessTokenIssuer(keys.current, {
+      prisma,
+      redis,
+      users: createUserClient(config, deps.internalSecret),
+      signingKey: keys.current,
+      accessTokens: {
         issuer: config.auth.issuer,
         audience: config.auth.audience,
         ttlSeconds: config.auth.accessTokenTtlSeconds,
-      }),
+      },
       refreshTokenTtlSeconds: config.auth.refreshTokenTtlSeconds,
+      loginPolicy: policy,
+      nextId: () => ids.next(),
     });
 
     // One registry for the whole service, so its /metrics shows the consumer's outcomes next to the GraphQL series.

@@ -3,6 +3,8 @@ import { type Prisma, PrismaClient } from './generated/client.ts';
 
 export type AuthPrisma = PrismaClient;
 export type AuthTx = Prisma.TransactionClient;
+/** The root client or a transaction's: single statements take either, several that must be atomic take a tx. */
+export type AuthDb = AuthPrisma | AuthTx;
 
 export function createAuthPrisma(config: Config, logger: Logger): AuthPrisma {
   return createPrismaClient(PrismaClient, {

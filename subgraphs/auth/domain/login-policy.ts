@@ -8,3 +8,11 @@ export interface LoginFailurePolicy {
 }
 
 export const DEFAULT_LOGIN_FAILURE_POLICY: LoginFailurePolicy = { windowSeconds: 15 * 60, perAccount: 5, perIp: 50 };
+
+/** Who a failed login counts against. */
+export interface LoginSubject {
+  /** Normalized email: unknown addresses are limited exactly like real ones. */
+  readonly email: string;
+  /** Null when the router could not tell (then only the account limit applies). */
+  readonly ip: string | null;
+}

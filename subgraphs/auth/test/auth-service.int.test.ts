@@ -1,162 +1,81 @@
+// The auth flows of AuthService on real Postgres and Redis, with the user subgraph replaced by a stub at its
+// HTTP boundary: what the service decides (limits, rotation, reuse, revocation) is checked against what it
+// actually stored, and the stub lets a test make the user subgraph fail, change roles or delete an account.
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
-import { AppError, anonymous, type Identity, type Role } from '@mall/platform';
-import { AccessTokenIssuer } from '../data/access-tokens.ts';
-import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
-import type { StoredRefreshToken } from '../domain/refresh-tokens.ts';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import {
-  type AccessTokenDenylist,
-  type Account,
-  type AccountDirectory,
-  AuthService,
-  type LoginLimiter,
-  type LoginSubject,
-  type RevokeReason,
-  type SessionStore,
-} from '../service.ts';
+  AppError,
+  anonymous,
+  authKeys,
+  createLogger,
+  encodeId,
+  type Identity,
+  IdentitySigner,
+  type RequestScope,
+  type Role,
+  ServiceClient,
+} from '@mall/platform';
+import { type GraphQLStubReply, startGraphQLStub } from '@mall/platform/testing';
+import { accountCounterKey, ipCounterKey } from '../data/login-limiter.ts';
+import { hashRefreshToken } from '../data/session-store.ts';
+import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
+import type { Account } from '../data/user-accounts.ts';
+import { AuthService, type AuthServiceDeps } from '../service.ts';
+import { type AuthTestDatabase, createAuthTestDatabase, createTestRedis, type TestRedis } from './helpers.ts';
 
-// In-memory ports with the same contracts as the Postgres/Redis/user-subgraph ones.
-
-class FakeAccounts implements AccountDirectory {
+/** The user subgraph's three internal fields over an in-memory account list. */
+class UserSubgraphStub {
   readonly byEmail = new Map<string, { account: Account; password: string }>();
   readonly deleted = new Set<string>();
-  rolesOverride = new Map<string, Role[]>();
-  failWith: Error | undefined;
+  readonly rolesOverride = new Map<string, Role[]>();
+  /** Answers verifyCredentials with this (code-less) error, as a failing user subgraph would. */
+  failWith: string | undefined;
+  /** Runs before accountForSession answers: a test's chance to act between auth's read and its update. */
+  beforeAccountForSession: (() => Promise<void>) | undefined;
   calls = 0;
-  #next = 100;
+  readonly #nextId: () => bigint;
+
+  constructor(nextId: () => bigint) {
+    this.#nextId = nextId;
+  }
 
   add(email: string, password: string, roles: Role[] = ['CUSTOMER']): Account {
-    const account: Account = {
-      id: String(this.#next++),
-      email,
-      name: null,
-      roles,
-      createdAt: '2026-11-25T00:00:00.000Z',
-    };
+    const account = { id: encodeId(this.#nextId()), email, name: null, roles, createdAt: '2026-11-25T00:00:00.000Z' };
     this.byEmail.set(email, { account, password });
     return account;
   }
-  async createAccount(input: { email: string; password: string; name: string | null }): Promise<Account> {
-    this.calls++;
-    if (this.byEmail.has(input.email)) throw new AppError('CONFLICT', 'Email is already registered');
-    return { ...this.add(input.email, input.password), name: input.name };
-  }
-  async verifyCredentials(email: string, password: string): Promise<Account | null> {
-    this.calls++;
-    if (this.failWith) throw this.failWith;
-    const entry = this.byEmail.get(email);
-    return entry && entry.password === password && !this.deleted.has(entry.account.id) ? entry.account : null;
-  }
-  async accountForSession(userId: string): Promise<Account | null> {
-    this.calls++;
-    if (this.deleted.has(userId)) return null;
-    const entry = [...this.byEmail.values()].find((e) => e.account.id === userId);
-    if (!entry) return null;
-    return { ...entry.account, roles: this.rolesOverride.get(userId) ?? entry.account.roles };
-  }
-}
 
-interface Row {
-  id: string;
-  familyId: string;
-  hash: string;
-  expiresAt: Date;
-  usedAt: Date | null;
-  revokedAt: Date | null;
-}
-
-class FakeSessions implements SessionStore {
-  readonly families = new Map<string, { userId: string; revokedAt: Date | null; reason: RevokeReason | null }>();
-  readonly tokens: Row[] = [];
-  /** Simulates a concurrent refresh that spends the token between find() and rotate(). */
-  stealNextRotation = false;
-  #next = 1;
-
-  async open(input: { userId: string; tokenHash: Uint8Array; expiresAt: Date }): Promise<string> {
-    const familyId = String(this.#next++);
-    this.families.set(familyId, { userId: input.userId, revokedAt: null, reason: null });
-    this.tokens.push({
-      id: String(this.#next++),
-      familyId,
-      hash: Buffer.from(input.tokenHash).toString('hex'),
-      expiresAt: input.expiresAt,
-      usedAt: null,
-      revokedAt: null,
-    });
-    return familyId;
-  }
-  async find(tokenHash: Uint8Array): Promise<StoredRefreshToken | null> {
-    const row = this.tokens.find((t) => t.hash === Buffer.from(tokenHash).toString('hex'));
-    if (!row) return null;
-    const family = this.families.get(row.familyId)!;
-    return {
-      id: row.id,
-      familyId: row.familyId,
-      userId: family.userId,
-      expiresAt: row.expiresAt,
-      usedAt: row.usedAt,
-      revokedAt: row.revokedAt,
-      familyRevokedAt: family.revokedAt,
-    };
-  }
-  async rotate(input: {
-    tokenId: string;
-    familyId: string;
-    tokenHash: Uint8Array;
-    expiresAt: Date;
-    now: Date;
-  }): Promise<boolean> {
-    const row = this.tokens.find((t) => t.id === input.tokenId)!;
-    if (this.stealNextRotation) {
-      this.stealNextRotation = false;
-      row.usedAt = input.now;
+  async answer(query: string, variables: Record<string, unknown>): Promise<GraphQLStubReply> {
+    this.calls++;
+    if (query.includes('createAccount(')) {
+      const input = variables['input'] as { email: string; password: string; name: string | null };
+      if (this.byEmail.has(input.email))
+        return { errors: [{ message: 'Email is already registered', extensions: { code: 'CONFLICT' } }] };
+      return { data: { createAccount: { ...this.add(input.email, input.password), name: input.name } } };
     }
-    if (row.usedAt || row.revokedAt || this.families.get(input.familyId)!.revokedAt) return false;
-    row.usedAt = input.now;
-    this.tokens.push({
-      id: String(this.#next++),
-      familyId: input.familyId,
-      hash: Buffer.from(input.tokenHash).toString('hex'),
-      expiresAt: input.expiresAt,
-      usedAt: null,
-      revokedAt: null,
-    });
-    return true;
-  }
-  async revokeFamily(familyId: string, reason: RevokeReason, options: { userId?: string } = {}): Promise<void> {
-    const family = this.families.get(familyId);
-    if (!family || family.revokedAt || (options.userId !== undefined && family.userId !== options.userId)) return;
-    family.revokedAt = new Date();
-    family.reason = reason;
-    for (const t of this.tokens) if (t.familyId === familyId) t.revokedAt ??= family.revokedAt;
+    if (query.includes('verifyCredentials(')) {
+      if (this.failWith) return { errors: [{ message: this.failWith }] };
+      const entry = this.byEmail.get(variables['email'] as string);
+      const ok = entry && entry.password === variables['password'] && !this.deleted.has(entry.account.id);
+      return { data: { verifyCredentials: ok ? entry.account : null } };
+    }
+    await this.beforeAccountForSession?.();
+    const id = variables['id'] as string;
+    const entry = [...this.byEmail.values()].find((e) => e.account.id === id);
+    const account =
+      entry && !this.deleted.has(id)
+        ? { ...entry.account, roles: this.rolesOverride.get(id) ?? entry.account.roles }
+        : null;
+    return { data: { accountForSession: account } };
   }
 }
 
-class FakeLimiter implements LoginLimiter {
-  readonly calls: string[] = [];
-  retryAfter = 0;
-  async attempt(subject: LoginSubject): Promise<number> {
-    this.calls.push(`attempt ${subject.email} ${subject.ip}`);
-    return this.retryAfter;
-  }
-  async succeeded(subject: LoginSubject): Promise<void> {
-    this.calls.push(`succeeded ${subject.email}`);
-  }
-  async refund(subject: LoginSubject): Promise<void> {
-    this.calls.push(`refund ${subject.email}`);
-  }
-}
+const logger = createLogger({ level: 'silent' });
 
-class FakeDenylist implements AccessTokenDenylist {
-  readonly denied = new Map<string, number>();
-  async deny(jti: string, expiresAt: number): Promise<void> {
-    this.denied.set(jti, expiresAt);
-  }
-}
-
-const caller = (identity: Partial<Identity> = {}) => ({
+const scope = (identity: Partial<Identity> = {}): RequestScope => ({
   identity: { ...anonymous('req-1'), clientIp: '203.0.113.9', ...identity },
   requestId: 'req-1',
+  logger,
 });
 
 async function expectCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<AppError> {
@@ -171,136 +90,162 @@ async function expectCode(promise: Promise<unknown>, code: string, message?: Reg
   assert.fail(`expected ${code}`);
 }
 
-describe('AuthService', async () => {
+describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
   const keys = await buildSigningKeys(generatePrivateKeyPem(), undefined);
-  let accounts: FakeAccounts;
-  let sessions: FakeSessions;
-  let limiter: FakeLimiter;
-  let denylist: FakeDenylist;
+  let db: AuthTestDatabase;
+  let peer: Awaited<ReturnType<typeof startGraphQLStub>>;
+  let users: UserSubgraphStub;
+  let t: TestRedis;
+  let deps: AuthServiceDeps;
   let auth: AuthService;
 
-  beforeEach(() => {
-    accounts = new FakeAccounts();
-    sessions = new FakeSessions();
-    limiter = new FakeLimiter();
-    denylist = new FakeDenylist();
-    auth = new AuthService({
-      accounts,
-      sessions,
-      limiter,
-      denylist,
-      accessTokens: new AccessTokenIssuer(keys.current, { issuer: 'i', audience: 'a', ttlSeconds: 900 }),
-      refreshTokenTtlSeconds: 3600,
-    });
+  before(async () => {
+    db = await createAuthTestDatabase();
+    peer = await startGraphQLStub(({ query, variables }) => users.answer(query, variables));
   });
+  after(async () => {
+    await peer?.close();
+    await db?.close();
+  });
+  beforeEach(async () => {
+    users = new UserSubgraphStub(() => db.ids.next());
+    t = await createTestRedis();
+    deps = {
+      prisma: db.prisma,
+      redis: t.redis,
+      users: new ServiceClient({ url: peer.url, target: 'user', signer: new IdentitySigner('s'.repeat(32), 'auth') }),
+      signingKey: keys.current,
+      accessTokens: { issuer: 'i', audience: 'a', ttlSeconds: 900 },
+      refreshTokenTtlSeconds: 3600,
+      loginPolicy: { windowSeconds: 900, perAccount: 5, perIp: 50 },
+      nextId: () => db.ids.next(),
+    };
+    auth = new AuthService(deps);
+  });
+  afterEach(() => t.close());
+
+  const familiesOf = (userId: string) =>
+    db.prisma.refreshTokenFamily.findMany({ where: { userId: BigInt(userId) }, orderBy: { id: 'asc' } });
+  const onlyFamilyOf = async (userId: string) => {
+    const families = await familiesOf(userId);
+    assert.equal(families.length, 1);
+    return families[0]!;
+  };
+  const counter = (key: string) => t.redis.get(key);
+  const login = (email = 'ada@example.com', password = 'correct horse') => auth.login(scope(), { email, password });
 
   describe('register', () => {
     it('creates the account and opens a session for it', async () => {
-      const payload = await auth.register(
-        { email: 'Ada@Example.com', password: 'correct horse', name: 'Ada' },
-        caller(),
-      );
+      const payload = await auth.register(scope(), {
+        email: 'Ada@Example.com',
+        password: 'correct horse',
+        name: 'Ada',
+      });
       assert.equal(payload.user.email, 'ada@example.com');
       assert.equal(payload.user.name, 'Ada');
       assert.equal(payload.expiresIn, 900);
-      assert.equal(sessions.families.size, 1);
-      assert.equal([...sessions.families.values()][0]!.userId, payload.user.id);
+      await onlyFamilyOf(payload.user.id);
     });
 
     it('answers bad input without calling the user subgraph', async () => {
       await expectCode(
-        auth.register({ email: '', password: 'short', name: 'x'.repeat(10_240) }, caller()),
+        auth.register(scope(), { email: '', password: 'short', name: 'x'.repeat(10_240) }),
         'BAD_USER_INPUT',
       );
-      assert.equal(accounts.calls, 0);
+      assert.equal(users.calls, 0);
     });
 
     it('passes CONFLICT through and opens no session', async () => {
-      accounts.add('ada@example.com', 'whatever1');
-      await expectCode(auth.register({ email: 'ada@example.com', password: 'correct horse' }, caller()), 'CONFLICT');
-      assert.equal(sessions.families.size, 0);
+      const ada = users.add('ada@example.com', 'whatever1');
+      await expectCode(auth.register(scope(), { email: 'ada@example.com', password: 'correct horse' }), 'CONFLICT');
+      assert.equal((await familiesOf(ada.id)).length, 0);
+      assert.equal(users.byEmail.size, 1);
     });
   });
 
   describe('login', () => {
     it('counts the attempt, then forgives it on success', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const payload = await auth.login({ email: 'ADA@example.com', password: 'correct horse' }, caller());
+      users.add('ada@example.com', 'correct horse');
+      const payload = await auth.login(scope(), { email: 'ADA@example.com', password: 'correct horse' });
       assert.equal(payload.user.email, 'ada@example.com');
-      assert.deepEqual(limiter.calls, ['attempt ada@example.com 203.0.113.9', 'succeeded ada@example.com']);
+      assert.equal(await t.redis.exists(accountCounterKey('ada@example.com')), 0, 'the account is forgiven');
+      assert.equal(await counter(ipCounterKey('203.0.113.9')), '0', 'the IP saw the attempt, then had it uncounted');
     });
 
     it('gives one answer for a wrong password and an unknown email', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const wrong = await expectCode(
-        auth.login({ email: 'ada@example.com', password: 'wrong horse' }, caller()),
-        'UNAUTHENTICATED',
-      );
-      const unknown = await expectCode(
-        auth.login({ email: 'nobody@example.com', password: 'wrong horse' }, caller()),
-        'UNAUTHENTICATED',
-      );
+      users.add('ada@example.com', 'correct horse');
+      const wrong = await expectCode(login('ada@example.com', 'wrong horse'), 'UNAUTHENTICATED');
+      const unknown = await expectCode(login('nobody@example.com', 'wrong horse'), 'UNAUTHENTICATED');
       assert.equal(wrong.message, 'Invalid email or password');
       assert.equal(unknown.message, wrong.message);
       assert.deepEqual(unknown.extensions, wrong.extensions);
-      assert.deepEqual(limiter.calls, [
-        'attempt ada@example.com 203.0.113.9',
-        'attempt nobody@example.com 203.0.113.9',
-      ]);
+      assert.equal(await counter(accountCounterKey('ada@example.com')), '1');
+      assert.equal(await counter(accountCounterKey('nobody@example.com')), '1');
+      assert.equal(await counter(ipCounterKey('203.0.113.9')), '2');
     });
 
     it('refuses while limited, without checking the password', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      limiter.retryAfter = 321;
-      const err = await expectCode(
-        auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller()),
-        'RATE_LIMITED',
-      );
-      assert.equal(err.extensions['retryAfterSeconds'], 321);
-      assert.equal(accounts.calls, 0);
+      users.add('ada@example.com', 'correct horse');
+      await t.redis.set(accountCounterKey('ada@example.com'), '5', 'EX', 321);
+      const err = await expectCode(login(), 'RATE_LIMITED');
+      const retryAfter = err.extensions['retryAfterSeconds'] as number;
+      assert.ok(retryAfter <= 321 && retryAfter >= 320, `retryAfterSeconds ${retryAfter}`);
+      assert.equal(users.calls, 0);
     });
 
     it('uncounts an attempt that never got a verdict', async () => {
-      accounts.failWith = new Error('user subgraph down');
-      await assert.rejects(auth.login({ email: 'ada@example.com', password: 'x' }, caller()), /user subgraph down/);
-      assert.deepEqual(limiter.calls, ['attempt ada@example.com 203.0.113.9', 'refund ada@example.com']);
+      users.failWith = 'user subgraph down';
+      await assert.rejects(login('ada@example.com', 'x'), /user subgraph down/);
+      assert.equal(await counter(accountCounterKey('ada@example.com')), '0');
+      assert.equal(await counter(ipCounterKey('203.0.113.9')), '0');
     });
   });
 
   describe('refresh', () => {
     it('rotates: the new token works once, the old one is spent', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      const second = await auth.refresh(first.refreshToken, caller());
+      const ada = users.add('ada@example.com', 'correct horse');
+      const first = await login();
+      const second = await auth.refresh(scope(), first.refreshToken);
       assert.notEqual(second.refreshToken, first.refreshToken);
       assert.notEqual(second.accessToken, first.accessToken);
-      const third = await auth.refresh(second.refreshToken, caller());
+      const third = await auth.refresh(scope(), second.refreshToken);
       assert.ok(third.refreshToken);
-      assert.equal(sessions.families.size, 1, 'rotation stays in the family');
+      const family = await onlyFamilyOf(ada.id);
+      assert.equal(
+        await db.prisma.refreshToken.count({ where: { familyId: family.id } }),
+        3,
+        'rotation stays in the family',
+      );
     });
 
     it('treats reuse of a spent token as theft: the whole family is revoked, newest token included', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      const second = await auth.refresh(first.refreshToken, caller());
-      await expectCode(auth.refresh(first.refreshToken, caller()), 'UNAUTHENTICATED');
-      assert.equal([...sessions.families.values()][0]!.reason, 'reuse');
-      await expectCode(auth.refresh(second.refreshToken, caller()), 'UNAUTHENTICATED');
+      const ada = users.add('ada@example.com', 'correct horse');
+      const first = await login();
+      const second = await auth.refresh(scope(), first.refreshToken);
+      await expectCode(auth.refresh(scope(), first.refreshToken), 'UNAUTHENTICATED');
+      assert.equal((await onlyFamilyOf(ada.id)).revokedReason, 'reuse');
+      await expectCode(auth.refresh(scope(), second.refreshToken), 'UNAUTHENTICATED');
     });
 
     it('revokes the family when it loses a rotation race (the same token was used twice)', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      sessions.stealNextRotation = true;
-      await expectCode(auth.refresh(first.refreshToken, caller()), 'UNAUTHENTICATED');
-      assert.equal([...sessions.families.values()][0]!.reason, 'reuse');
+      const ada = users.add('ada@example.com', 'correct horse');
+      const first = await login();
+      // Another refresh spends the token after ours read it, while ours asks the user subgraph for the account.
+      users.beforeAccountForSession = async () => {
+        await db.prisma.refreshToken.updateMany({
+          where: { tokenHash: hashRefreshToken(first.refreshToken) },
+          data: { usedAt: new Date() },
+        });
+      };
+      await expectCode(auth.refresh(scope(), first.refreshToken), 'UNAUTHENTICATED');
+      assert.equal((await onlyFamilyOf(ada.id)).revokedReason, 'reuse');
     });
 
     it('puts the current roles in the new access token', async () => {
-      const ada = accounts.add('ada@example.com', 'correct horse');
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      accounts.rolesOverride.set(ada.id, ['CUSTOMER', 'MERCHANT']);
-      const second = await auth.refresh(first.refreshToken, caller());
+      const ada = users.add('ada@example.com', 'correct horse');
+      const first = await login();
+      users.rolesOverride.set(ada.id, ['CUSTOMER', 'MERCHANT']);
+      const second = await auth.refresh(scope(), first.refreshToken);
       assert.deepEqual(second.user.roles, ['CUSTOMER', 'MERCHANT']);
       const claims = JSON.parse(Buffer.from(second.accessToken.split('.')[1]!, 'base64url').toString()) as {
         roles: string[];
@@ -309,70 +254,75 @@ describe('AuthService', async () => {
     });
 
     it('ends the session of a deleted account', async () => {
-      const ada = accounts.add('ada@example.com', 'correct horse');
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      accounts.deleted.add(ada.id);
-      await expectCode(auth.refresh(first.refreshToken, caller()), 'UNAUTHENTICATED');
-      assert.equal([...sessions.families.values()][0]!.reason, 'account_deleted');
+      const ada = users.add('ada@example.com', 'correct horse');
+      const first = await login();
+      users.deleted.add(ada.id);
+      await expectCode(auth.refresh(scope(), first.refreshToken), 'UNAUTHENTICATED');
+      assert.equal((await onlyFamilyOf(ada.id)).revokedReason, 'account_deleted');
     });
 
     it('refuses unknown and malformed tokens the same way', async () => {
-      const a = await expectCode(auth.refresh('A'.repeat(43), caller()), 'UNAUTHENTICATED');
-      const b = await expectCode(auth.refresh('x'.repeat(10_240), caller()), 'UNAUTHENTICATED');
+      const a = await expectCode(auth.refresh(scope(), 'A'.repeat(43)), 'UNAUTHENTICATED');
+      const b = await expectCode(auth.refresh(scope(), 'x'.repeat(10_240)), 'UNAUTHENTICATED');
       assert.equal(a.message, b.message);
-      assert.equal(accounts.calls, 0);
+      assert.equal(users.calls, 0);
     });
 
     it('refuses an expired token without ending the family', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const t0 = new Date('2026-11-25T00:00:00Z');
+      const ada = users.add('ada@example.com', 'correct horse');
+      const t0 = new Date();
       let now = t0;
-      auth = new AuthService({
-        accounts,
-        sessions,
-        limiter,
-        denylist,
-        accessTokens: new AccessTokenIssuer(keys.current, { issuer: 'i', audience: 'a', ttlSeconds: 900 }),
-        refreshTokenTtlSeconds: 3600,
-        now: () => now,
-      });
-      const first = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
+      auth = new AuthService({ ...deps, now: () => now });
+      const first = await login();
       now = new Date(t0.getTime() + 3600_000);
-      await expectCode(auth.refresh(first.refreshToken, caller()), 'UNAUTHENTICATED');
-      assert.equal([...sessions.families.values()][0]!.revokedAt, null);
+      await expectCode(auth.refresh(scope(), first.refreshToken), 'UNAUTHENTICATED');
+      assert.equal((await onlyFamilyOf(ada.id)).revokedAt, null);
     });
   });
 
   describe('logout', () => {
     it('denylists the access token until its exp and revokes its family', async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      const payload = await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      const [familyId] = [...sessions.families.keys()];
-      const session = { id: familyId!, tokenId: 'jti-1', expiresAt: 1_900_000_000 };
-      assert.equal(await auth.logout(caller({ userId: payload.user.id, roles: ['CUSTOMER'], session })), true);
-      assert.equal(denylist.denied.get('jti-1'), 1_900_000_000);
-      assert.equal(sessions.families.get(familyId!)!.reason, 'logout');
-      await expectCode(auth.refresh(payload.refreshToken, caller()), 'UNAUTHENTICATED');
+      users.add('ada@example.com', 'correct horse');
+      const payload = await login();
+      const family = await onlyFamilyOf(payload.user.id);
+      const session = { id: encodeId(family.id), tokenId: 'jti-1', expiresAt: 1_900_000_000 };
+      assert.equal(await auth.logout(scope({ userId: payload.user.id, roles: ['CUSTOMER'], session })), true);
+      // The entry lives until the token's exp plus the one-minute clock margin.
+      const expected = 1_900_000_000 + 60 - Math.floor(Date.now() / 1000);
+      const ttl = await t.redis.ttl(authKeys.deniedAccessToken('jti-1'));
+      assert.ok(ttl <= expected && ttl >= expected - 5, `ttl ${ttl}, expected ${expected}`);
+      assert.equal((await onlyFamilyOf(payload.user.id)).revokedReason, 'logout');
+      await expectCode(auth.refresh(scope(), payload.refreshToken), 'UNAUTHENTICATED');
     });
 
     it("does not revoke another user's family", async () => {
-      accounts.add('ada@example.com', 'correct horse');
-      await auth.login({ email: 'ada@example.com', password: 'correct horse' }, caller());
-      const [familyId] = [...sessions.families.keys()];
+      const ada = users.add('ada@example.com', 'correct horse');
+      await login();
+      const family = await onlyFamilyOf(ada.id);
       await auth.logout(
-        caller({
-          userId: '999',
+        scope({
+          userId: encodeId(db.ids.next()),
           roles: ['CUSTOMER'],
-          session: { id: familyId!, tokenId: 'j', expiresAt: 1_900_000_000 },
+          session: { id: encodeId(family.id), tokenId: 'j', expiresAt: 1_900_000_000 },
         }),
       );
-      assert.equal(sessions.families.get(familyId!)!.revokedAt, null);
+      assert.equal((await onlyFamilyOf(ada.id)).revokedAt, null);
+    });
+
+    it('ignores session and user ids that are not ours instead of failing', async () => {
+      const session = { id: 'not-a-number', tokenId: 'j2', expiresAt: 1_900_000_000 };
+      assert.equal(await auth.logout(scope({ userId: '-1', roles: ['CUSTOMER'], session })), true);
     });
 
     it('needs a signed-in caller with a session', async () => {
-      await expectCode(auth.logout(caller()), 'UNAUTHENTICATED');
-      await expectCode(auth.logout(caller({ userId: '1', roles: ['CUSTOMER'], session: null })), 'UNAUTHENTICATED');
-      assert.equal(denylist.denied.size, 0);
+      await expectCode(auth.logout(scope()), 'UNAUTHENTICATED');
+      await expectCode(auth.logout(scope({ userId: '1', roles: ['CUSTOMER'], session: null })), 'UNAUTHENTICATED');
+      const raw = t.redis.duplicate({ keyPrefix: '' });
+      try {
+        assert.deepEqual(await raw.keys(`${t.prefix}*`), [], 'nothing was denylisted');
+      } finally {
+        raw.disconnect();
+      }
     });
   });
 });
