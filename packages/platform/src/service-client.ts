@@ -76,9 +76,10 @@ export type ServiceOperation<TVariables extends Record<string, unknown>, TResult
 
 /**
  * Declares a call to a peer subgraph once: its GraphQL document, the types of its variables and its `data`,
- * and a zod schema of that `data` (which the compiler checks against `TResult`). Every reply is checked against the schema, so a peer whose schema drifted fails loudly at the
- * boundary (as a plain error, masked upstream) instead of handing on a malformed value. Peer business errors
- * still arrive as the same AppError (see ServiceClient.request).
+ * and a zod schema of that `data` (which the compiler checks against `TResult`). Every reply is checked
+ * against the schema, so a peer whose schema drifted fails loudly at the boundary (as a plain error, masked
+ * upstream) instead of handing on a malformed value. Peer business errors still arrive as the same AppError
+ * (see ServiceClient.request).
  */
 export function defineServiceOperation<TVariables extends Record<string, unknown>, TResult>(
   document: string,
