@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { defineScript } from '@mall/platform';
 import {
   type DocumentNode,
   type FieldNode,
@@ -252,8 +253,11 @@ export function rateLimitSubject(ip: string): string {
 /**
  * INCR and set the window's expiry in one step, so concurrent routers share a count and no key outlives its
  * window. The window opens on the bucket's first request (a fixed window per bucket, no clock needed).
+ * Replies with the count and the milliseconds left in the window.
  */
-const HIT_SCRIPT = `
+const hitScript = defineScript<[bucketKey: string], [windowMs: number], [number, number]>({
+  name: 'mallRouterRateLimitHit',
+  lua: `
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
@@ -261,12 +265,8 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return { count, ttl }
-`;
-const HIT_COMMAND = 'mallRouterRateLimitHit';
-
-interface RateLimitCommands {
-  [HIT_COMMAND](key: string, windowMs: number): Promise<[number, number]>;
-}
+`,
+});
 
 export interface RateLimitDecision {
   readonly allowed: boolean;
@@ -277,19 +277,18 @@ export interface RateLimitDecision {
 }
 
 export class RateLimiter {
-  readonly #redis: Redis & RateLimitCommands;
+  readonly #redis: Redis;
   readonly #windowMs: number;
 
   constructor(redis: Redis, options: { windowMs?: number } = {}) {
-    if (!(HIT_COMMAND in redis)) redis.defineCommand(HIT_COMMAND, { numberOfKeys: 1, lua: HIT_SCRIPT });
-    this.#redis = redis as Redis & RateLimitCommands;
+    this.#redis = redis;
     this.#windowMs = options.windowMs ?? 60_000;
   }
 
   /** Counts one request against `bucket`; `limit` 0 means no limit (and no Redis call). */
   async hit(bucket: string, limit: number): Promise<RateLimitDecision | null> {
     if (limit <= 0) return null;
-    const [count, ttlMs] = await this.#redis[HIT_COMMAND](RateLimiter.key(bucket), this.#windowMs);
+    const [count, ttlMs] = await hitScript(this.#redis, [RateLimiter.key(bucket)], [this.#windowMs]);
     return { allowed: count <= limit, count, limit, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
   }
 

@@ -1,226 +1,196 @@
-import { type Identity, type Role, rateLimited, requireUser, unauthenticated } from '@mall/platform';
-import type { AccessTokenClaimsInput, IssuedAccessToken } from './domain/access-tokens.ts';
+import { randomBytes } from 'node:crypto';
+import {
+  decodeId,
+  encodeId,
+  type RequestScope,
+  rateLimited,
+  requireUser,
+  type ServiceCallOptions,
+  type ServiceClient,
+  unauthenticated,
+  withTransaction,
+} from '@mall/platform';
+import type { Redis } from 'ioredis';
+import { denyAccessToken } from './data/access-revocations.ts';
+import { signAccessToken } from './data/access-tokens.ts';
+import { countLoginAttempt, forgiveLoginAttempt, refundLoginAttempt } from './data/login-limiter.ts';
+import type { AuthPrisma } from './data/prisma.ts';
+import * as sessions from './data/session-store.ts';
+import type { SigningKey } from './data/signing-keys.ts';
+import * as accounts from './data/user-accounts.ts';
+import type { AccessTokenSettings } from './domain/access-tokens.ts';
+import type { LoginFailurePolicy } from './domain/login-policy.ts';
 import {
   decideRefresh,
   generateRefreshToken,
-  hashRefreshToken,
   isWellFormedRefreshToken,
-  type StoredRefreshToken,
+  type RandomBytes,
+  refreshTokenExpiry,
 } from './domain/refresh-tokens.ts';
 import { LoginInput, parseInput, RegisterInput } from './domain/validation.ts';
 
-// Ports: what the use cases need from the outside world. The data layer implements them over Postgres,
-// Redis, the signing key and the user subgraph; unit tests implement them in memory.
-
-/** An account as the user subgraph reports it. */
-export interface Account {
-  readonly id: string;
-  readonly email: string;
-  readonly name: string | null;
-  readonly roles: readonly Role[];
-  /** ISO-8601. */
-  readonly createdAt: string;
-}
-
-export interface CallContext {
-  readonly requestId: string;
-}
-
-export interface AccountDirectory {
-  /** CONFLICT when the email is taken, BAD_USER_INPUT when the user subgraph refuses the input. */
-  createAccount(input: { email: string; password: string; name: string | null }, ctx: CallContext): Promise<Account>;
-  /** Null for an unknown email, a wrong password or a deleted account alike. */
-  verifyCredentials(email: string, password: string, ctx: CallContext): Promise<Account | null>;
-  /** The account's current state, or null once it is deleted. */
-  accountForSession(userId: string, ctx: CallContext): Promise<Account | null>;
-}
-
-export type RevokeReason = 'logout' | 'reuse' | 'account_deleted';
-
-export interface SessionStore {
-  /** Starts a family with its first refresh token; returns the family id (the access token's `sid`). */
-  open(input: { userId: string; tokenHash: Uint8Array<ArrayBuffer>; expiresAt: Date }): Promise<string>;
-  find(tokenHash: Uint8Array<ArrayBuffer>): Promise<StoredRefreshToken | null>;
-  /**
-   * Spends `tokenId` and adds its successor, only if it is still unspent and unrevoked: of concurrent
-   * rotations of one token exactly one returns true.
-   */
-  rotate(input: {
-    tokenId: string;
-    familyId: string;
-    tokenHash: Uint8Array<ArrayBuffer>;
-    expiresAt: Date;
-    now: Date;
-  }): Promise<boolean>;
-  /** Revokes the family and every token in it; `userId` restricts it to that user's family. */
-  revokeFamily(familyId: string, reason: RevokeReason, options?: { userId?: string }): Promise<void>;
-}
-
-/** Who a failed login counts against. */
-export interface LoginSubject {
-  /** Normalized email: unknown addresses are limited exactly like real ones. */
-  readonly email: string;
-  /** Null when the router could not tell (then only the account limit applies). */
-  readonly ip: string | null;
-}
-
-export interface LoginLimiter {
-  /** Counts an attempt unless a limit is already reached; returns 0, or the seconds until one may retry. */
-  attempt(subject: LoginSubject): Promise<number>;
-  /** Credentials were right: the account's failures are forgiven and the attempt is uncounted. */
-  succeeded(subject: LoginSubject): Promise<void>;
-  /** The attempt never reached a verdict (e.g. the user subgraph was down): uncount it. */
-  refund(subject: LoginSubject): Promise<void>;
-}
-
-export interface AccessTokenDenylist {
-  /** Refuses the access token `jti` until `expiresAt` (unix seconds). */
-  deny(jti: string, expiresAt: number): Promise<void>;
-}
-
-export interface AccessTokenSigner {
-  issue(input: AccessTokenClaimsInput, now?: Date): Promise<IssuedAccessToken>;
-}
+/** An account as the user subgraph reports it (the `User` that auth's payloads carry). */
+export type { Account } from './data/user-accounts.ts';
 
 export interface AuthPayload {
   readonly accessToken: string;
   readonly refreshToken: string;
   readonly expiresIn: number;
-  readonly user: Account;
+  readonly user: accounts.Account;
 }
 
 export interface AuthServiceDeps {
-  readonly accounts: AccountDirectory;
-  readonly sessions: SessionStore;
-  readonly limiter: LoginLimiter;
-  readonly denylist: AccessTokenDenylist;
-  readonly accessTokens: AccessTokenSigner;
+  readonly prisma: AuthPrisma;
+  readonly redis: Redis;
+  /** The user subgraph, which owns accounts and passwords. */
+  readonly users: ServiceClient;
+  readonly signingKey: SigningKey;
+  readonly accessTokens: AccessTokenSettings;
   readonly refreshTokenTtlSeconds: number;
+  readonly loginPolicy: LoginFailurePolicy;
+  readonly nextId: () => bigint;
+  /** Tests move the clock; production reads it. */
   readonly now?: () => Date;
-}
-
-/** Who is asking, as the subgraph context knows it. */
-export interface Caller {
-  readonly identity: Identity;
-  readonly requestId: string;
-  /** The request's logger, for security events operators should see. */
-  readonly logger?: { warn(obj: object, msg: string): void };
+  readonly random?: RandomBytes;
 }
 
 // One message for every credential failure, so the answer never tells whether an account exists.
 const invalidCredentials = () => unauthenticated('Invalid email or password');
 const invalidRefreshToken = () => unauthenticated('Invalid or expired refresh token');
 
+/** What a call to the user subgraph carries of the request: its id, for tracing across services. */
+const callOf = (scope: RequestScope): ServiceCallOptions => ({ requestId: scope.requestId });
+
 /**
- * The auth flows. Network calls to the user subgraph never happen inside a database transaction: each store
- * call is its own short transaction, and the conditional updates make the order of events safe.
+ * The auth flows. The service owns every transaction; calls to the user subgraph and to Redis never happen
+ * inside one, and the conditional updates make the order of events safe.
  */
 export class AuthService {
   readonly #deps: AuthServiceDeps;
   readonly #now: () => Date;
+  readonly #random: RandomBytes;
 
   constructor(deps: AuthServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#random = deps.random ?? randomBytes;
   }
 
-  async register(rawInput: unknown, caller: Caller): Promise<AuthPayload> {
+  async register(scope: RequestScope, rawInput: unknown): Promise<AuthPayload> {
     const input = parseInput(RegisterInput, rawInput);
-    const account = await this.#deps.accounts.createAccount(input, { requestId: caller.requestId });
+    const account = await accounts.createAccount(this.#deps.users, callOf(scope), input);
     return this.#openSession(account);
   }
 
-  async login(rawInput: unknown, caller: Caller): Promise<AuthPayload> {
+  async login(scope: RequestScope, rawInput: unknown): Promise<AuthPayload> {
+    const { redis, loginPolicy, users } = this.#deps;
     const { email, password } = parseInput(LoginInput, rawInput);
-    const subject = { email, ip: caller.identity.clientIp };
-    const retryAfter = await this.#deps.limiter.attempt(subject);
+    const subject = { email, ip: scope.identity.clientIp };
+    const retryAfter = await countLoginAttempt(redis, loginPolicy, subject);
     if (retryAfter > 0) {
-      caller.logger?.warn({ ip: subject.ip, retryAfter }, 'login refused: too many failures');
+      scope.logger.warn({ ip: subject.ip, retryAfter }, 'login refused: too many failures');
       throw rateLimited(retryAfter);
     }
 
-    let account: Account | null;
+    let account: accounts.Account | null;
     try {
-      account = await this.#deps.accounts.verifyCredentials(email, password, { requestId: caller.requestId });
+      account = await accounts.verifyCredentials(users, callOf(scope), email, password);
     } catch (err) {
-      await this.#deps.limiter.refund(subject);
+      await refundLoginAttempt(redis, loginPolicy, subject);
       throw err;
     }
     if (!account) throw invalidCredentials();
-    await this.#deps.limiter.succeeded(subject);
+    await forgiveLoginAttempt(redis, loginPolicy, subject);
     return this.#openSession(account);
   }
 
-  async refresh(refreshToken: string, caller: Caller): Promise<AuthPayload> {
+  async refresh(scope: RequestScope, refreshToken: string): Promise<AuthPayload> {
     if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken();
-    const { sessions } = this.#deps;
-    const stored = await sessions.find(hashRefreshToken(refreshToken));
+    const { prisma } = this.#deps;
+    const stored = await sessions.findRefreshToken(prisma, sessions.hashRefreshToken(refreshToken));
     const decision = decideRefresh(stored, this.#now());
     if (decision.kind === 'reject' || !stored) throw invalidRefreshToken();
+    const session = { userId: encodeId(stored.userId), sessionId: encodeId(stored.familyId) };
     if (decision.kind === 'reuse') {
-      await sessions.revokeFamily(stored.familyId, 'reuse');
-      caller.logger?.warn(
-        { userId: stored.userId, sessionId: stored.familyId },
-        'spent refresh token presented again; session revoked',
-      );
+      await this.#revokeFamily(stored.familyId, 'reuse');
+      scope.logger.warn(session, 'spent refresh token presented again; session revoked');
       throw invalidRefreshToken();
     }
 
     // Roles come from the account as it is now, not as it was at login; a deleted account ends here.
-    const account = await this.#deps.accounts.accountForSession(stored.userId, { requestId: caller.requestId });
+    const account = await accounts.accountForSession(this.#deps.users, callOf(scope), session.userId);
     if (!account) {
-      await sessions.revokeFamily(stored.familyId, 'account_deleted');
+      await this.#revokeFamily(stored.familyId, 'account_deleted');
       throw invalidRefreshToken();
     }
 
-    const next = generateRefreshToken();
+    const next = generateRefreshToken(this.#random);
     const now = this.#now();
-    const rotated = await sessions.rotate({
-      tokenId: stored.id,
-      familyId: stored.familyId,
-      tokenHash: hashRefreshToken(next),
-      expiresAt: this.#refreshExpiry(now),
-      now,
+    const successor = {
+      id: this.#deps.nextId(),
+      tokenHash: sessions.hashRefreshToken(next),
+      expiresAt: this.#expiry(now),
+    };
+    const rotated = await withTransaction(prisma, async (tx) => {
+      const spent = await sessions.spendRefreshToken(tx, { tokenId: stored.id, successorId: successor.id, now });
+      if (spent) await sessions.insertRefreshToken(tx, stored.familyId, successor);
+      return spent;
     });
     if (!rotated) {
       // Another request spent this token between our read and our update: the same token was used twice.
-      await sessions.revokeFamily(stored.familyId, 'reuse');
-      caller.logger?.warn(
-        { userId: stored.userId, sessionId: stored.familyId },
-        'one refresh token used concurrently; session revoked',
-      );
+      await this.#revokeFamily(stored.familyId, 'reuse');
+      scope.logger.warn(session, 'one refresh token used concurrently; session revoked');
       throw invalidRefreshToken();
     }
-    const access = await this.#deps.accessTokens.issue(
-      { userId: account.id, roles: account.roles, sessionId: stored.familyId },
-      now,
-    );
+    const access = await this.#signAccessToken(account, session.sessionId, now);
     return { accessToken: access.token, refreshToken: next, expiresIn: access.expiresIn, user: account };
   }
 
   /** Ends exactly the session whose access token the router verified for this request. */
-  async logout(caller: Caller): Promise<boolean> {
-    const userId = requireUser(caller.identity);
-    const session = caller.identity.session;
+  async logout(scope: RequestScope): Promise<boolean> {
+    const userId = requireUser(scope.identity);
+    const session = scope.identity.session;
     if (!session) throw unauthenticated('Logout needs the access token of a session');
-    await this.#deps.denylist.deny(session.tokenId, session.expiresAt);
-    await this.#deps.sessions.revokeFamily(session.id, 'logout', { userId });
+    await denyAccessToken(this.#deps.redis, session.tokenId, session.expiresAt);
+    // Ids that did not come from us name no family of this user: nothing to revoke.
+    const familyId = decodeId(session.id);
+    const user = decodeId(userId);
+    if (familyId !== null && user !== null) await this.#revokeFamily(familyId, 'logout', user);
     return true;
   }
 
-  async #openSession(account: Account): Promise<AuthPayload> {
-    const refreshToken = generateRefreshToken();
+  async #openSession(account: accounts.Account): Promise<AuthPayload> {
+    const userId = decodeId(account.id);
+    if (userId === null) throw new Error(`user id ${account.id} is not a snowflake`);
+    const refreshToken = generateRefreshToken(this.#random);
     const now = this.#now();
-    const sessionId = await this.#deps.sessions.open({
-      userId: account.id,
-      tokenHash: hashRefreshToken(refreshToken),
-      expiresAt: this.#refreshExpiry(now),
+    const familyId = this.#deps.nextId();
+    await sessions.insertFamily(this.#deps.prisma, {
+      id: familyId,
+      userId,
+      firstToken: {
+        id: this.#deps.nextId(),
+        tokenHash: sessions.hashRefreshToken(refreshToken),
+        expiresAt: this.#expiry(now),
+      },
     });
-    const access = await this.#deps.accessTokens.issue({ userId: account.id, roles: account.roles, sessionId }, now);
+    const access = await this.#signAccessToken(account, encodeId(familyId), now);
     return { accessToken: access.token, refreshToken, expiresIn: access.expiresIn, user: account };
   }
 
-  #refreshExpiry(now: Date): Date {
-    return new Date(now.getTime() + this.#deps.refreshTokenTtlSeconds * 1000);
+  #revokeFamily(familyId: bigint, reason: sessions.RevokeReason, userId?: bigint): Promise<boolean> {
+    const now = this.#now();
+    return withTransaction(this.#deps.prisma, (tx) =>
+      sessions.revokeFamily(tx, { familyId, reason, now, ...(userId !== undefined ? { userId } : {}) }),
+    );
+  }
+
+  #signAccessToken(account: accounts.Account, sessionId: string, now: Date) {
+    const { signingKey, accessTokens } = this.#deps;
+    return signAccessToken(signingKey, accessTokens, { userId: account.id, roles: account.roles, sessionId }, now);
+  }
+
+  #expiry(now: Date): Date {
+    return refreshTokenExpiry(now, this.#deps.refreshTokenTtlSeconds);
   }
 }

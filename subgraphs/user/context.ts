@@ -1,7 +1,7 @@
 import type { RequestScope } from '@mall/platform';
-import type { RequestScope as UserScope, UserService } from './service.ts';
+import type { UserScope, UserService } from './service.ts';
 
-export interface UserContext extends RequestScope, UserScope {
+export interface UserContext extends UserScope {
   readonly users: UserService;
 }
 

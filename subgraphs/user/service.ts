@@ -10,6 +10,7 @@ import {
   notFound,
   type Page,
   parsePageArgs,
+  type RequestScope,
   type Role,
   requireRole,
   requireService,
@@ -29,10 +30,8 @@ import * as events from './events/producers.ts';
 
 export type UserLoader = DataLoader<bigint, User | null>;
 
-/** What a use case needs from the request: who is calling, and the request's DataLoader. */
-export interface RequestScope {
-  readonly identity: Identity;
-  readonly requestId: string;
+/** What a use case needs from the request: the platform's scope (who is calling) and the request's DataLoader. */
+export interface UserScope extends RequestScope {
   readonly userById: UserLoader;
 }
 
@@ -75,18 +74,18 @@ export class UserService {
   // ---------- public reads ----------
 
   /** The caller's own account; null once it is deleted (its tokens live on for a few minutes). */
-  me(scope: RequestScope): Promise<User | null> {
+  me(scope: UserScope): Promise<User | null> {
     return scope.userById.load(callerId(scope.identity));
   }
 
-  async user(scope: RequestScope, id: string): Promise<User> {
+  async user(scope: UserScope, id: string): Promise<User> {
     if (!isService(scope.identity)) requireUser(scope.identity);
     const user = await this.reference(scope, id);
     if (!user) throw notFound('User');
     return user;
   }
 
-  async users(scope: RequestScope, args: { first?: number | null; after?: string | null }): Promise<UserConnection> {
+  async users(scope: UserScope, args: { first?: number | null; after?: string | null }): Promise<UserConnection> {
     await this.#requireAdmin(scope);
     const { first, after } = parsePageArgs(args);
     const rows = await users.listActive(this.#prisma, { after, take: first + 1 });
@@ -95,7 +94,7 @@ export class UserService {
   }
 
   /** Entity reference from another subgraph's field: same visibility as `user(id)`, but null instead of an error. */
-  async reference(scope: RequestScope, id: string): Promise<User | null> {
+  async reference(scope: UserScope, id: string): Promise<User | null> {
     const userId = decodeId(id);
     if (userId === null || !canRead(scope.identity, userId, await this.#isAdmin(scope))) return null;
     return scope.userById.load(userId);
@@ -103,7 +102,7 @@ export class UserService {
 
   // ---------- internal, for auth ----------
 
-  async createAccount(scope: RequestScope, input: unknown): Promise<User> {
+  async createAccount(scope: UserScope, input: unknown): Promise<User> {
     requireService(scope.identity, 'auth');
     const account = rules.parseNewAccount(input);
     // Hashed before the transaction: 20–40 ms of CPU must not hold a connection and its locks.
@@ -125,7 +124,7 @@ export class UserService {
   }
 
   /** The active account with these credentials, else null; every miss costs one argon2 verification. */
-  async verifyCredentials(scope: RequestScope, email: string, password: string): Promise<User | null> {
+  async verifyCredentials(scope: UserScope, email: string, password: string): Promise<User | null> {
     requireService(scope.identity, 'auth');
     const found =
       password.length <= rules.PASSWORD_MAX
@@ -138,7 +137,7 @@ export class UserService {
     return (await this.#passwords.verify(found.passwordHash, password)) ? found.user : null;
   }
 
-  async accountForSession(scope: RequestScope, id: string): Promise<User | null> {
+  async accountForSession(scope: UserScope, id: string): Promise<User | null> {
     requireService(scope.identity, 'auth');
     const userId = decodeId(id);
     return userId === null ? null : scope.userById.load(userId);
@@ -146,18 +145,18 @@ export class UserService {
 
   // ---------- public writes ----------
 
-  updateMe(scope: RequestScope, input: unknown): Promise<User> {
+  updateMe(scope: UserScope, input: unknown): Promise<User> {
     const id = callerId(scope.identity);
     return this.#update(scope, id, rules.parseProfileChanges(input));
   }
 
-  async updateUser(scope: RequestScope, id: string, input: unknown): Promise<User> {
+  async updateUser(scope: UserScope, id: string, input: unknown): Promise<User> {
     await this.#requireAdmin(scope);
     const changes = rules.parseUserChanges(input);
     return this.#update(scope, targetId(id), changes);
   }
 
-  async deleteUser(scope: RequestScope, id: string): Promise<boolean> {
+  async deleteUser(scope: UserScope, id: string): Promise<boolean> {
     const caller = callerId(scope.identity);
     const userId = decodeId(id);
     // Another user's account does not exist as far as a non-admin can tell.
@@ -176,12 +175,12 @@ export class UserService {
     return true;
   }
 
-  async assignRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
+  async assignRole(scope: UserScope, userId: string, role: Role): Promise<User> {
     await this.#requireAdmin(scope);
     return this.#changeRoles(scope, targetId(userId), (current) => rules.assignRole(current, role), false);
   }
 
-  async revokeRole(scope: RequestScope, userId: string, role: Role): Promise<User> {
+  async revokeRole(scope: UserScope, userId: string, role: Role): Promise<User> {
     await this.#requireAdmin(scope);
     return this.#changeRoles(
       scope,
@@ -197,19 +196,19 @@ export class UserService {
    * ADMIN by the token and still ADMIN now. Roles travel in access tokens that live up to 15 minutes; the
    * service that owns roles does not let a demoted or deleted admin use what an old token still claims.
    */
-  async #isAdmin(scope: RequestScope): Promise<boolean> {
+  async #isAdmin(scope: UserScope): Promise<boolean> {
     if (!hasRole(scope.identity, 'ADMIN') || scope.identity.userId === null) return false;
     const id = decodeId(scope.identity.userId);
     const caller = id === null ? null : await scope.userById.load(id);
     return caller?.roles.includes('ADMIN') ?? false;
   }
 
-  async #requireAdmin(scope: RequestScope): Promise<void> {
+  async #requireAdmin(scope: UserScope): Promise<void> {
     requireRole(scope.identity, 'ADMIN');
     if (!(await this.#isAdmin(scope))) throw forbidden('Requires role ADMIN');
   }
 
-  async #update(scope: RequestScope, id: bigint, requested: rules.ProfileChanges): Promise<User> {
+  async #update(scope: UserScope, id: bigint, requested: rules.ProfileChanges): Promise<User> {
     try {
       const user = await withTransaction(this.#prisma, async (tx) => {
         const current = await users.lockActiveUser(tx, id);
@@ -235,7 +234,7 @@ export class UserService {
    * lockOtherAdmins), so two admins revoking each other at once cannot leave nobody in charge.
    */
   async #changeRoles(
-    scope: RequestScope,
+    scope: UserScope,
     id: bigint,
     decide: (current: readonly Role[], otherAdmins: number) => rules.RoleChange,
     mayRemoveAdmin: boolean,

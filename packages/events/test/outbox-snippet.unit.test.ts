@@ -8,10 +8,11 @@ import { domainSchemaDirs } from '../../../scripts/lib/prisma-env.ts';
 import { assertOutboxSnippet, OUTBOX_PRISMA_PATH } from '../src/testing/index.ts';
 
 describe('the outbox snippet', () => {
-  it('is linked, not copied, into every domain schema folder', async () => {
+  it('is linked, not copied, into every domain schema folder and the test fixture', async () => {
     const dirs = await domainSchemaDirs(fileURLToPath(new URL('../../../prisma/', import.meta.url)));
     assert.ok(dirs.length >= 2, 'finds the domain schema folders');
-    for (const dir of dirs) await assertOutboxSnippet(dir);
+    for (const dir of [...dirs, fileURLToPath(new URL('./fixtures/prisma', import.meta.url))])
+      await assertOutboxSnippet(dir);
   });
 
   it('refuses a copy and a missing link', async () => {

@@ -11,6 +11,7 @@ export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './pagination.ts';
+export * from './redis-script.ts';
 export * from './runtime.ts';
 export * from './scalars.ts';
 export * from './secrets.ts';

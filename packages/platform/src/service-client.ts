@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { AppError, type ErrorCode, isPublicCode } from './errors.ts';
 import { IDENTITY_HEADER, type IdentitySigner, REQUEST_ID_HEADER } from './identity.ts';
 
@@ -26,6 +27,11 @@ export class ServiceClient {
     this.#url = options.url.endsWith('/graphql') ? options.url : `${options.url.replace(/\/$/, '')}/graphql`;
     this.#target = options.target;
     this.#signer = options.signer;
+  }
+
+  /** The peer's service name (the audience of the identity tokens it gets). */
+  get target(): string {
+    return this.#target;
   }
 
   async request<T>(query: string, variables: Record<string, unknown>, options: ServiceCallOptions): Promise<T> {
@@ -59,4 +65,32 @@ export class ServiceClient {
     if (!response.ok || body.data == null) throw new Error(`${this.#target} call failed with HTTP ${response.status}`);
     return body.data;
   }
+}
+
+/** A peer's operation with its variables and validated result: `(client, call, variables) => result`. */
+export type ServiceOperation<TVariables extends Record<string, unknown>, TResult> = (
+  client: ServiceClient,
+  call: ServiceCallOptions,
+  variables: TVariables,
+) => Promise<TResult>;
+
+/**
+ * Declares a call to a peer subgraph once: its GraphQL document, the types of its variables and its `data`,
+ * and a zod schema of that `data` (which the compiler checks against `TResult`). Every reply is checked
+ * against the schema, so a peer whose schema drifted fails loudly at the boundary (as a plain error, masked
+ * upstream) instead of handing on a malformed value. Peer business errors still arrive as the same AppError
+ * (see ServiceClient.request).
+ */
+export function defineServiceOperation<TVariables extends Record<string, unknown>, TResult>(
+  document: string,
+  data: z.ZodType<TResult>,
+): ServiceOperation<TVariables, TResult> {
+  return async (client, call, variables) => {
+    const reply = data.safeParse(await client.request<unknown>(document, variables, call));
+    if (!reply.success) {
+      const operation = /^\s*(?:query|mutation)\s+(\w+)/.exec(document)?.[1] ?? 'operation';
+      throw new Error(`${client.target} answered ${operation} with an unexpected shape`, { cause: reply.error });
+    }
+    return reply.data;
+  };
 }

@@ -1,27 +1,24 @@
 import { authKeys } from '@mall/platform';
 import type { Redis } from 'ioredis';
-import type { AccessTokenDenylist } from '../service.ts';
 
 // Entries outlive the tokens they refuse by this much: a verifier tolerating some clock skew on `exp` must
 // not find the entry gone while it still accepts the token.
 const CLOCK_MARGIN_SECONDS = 60;
 
-/** The router refuses any access token whose `jti` has a denylist entry; the entry lives as long as the token. */
-export class RedisAccessTokenDenylist implements AccessTokenDenylist {
-  readonly #redis: Redis;
-  readonly #now: () => number;
-
-  constructor(redis: Redis, now: () => number = Date.now) {
-    this.#redis = redis;
-    this.#now = now;
-  }
-
-  async deny(jti: string, expiresAt: number): Promise<void> {
-    const remaining = expiresAt - Math.floor(this.#now() / 1000);
-    // Long expired: refused by its `exp` already.
-    if (remaining + CLOCK_MARGIN_SECONDS <= 0) return;
-    await this.#redis.set(authKeys.deniedAccessToken(jti), '1', 'EX', remaining + CLOCK_MARGIN_SECONDS);
-  }
+/**
+ * The router refuses any access token whose `jti` has a denylist entry; the entry lives as long as the token
+ * (`expiresAt`, unix seconds) plus the margin.
+ */
+export async function denyAccessToken(
+  redis: Redis,
+  jti: string,
+  expiresAt: number,
+  now: number = Date.now(),
+): Promise<void> {
+  const remaining = expiresAt - Math.floor(now / 1000);
+  // Long expired: refused by its `exp` already.
+  if (remaining + CLOCK_MARGIN_SECONDS <= 0) return;
+  await redis.set(authKeys.deniedAccessToken(jti), '1', 'EX', remaining + CLOCK_MARGIN_SECONDS);
 }
 
 /**

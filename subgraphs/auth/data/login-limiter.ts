@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
+import { defineScript } from '@mall/platform';
 import type { Redis } from 'ioredis';
-import type { LoginFailurePolicy } from '../domain/login-policy.ts';
-import type { LoginLimiter, LoginSubject } from '../service.ts';
+import type { LoginFailurePolicy, LoginSubject } from '../domain/login-policy.ts';
 
 // Check and count in one script: concurrent guesses cannot all slip past a check that ran before any of
 // them was counted. Returns 0 (counted) or the seconds until the fullest exceeded window ends.
 // KEYS: the account counter, then optionally the IP counter. ARGV: window, account limit, IP limit.
-const ATTEMPT = `
+const attemptScript = defineScript<string[], number[], number>({
+  name: 'authLoginAttempt',
+  lua: `
 local window = tonumber(ARGV[1])
 local retry = 0
 for i, key in ipairs(KEYS) do
@@ -23,11 +25,14 @@ for _, key in ipairs(KEYS) do
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, window) end
 end
 return 0
-`;
+`,
+});
 
 // Uncounts an attempt. ARGV[1] = 'forgive' also clears the account's earlier failures (a successful login).
 // Never DECRs a missing key: that would create a counter with no expiry.
-const RELEASE = `
+const releaseScript = defineScript<string[], ['forgive' | 'refund'], number>({
+  name: 'authLoginRelease',
+  lua: `
 for i, key in ipairs(KEYS) do
   if i == 1 and ARGV[1] == 'forgive' then
     redis.call('DEL', key)
@@ -36,12 +41,11 @@ for i, key in ipairs(KEYS) do
   end
 end
 return 0
-`;
+`,
+});
 
-interface LimiterCommands {
-  authLoginAttempt(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  authLoginRelease(numKeys: number, ...args: string[]): Promise<number>;
-}
+// The account and IP counters of one attempt hash to different Cluster slots; that is fine on one Redis, and
+// a Cluster deployment would need a hash tag or one script call per counter.
 
 /** Redis key of an account's counter: a digest, so no email address is written to Redis. */
 export function accountCounterKey(email: string): string {
@@ -51,38 +55,39 @@ export function accountCounterKey(email: string): string {
 
 export const ipCounterKey = (ip: string) => `auth:login-failures:ip:${ip}`;
 
-/** Fixed-window failed-login counters in Redis, per account and per client IP. */
-export class RedisLoginLimiter implements LoginLimiter {
-  readonly #redis: Redis & LimiterCommands;
-  readonly #policy: LoginFailurePolicy;
+// Fixed-window failed-login counters in Redis, per account and per client IP.
 
-  constructor(redis: Redis, policy: LoginFailurePolicy) {
-    // Scripts run by SHA after the first call; defining them again on a shared client is harmless.
-    redis.defineCommand('authLoginAttempt', { lua: ATTEMPT });
-    redis.defineCommand('authLoginRelease', { lua: RELEASE });
-    this.#redis = redis as Redis & LimiterCommands;
-    this.#policy = policy;
-  }
+function counterKeys(policy: LoginFailurePolicy, subject: LoginSubject): string[] {
+  const keys = [accountCounterKey(subject.email)];
+  if (policy.perIp !== null && subject.ip) keys.push(ipCounterKey(subject.ip));
+  return keys;
+}
 
-  #keys(subject: LoginSubject): string[] {
-    const keys = [accountCounterKey(subject.email)];
-    if (this.#policy.perIp !== null && subject.ip) keys.push(ipCounterKey(subject.ip));
-    return keys;
-  }
+/** Counts an attempt unless a limit is already reached; returns 0, or the seconds until one may retry. */
+export async function countLoginAttempt(
+  redis: Redis,
+  policy: LoginFailurePolicy,
+  subject: LoginSubject,
+): Promise<number> {
+  const keys = counterKeys(policy, subject);
+  const limits = [policy.perAccount, policy.perIp ?? 0].slice(0, keys.length);
+  return Number(await attemptScript(redis, keys, [policy.windowSeconds, ...limits]));
+}
 
-  async attempt(subject: LoginSubject): Promise<number> {
-    const keys = this.#keys(subject);
-    const limits = [this.#policy.perAccount, this.#policy.perIp ?? 0].slice(0, keys.length);
-    return Number(await this.#redis.authLoginAttempt(keys.length, ...keys, this.#policy.windowSeconds, ...limits));
-  }
+/** Credentials were right: the account's failures are forgiven and the attempt is uncounted. */
+export async function forgiveLoginAttempt(
+  redis: Redis,
+  policy: LoginFailurePolicy,
+  subject: LoginSubject,
+): Promise<void> {
+  await releaseScript(redis, counterKeys(policy, subject), ['forgive']);
+}
 
-  async succeeded(subject: LoginSubject): Promise<void> {
-    const keys = this.#keys(subject);
-    await this.#redis.authLoginRelease(keys.length, ...keys, 'forgive');
-  }
-
-  async refund(subject: LoginSubject): Promise<void> {
-    const keys = this.#keys(subject);
-    await this.#redis.authLoginRelease(keys.length, ...keys, 'refund');
-  }
+/** The attempt never reached a verdict (e.g. the user subgraph was down): uncount it. */
+export async function refundLoginAttempt(
+  redis: Redis,
+  policy: LoginFailurePolicy,
+  subject: LoginSubject,
+): Promise<void> {
+  await releaseScript(redis, counterKeys(policy, subject), ['refund']);
 }

@@ -1,14 +1,6 @@
-import { type Config, createPrismaClient, domainDatabaseUrl, type Logger } from '@mall/platform';
-import { type Prisma, PrismaClient } from './generated/client.ts';
+import type { Prisma, PrismaClient } from './generated/client.ts';
 
 export type AuthPrisma = PrismaClient;
 export type AuthTx = Prisma.TransactionClient;
-
-export function createAuthPrisma(config: Config, logger: Logger): AuthPrisma {
-  return createPrismaClient(PrismaClient, {
-    url: domainDatabaseUrl(config, 'auth'),
-    poolSize: config.database.poolSize,
-    logger,
-    applicationName: 'mall-auth',
-  });
-}
+/** The root client or a transaction's: single statements take either, several that must be atomic take a tx. */
+export type AuthDb = AuthPrisma | AuthTx;

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { type Config, devSecret } from '@mall/platform';
+import { type Config, devSecret, type Logger } from '@mall/platform';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { AuthConfig } from '../config.ts';
 
@@ -133,12 +133,15 @@ export async function buildSigningKeys(
  * The signing keys of this deployment: AUTH_JWT_PRIVATE_KEY in production; in development a key generated
  * once into MALL_DATA_DIR/secrets, so restarts keep issued tokens valid and every local process agrees.
  */
-export async function loadSigningKeys(config: Config, settings: AuthConfig): Promise<SigningKeys> {
+export async function loadSigningKeys(config: Config, settings: AuthConfig, logger?: Logger): Promise<SigningKeys> {
   const privateKeyText = await devSecret(
     config,
     'auth-jwt-private-key.pem',
     settings.jwtPrivateKey,
     generatePrivateKeyPem,
   );
-  return buildSigningKeys(privateKeyText, settings.previousPublicKeys);
+  const keys = await buildSigningKeys(privateKeyText, settings.previousPublicKeys);
+  const { kid, alg } = keys.current;
+  logger?.info({ kid, alg, published: keys.jwks.keys.length }, 'access-token signing key loaded');
+  return keys;
 }

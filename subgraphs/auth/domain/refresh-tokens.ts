@@ -1,17 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
-
-/** 256 bits: guessing one is hopeless, so the hash needs no salt or slow KDF. */
+/** 256 bits: guessing one is hopeless, so the stored hash needs no salt or slow KDF. */
 const TOKEN_BYTES = 32;
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
-/** A fresh opaque refresh token (base64url, 43 characters). */
-export function generateRefreshToken(): string {
-  return randomBytes(TOKEN_BYTES).toString('base64url');
-}
+/** Cryptographically secure random bytes (`crypto.randomBytes` in production), passed in so this stays pure. */
+export type RandomBytes = (size: number) => Uint8Array;
 
-/** Only this digest is stored, so a database leak hands out no usable token. */
-export function hashRefreshToken(token: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(createHash('sha256').update(token, 'utf8').digest());
+/** A fresh opaque refresh token (base64url, 43 characters). */
+export function generateRefreshToken(random: RandomBytes): string {
+  return Buffer.from(random(TOKEN_BYTES)).toString('base64url');
 }
 
 /** Cheap shape check before touching the database; anything else cannot be one of ours. */
@@ -21,9 +17,9 @@ export function isWellFormedRefreshToken(token: string): boolean {
 
 /** What the store knows about a presented refresh token and its family. */
 export interface StoredRefreshToken {
-  readonly id: string;
-  readonly familyId: string;
-  readonly userId: string;
+  readonly id: bigint;
+  readonly familyId: bigint;
+  readonly userId: bigint;
   readonly expiresAt: Date;
   readonly usedAt: Date | null;
   readonly revokedAt: Date | null;
@@ -46,4 +42,9 @@ export function decideRefresh(token: StoredRefreshToken | null, now: Date): Refr
   if (token.usedAt) return { kind: 'reuse' };
   if (token.expiresAt.getTime() <= now.getTime()) return { kind: 'reject', reason: 'expired' };
   return { kind: 'rotate' };
+}
+
+/** When a refresh token issued at `now` stops working: each rotation starts the session's lifetime again. */
+export function refreshTokenExpiry(now: Date, ttlSeconds: number): Date {
+  return new Date(now.getTime() + ttlSeconds * 1000);
 }

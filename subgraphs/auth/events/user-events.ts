@@ -1,5 +1,5 @@
 import type { EventEnvelope, EventHandlers } from '@mall/events';
-import type { Logger } from '@mall/platform';
+import { decodeId, type Logger } from '@mall/platform';
 import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Redis } from 'ioredis';
 import { revokeUserAccessTokens } from '../data/access-revocations.ts';
@@ -27,7 +27,9 @@ export async function onUserDeleted(
   deps: UserEventDeps,
 ): Promise<void> {
   const { userId } = event.data;
-  const families = await revokeUserSessions(tx, userId, 'account_deleted');
+  const id = decodeId(userId);
+  // An id that is no snowflake cannot own a session here; its access tokens are still refused below.
+  const families = id === null ? 0 : await revokeUserSessions(tx, id, 'account_deleted');
   await revokeUserAccessTokens(deps.redis, userId, deps.accessTokenTtlSeconds);
   deps.logger.info({ userId, families, eventId: event.id }, 'revoked the sessions of a deleted user');
 }

@@ -7,6 +7,8 @@ import { deleteKeys } from '@mall/platform/testing';
 import { Redis } from 'ioredis';
 import { PrismaClient } from '../data/generated/client.ts';
 import type { AuthPrisma } from '../data/prisma.ts';
+import { hashRefreshToken, insertFamily } from '../data/session-store.ts';
+import { generateRefreshToken as generate } from '../domain/refresh-tokens.ts';
 
 const SERVER_URL = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
@@ -64,4 +66,21 @@ export async function createTestRedis(): Promise<TestRedis> {
       }
     },
   };
+}
+
+export const generateRefreshToken = () => generate(randomBytes);
+
+/** Opens a session for `userId` straight in the database, an hour long; returns its token and family id. */
+export async function openTestSession(
+  db: AuthTestDatabase,
+  userId: bigint,
+): Promise<{ token: string; familyId: bigint }> {
+  const token = generateRefreshToken();
+  const familyId = db.ids.next();
+  await insertFamily(db.prisma, {
+    id: familyId,
+    userId,
+    firstToken: { id: db.ids.next(), tokenHash: hashRefreshToken(token), expiresAt: new Date(Date.now() + 3600_000) },
+  });
+  return { token, familyId };
 }

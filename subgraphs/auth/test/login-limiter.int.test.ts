@@ -1,13 +1,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authKeys } from '@mall/platform';
-import { RedisAccessTokenDenylist, revokeUserAccessTokens } from '../data/access-revocations.ts';
-import { accountCounterKey, ipCounterKey, RedisLoginLimiter } from '../data/login-limiter.ts';
+import type { Redis } from 'ioredis';
+import { denyAccessToken, revokeUserAccessTokens } from '../data/access-revocations.ts';
+import {
+  accountCounterKey,
+  countLoginAttempt,
+  forgiveLoginAttempt,
+  ipCounterKey,
+  refundLoginAttempt,
+} from '../data/login-limiter.ts';
+import type { LoginFailurePolicy, LoginSubject } from '../domain/login-policy.ts';
 import { createTestRedis, type TestRedis } from './helpers.ts';
 
 const policy = { windowSeconds: 900, perAccount: 5, perIp: 8 };
 
-describe('RedisLoginLimiter', () => {
+/** The three limiter calls bound to one client and policy, as AuthService.login makes them. */
+const loginLimiter = (redis: Redis, limits: LoginFailurePolicy) => ({
+  attempt: (subject: LoginSubject) => countLoginAttempt(redis, limits, subject),
+  succeeded: (subject: LoginSubject) => forgiveLoginAttempt(redis, limits, subject),
+  refund: (subject: LoginSubject) => refundLoginAttempt(redis, limits, subject),
+});
+
+describe('login limiter (Redis)', () => {
   let t: TestRedis;
   before(async () => {
     t = await createTestRedis();
@@ -17,7 +32,7 @@ describe('RedisLoginLimiter', () => {
   const subject = (email: string, ip: string | null = '198.51.100.7') => ({ email, ip });
 
   it('allows five failures per account, then answers with the seconds left in the window', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, policy);
+    const limiter = loginLimiter(t.redis, policy);
     const ada = subject('ada@example.com', null);
     for (let i = 0; i < 5; i++) assert.equal(await limiter.attempt(ada), 0, `attempt ${i + 1}`);
     const retry = await limiter.attempt(ada);
@@ -32,7 +47,7 @@ describe('RedisLoginLimiter', () => {
   });
 
   it('forgives the account on success and uncounts the attempt for the IP', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, policy);
+    const limiter = loginLimiter(t.redis, policy);
     const bob = subject('bob@example.com', '198.51.100.20');
     for (let i = 0; i < 4; i++) await limiter.attempt(bob);
     await limiter.attempt(bob);
@@ -43,7 +58,7 @@ describe('RedisLoginLimiter', () => {
   });
 
   it('limits one IP across many accounts', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, policy);
+    const limiter = loginLimiter(t.redis, policy);
     for (let i = 0; i < 8; i++)
       assert.equal(await limiter.attempt(subject(`user${i}@example.com`, '198.51.100.30')), 0);
     assert.ok((await limiter.attempt(subject('fresh@example.com', '198.51.100.30'))) > 0);
@@ -51,7 +66,7 @@ describe('RedisLoginLimiter', () => {
   });
 
   it('counts exactly up to the limit under a burst of concurrent guesses', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, policy);
+    const limiter = loginLimiter(t.redis, policy);
     const results = await Promise.all(
       Array.from({ length: 30 }, () => limiter.attempt(subject('burst@example.com', null))),
     );
@@ -59,7 +74,7 @@ describe('RedisLoginLimiter', () => {
   });
 
   it('refunds an attempt without ever creating a counter that would not expire', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, policy);
+    const limiter = loginLimiter(t.redis, policy);
     const carol = subject('carol@example.com', '198.51.100.40');
     await limiter.attempt(carol);
     await limiter.refund(carol);
@@ -70,7 +85,7 @@ describe('RedisLoginLimiter', () => {
   });
 
   it('never touches an IP counter when per-IP limits are off', async () => {
-    const limiter = new RedisLoginLimiter(t.redis, { ...policy, perIp: null });
+    const limiter = loginLimiter(t.redis, { ...policy, perIp: null });
     for (let i = 0; i < 10; i++) await limiter.attempt(subject(`off${i}@example.com`, '198.51.100.50'));
     assert.equal(await t.redis.exists(ipCounterKey('198.51.100.50')), 0);
   });
@@ -85,11 +100,10 @@ describe('access-token revocations', () => {
 
   it('denylists a jti for the rest of its life plus the clock margin', async () => {
     const now = 1_800_000_000_000;
-    const denylist = new RedisAccessTokenDenylist(t.redis, () => now);
-    await denylist.deny('jti-a', now / 1000 + 600);
+    await denyAccessToken(t.redis, 'jti-a', now / 1000 + 600, now);
     const ttl = await t.redis.ttl(authKeys.deniedAccessToken('jti-a'));
     assert.ok(ttl > 650 && ttl <= 660, `ttl ${ttl}`);
-    await denylist.deny('jti-old', now / 1000 - 3600);
+    await denyAccessToken(t.redis, 'jti-old', now / 1000 - 3600, now);
     assert.equal(await t.redis.exists(authKeys.deniedAccessToken('jti-old')), 0, 'a long-expired token needs no entry');
   });
 

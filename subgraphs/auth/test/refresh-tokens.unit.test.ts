@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { hashRefreshToken } from '../data/session-store.ts';
 import {
   decideRefresh,
-  generateRefreshToken,
-  hashRefreshToken,
+  generateRefreshToken as generate,
   isWellFormedRefreshToken,
+  refreshTokenExpiry,
   type StoredRefreshToken,
 } from '../domain/refresh-tokens.ts';
+
+const generateRefreshToken = () => generate(randomBytes);
 
 describe('refresh token material', () => {
   it('is 256 random bits as 43 base64url characters, never repeating', () => {
@@ -17,6 +21,16 @@ describe('refresh token material', () => {
       assert.equal(Buffer.from(token, 'base64url').length, 32);
       assert.ok(isWellFormedRefreshToken(token));
     }
+  });
+
+  it('is exactly the random bytes it was given, base64url-encoded', () => {
+    const sizes: number[] = [];
+    const token = generate((size) => {
+      sizes.push(size);
+      return new Uint8Array(size).fill(0xfb);
+    });
+    assert.deepEqual(sizes, [32]);
+    assert.equal(token, Buffer.alloc(32, 0xfb).toString('base64url'));
   });
 
   it('is stored as its SHA-256 digest: stable, 32 bytes, and different per token', () => {
@@ -49,9 +63,9 @@ describe('refresh token material', () => {
 describe('decideRefresh', () => {
   const now = new Date('2026-11-25T12:00:00Z');
   const live: StoredRefreshToken = {
-    id: '11',
-    familyId: '10',
-    userId: '5',
+    id: 11n,
+    familyId: 10n,
+    userId: 5n,
     expiresAt: new Date('2026-12-01T00:00:00Z'),
     usedAt: null,
     revokedAt: null,
@@ -87,5 +101,12 @@ describe('decideRefresh', () => {
   it('rejects an expired token, at the exact expiry instant too', () => {
     assert.deepEqual(decideRefresh({ ...live, expiresAt: earlier }, now), { kind: 'reject', reason: 'expired' });
     assert.deepEqual(decideRefresh({ ...live, expiresAt: now }, now), { kind: 'reject', reason: 'expired' });
+  });
+});
+
+describe('refreshTokenExpiry', () => {
+  it('is the TTL after the given instant (each rotation slides the session)', () => {
+    const now = new Date('2026-11-25T12:00:00Z');
+    assert.deepEqual(refreshTokenExpiry(now, 3600), new Date('2026-11-25T13:00:00Z'));
   });
 });

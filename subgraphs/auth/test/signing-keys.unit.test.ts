@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { configSection, loadConfig } from '@mall/platform';
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from 'jose';
 import { authConfig } from '../config.ts';
-import { AccessTokenIssuer } from '../data/access-tokens.ts';
+import { signAccessToken } from '../data/access-tokens.ts';
 import {
   buildSigningKeys,
   generatePrivateKeyPem,
@@ -142,9 +142,13 @@ describe('loadSigningKeys', () => {
 describe('access tokens', () => {
   it('carry sub, roles, sid, jti, iat, exp, iss, aud and a kid the JWKS resolves', async () => {
     const keys = await buildSigningKeys(generatePrivateKeyPem(), undefined);
-    const issuer = new AccessTokenIssuer(keys.current, settings);
     const now = new Date();
-    const issued = await issuer.issue({ userId: '42', roles: ['CUSTOMER', 'ADMIN'], sessionId: '7' }, now);
+    const issued = await signAccessToken(
+      keys.current,
+      settings,
+      { userId: '42', roles: ['CUSTOMER', 'ADMIN'], sessionId: '7' },
+      now,
+    );
     assert.equal(issued.expiresIn, 600);
 
     const header = decodeProtectedHeader(issued.token);
@@ -167,19 +171,20 @@ describe('access tokens', () => {
 
   it('gets a fresh jti every time', async () => {
     const keys = await buildSigningKeys(generatePrivateKeyPem(), undefined);
-    const issuer = new AccessTokenIssuer(keys.current, settings);
     const input = { userId: '1', roles: ['CUSTOMER'] as const, sessionId: '2' };
-    assert.notEqual((await issuer.issue(input)).jti, (await issuer.issue(input)).jti);
+    const issue = () => signAccessToken(keys.current, settings, input, new Date());
+    assert.notEqual((await issue()).jti, (await issue()).jti);
   });
 
   it("do not verify against another deployment's JWKS", async () => {
     const ours = await buildSigningKeys(generatePrivateKeyPem(), undefined);
     const theirs = await buildSigningKeys(generatePrivateKeyPem(), undefined);
-    const { token } = await new AccessTokenIssuer(ours.current, settings).issue({
-      userId: '1',
-      roles: ['CUSTOMER'],
-      sessionId: '2',
-    });
+    const { token } = await signAccessToken(
+      ours.current,
+      settings,
+      { userId: '1', roles: ['CUSTOMER'], sessionId: '2' },
+      new Date(),
+    );
     await assert.rejects(
       jwtVerify(token, createLocalJWKSet({ keys: theirs.jwks.keys as JWK[] }), {
         issuer: settings.issuer,
@@ -190,11 +195,12 @@ describe('access tokens', () => {
 
   it('sign with ES256 when the key is P-256', async () => {
     const keys = await buildSigningKeys(p256Pem().privatePem, undefined);
-    const { token } = await new AccessTokenIssuer(keys.current, settings).issue({
-      userId: '1',
-      roles: ['CUSTOMER'],
-      sessionId: '2',
-    });
+    const { token } = await signAccessToken(
+      keys.current,
+      settings,
+      { userId: '1', roles: ['CUSTOMER'], sessionId: '2' },
+      new Date(),
+    );
     assert.equal(decodeProtectedHeader(token).alg, 'ES256');
     await jwtVerify(token, createLocalJWKSet({ keys: keys.jwks.keys as JWK[] }), {
       issuer: settings.issuer,

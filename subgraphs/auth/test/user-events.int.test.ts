@@ -14,10 +14,15 @@ import { startTestBroker, type TestBroker } from '@mall/events/testing';
 import { authKeys, createLogger } from '@mall/platform';
 import { runConsumer } from '@mall/platform/kit';
 import type { Producer } from 'kafkajs';
-import { PrismaSessionStore } from '../data/session-store.ts';
-import { generateRefreshToken, hashRefreshToken } from '../domain/refresh-tokens.ts';
+import { findRefreshToken, hashRefreshToken } from '../data/session-store.ts';
 import { USER_EVENTS_CONSUMER, userEventsConsumer } from '../events/user-events.ts';
-import { type AuthTestDatabase, createAuthTestDatabase, createTestRedis, type TestRedis } from './helpers.ts';
+import {
+  type AuthTestDatabase,
+  createAuthTestDatabase,
+  createTestRedis,
+  openTestSession,
+  type TestRedis,
+} from './helpers.ts';
 
 describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   const logger = createLogger({ service: 'auth-test', level: 'silent' });
@@ -70,19 +75,12 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   }
 
   it('revokes every session of a deleted user once, however often the event arrives', async () => {
-    const store = new PrismaSessionStore(db.prisma, db.ids);
-    const tokens = Array.from({ length: 3 }, generateRefreshToken);
-    for (const token of tokens.slice(0, 2))
-      await store.open({
-        userId: '5001',
-        tokenHash: hashRefreshToken(token),
-        expiresAt: new Date(Date.now() + 3600_000),
-      });
-    await store.open({
-      userId: '5002',
-      tokenHash: hashRefreshToken(tokens[2]!),
-      expiresAt: new Date(Date.now() + 3600_000),
-    });
+    const find = (token: string) => findRefreshToken(db.prisma, hashRefreshToken(token));
+    const tokens = [
+      (await openTestSession(db, 5001n)).token,
+      (await openTestSession(db, 5001n)).token,
+      (await openTestSession(db, 5002n)).token,
+    ];
 
     const event = createEvent('user.deleted', {
       aggregateId: '5001',
@@ -92,8 +90,8 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     assert.equal((await publish(event)).status, 'processed');
 
     for (const token of tokens.slice(0, 2))
-      assert.ok((await store.find(hashRefreshToken(token)))!.familyRevokedAt, "the deleted user's sessions end");
-    assert.equal((await store.find(hashRefreshToken(tokens[2]!)))!.familyRevokedAt, null, 'other users keep theirs');
+      assert.ok((await find(token))!.familyRevokedAt, "the deleted user's sessions end");
+    assert.equal((await find(tokens[2]!))!.familyRevokedAt, null, 'other users keep theirs');
     const revokedAt = Number(await t.redis.get(authKeys.userRevokedAt('5001')));
     assert.ok(revokedAt >= before && revokedAt <= Math.floor(Date.now() / 1000), `revokedAt ${revokedAt}`);
     assert.ok((await t.redis.ttl(authKeys.userRevokedAt('5001'))) > 900 - 5);

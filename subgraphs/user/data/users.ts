@@ -7,7 +7,7 @@ export type Db = PrismaClient | Prisma.TransactionClient;
 export type Tx = Prisma.TransactionClient;
 
 // Every column but the password hash, which only the credential check reads.
-const USER = { id: true, email: true, name: true, roles: true, status: true, version: true, createdAt: true } as const;
+const USER = { id: true, email: true, name: true, roles: true, status: true, createdAt: true } as const;
 const ACTIVE = { status: 'ACTIVE' } as const;
 
 export function isUniqueViolation(error: unknown): boolean {
@@ -16,10 +16,6 @@ export function isUniqueViolation(error: unknown): boolean {
 
 export function findActiveByIds(db: Db, ids: readonly bigint[]): Promise<User[]> {
   return db.user.findMany({ where: { id: { in: [...ids] }, ...ACTIVE }, select: USER });
-}
-
-export function findActiveById(db: Db, id: bigint): Promise<User | null> {
-  return db.user.findFirst({ where: { id, ...ACTIVE }, select: USER });
 }
 
 export async function findCredentials(db: Db, email: string): Promise<{ user: User; passwordHash: string } | null> {
@@ -98,7 +94,7 @@ export function updateUser(tx: Tx, id: bigint, update: UserUpdate): Promise<User
   const { roles, ...rest } = update;
   return tx.user.update({
     where: { id },
-    data: { ...rest, ...(roles ? { roles: [...roles] } : {}), version: { increment: 1 } },
+    data: { ...rest, ...(roles ? { roles: [...roles] } : {}) },
     select: USER,
   });
 }
@@ -114,7 +110,6 @@ export async function markDeleted(tx: Tx, id: bigint, tombstone: string, at: Dat
       name: null,
       passwordHash: '!',
       deletedAt: at,
-      version: { increment: 1 },
     },
   });
 }

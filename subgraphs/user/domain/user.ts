@@ -12,7 +12,6 @@ export interface User {
   readonly name: string | null;
   readonly roles: readonly Role[];
   readonly status: UserStatus;
-  readonly version: number;
   readonly createdAt: Date;
 }
 

@@ -35,7 +35,6 @@ const user = (overrides: Partial<User> = {}): User => ({
   name: 'Ada',
   roles: ['CUSTOMER'],
   status: 'ACTIVE',
-  version: 1,
   createdAt: new Date('2026-11-01T00:00:00Z'),
   ...overrides,
 });

@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+
+/** What a script may be called with; ioredis sends numbers as their decimal text. */
+export type ScriptArg = string | number;
+
+/** A Lua script bound to its keys and arguments: `(redis, keys, args) => result`. */
+export type RedisScript<Keys extends readonly string[], Args extends readonly ScriptArg[], Result> = (
+  redis: Redis,
+  keys: Keys,
+  args: Args,
+) => Promise<Result>;
+
+// Which script each client knows under which name: defining one name twice with different Lua is a bug.
+const defined = new WeakMap<Redis, Map<string, string>>();
+
+interface ScriptCommands {
+  [name: string]: (numberOfKeys: number, ...keysThenArgs: ScriptArg[]) => Promise<unknown>;
+}
+
+/**
+ * Declares a Lua script once, with the types of its keys, arguments and reply. The returned function
+ * registers the script on each client it is given (ioredis `defineCommand`), so calls run it by EVALSHA and
+ * fall back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH). Keys go through the
+ * client's `keyPrefix` like any other command's; arguments do not.
+ *
+ * `Result` is what the Lua returns as Redis converts it (integers to numbers, tables to arrays): the script
+ * and its declared type must agree. Every key the script touches must be passed in `keys`, never built
+ * inside the Lua: that is what prefixes them and what Redis Cluster routes by. Under Cluster all keys of one
+ * call must also hash to the same slot, so keys used together need a shared hash tag (`{user:42}:a`,
+ * `{user:42}:b`).
+ */
+export function defineScript<Keys extends readonly string[], Args extends readonly ScriptArg[], Result>(options: {
+  /** The command name on the client: unique per script across the repository (prefix it with the owner). */
+  readonly name: string;
+  readonly lua: string;
+}): RedisScript<Keys, Args, Result> {
+  const { name, lua } = options;
+  return async (redis, keys, args) => {
+    let scripts = defined.get(redis);
+    if (!scripts) {
+      scripts = new Map();
+      defined.set(redis, scripts);
+    }
+    const known = scripts.get(name);
+    if (known === undefined) {
+      // No fixed numberOfKeys: the count travels with each call, so one script can take a varying number.
+      redis.defineCommand(name, { lua });
+      scripts.set(name, lua);
+    } else if (known !== lua) {
+      throw new Error(`Redis script ${name} is already defined with different Lua`);
+    }
+    const command = (redis as unknown as ScriptCommands)[name];
+    if (!command) throw new Error(`Redis script ${name} is not defined on this client`);
+    return (await command.call(redis, keys.length, ...keys, ...args)) as Result;
+  };
+}
