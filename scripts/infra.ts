@@ -160,9 +160,10 @@ const REGION_FILES: Record<string, Record<string, Region>> = {
 function fillRegions(path: string, text: string, regions: Record<string, Region>, subgraphs: readonly InfraSubgraph[]) {
   let out = text;
   for (const [region, render] of Object.entries(regions)) {
-    const escaped = region.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // The region name ends the marker or is followed by ` (…` or ` -->`, so `subgraphs` never finds `subgraphs down`.
+    const name = `${region.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=$| \\(| -->)`;
     const pattern = new RegExp(
-      `^( *)(.*>>> npm run infra: ${escaped}\\b.*\\n)[\\s\\S]*?^( *.*<<< npm run infra: ${escaped}\\b)`,
+      `^( *)(.*>>> npm run infra: ${name}.*\\n)[\\s\\S]*?^( *.*<<< npm run infra: ${name})`,
       'm',
     );
     if (!pattern.test(out)) throw new Error(`${path}: no markers for region "${region}"`);
