@@ -7,8 +7,10 @@ COPY packages/events/package.json packages/events/
 COPY packages/kafka-broker/package.json packages/kafka-broker/
 COPY packages/stack/package.json packages/stack/
 COPY router/package.json router/
+# >>> npm run infra: subgraphs (from SUBGRAPHS in packages/stack/src/services.ts)
 COPY subgraphs/user/package.json subgraphs/user/
 COPY subgraphs/auth/package.json subgraphs/auth/
+# <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 
 FROM deps AS app

@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '@mall/platform';
 import { parse } from 'yaml';
-import { AVAILABLE_SUBGRAPHS } from '../src/index.ts';
+import { SUBGRAPHS } from '../src/index.ts';
+import { configSectionsOf, DEPLOYED_SERVICES, secretOwners } from './deployed-services.ts';
 
 const root = new URL('../../../', import.meta.url);
 interface ComposeService {
@@ -29,7 +30,7 @@ function substitute(value: string): string {
 
 describe('deployment files', () => {
   it('deploy every service the stack runs, each with an existing entry point', () => {
-    for (const name of [...AVAILABLE_SUBGRAPHS, 'router']) {
+    for (const name of DEPLOYED_SERVICES) {
       const service = compose.services[name];
       assert.ok(service, `docker-compose.yaml has no ${name} service`);
       const entry = service.command?.[1];
@@ -37,19 +38,22 @@ describe('deployment files', () => {
     }
   });
 
-  it('configure each service with variables loadConfig accepts in production', () => {
-    for (const name of [...AVAILABLE_SUBGRAPHS, 'router']) {
+  it('configure each service with variables loadConfig accepts in production', async () => {
+    for (const name of DEPLOYED_SERVICES) {
       const env = Object.fromEntries(
         Object.entries(compose.services[name]?.environment ?? {}).map(([k, v]) => [k, substitute(String(v))]),
       );
       assert.equal(env['NODE_ENV'], 'production', `${name} must run in production mode`);
+      const sections = await configSectionsOf(name);
       try {
-        const config = loadConfig(env);
+        const config = loadConfig(env, sections);
         assert.deepEqual(config.kafka.brokers, ['kafka:9092'], `${name} must use the real Kafka`);
         if (name !== 'router') assert.ok(env['MALL_WORKER_ID'], `${name} needs its own MALL_WORKER_ID`);
-        // Least privilege: only auth can mint access tokens, only user knows the bootstrap admin's password.
-        assert.equal('AUTH_JWT_PRIVATE_KEY' in env, name === 'auth', `${name} and AUTH_JWT_PRIVATE_KEY`);
-        assert.equal('MALL_ADMIN_PASSWORD' in env, name === 'user', `${name} and MALL_ADMIN_PASSWORD`);
+        // Least privilege: a subgraph's own secrets (SUBGRAPHS[].secrets) reach that subgraph alone.
+        for (const owner of SUBGRAPHS) {
+          for (const variable of Object.keys(owner.secrets ?? {}))
+            assert.equal(variable in env, name === owner.name, `${name} and ${variable}`);
+        }
       } catch (err) {
         assert.fail(`${name}: ${err instanceof ConfigError ? err.issues.join('; ') : String(err)}`);
       }
@@ -58,6 +62,9 @@ describe('deployment files', () => {
       s.environment?.['MALL_WORKER_ID'] ? [s.environment['MALL_WORKER_ID']] : [],
     );
     assert.equal(new Set(workerIds).size, workerIds.length, 'snowflake worker ids must be unique');
+    // Only auth can mint access tokens, only user knows the bootstrap admin's password.
+    assert.deepEqual(secretOwners('AUTH_JWT_PRIVATE_KEY'), ['auth']);
+    assert.deepEqual(secretOwners('MALL_ADMIN_PASSWORD'), ['user']);
   });
 
   it('install every workspace in the image', () => {

@@ -1,16 +1,16 @@
 // infra/ cannot be applied here (no cluster, no Prometheus), so it is checked against the code instead: every
 // service is deployed from an entry point that exists and configured with variables loadConfig accepts in
-// production, secrets are only referenced and reach only the services that need them, and the alert rules
-// query metrics the code really exports.
+// production (the platform's and the service's own section), secrets are only referenced and reach only the
+// services SUBGRAPHS gives them to, and the alert rules query metrics the code really exports.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, createMetricsRegistry, loadConfig, SUBGRAPH_NAMES } from '@mall/platform';
 import { parseAllDocuments } from 'yaml';
-import { AVAILABLE_SUBGRAPHS } from '../src/index.ts';
+import { AVAILABLE_SUBGRAPHS, SUBGRAPHS } from '../src/index.ts';
+import { configSectionsOf, DEPLOYED_SERVICES as SERVICES, secretOwners } from './deployed-services.ts';
 
 const root = new URL('../../../', import.meta.url);
-const SERVICES = [...AVAILABLE_SUBGRAPHS, 'router'] as const;
 
 /** Paths (from the repository root) of the files under `dir` whose name matches. */
 function filesUnder(dir: string, pattern: RegExp): string[] {
@@ -160,13 +160,13 @@ describe('infra/', () => {
     }
   });
 
-  it('configures each service with what loadConfig accepts in production, pointing the URLs at the Services', () => {
+  it('configures each service with what loadConfig accepts in production, pointing the URLs at the Services', async () => {
     for (const name of SERVICES) {
       const env = effectiveEnv(name);
       assert.equal(env['NODE_ENV'], 'production', `${name} must run in production mode`);
       let config: ReturnType<typeof loadConfig>;
       try {
-        config = loadConfig(env);
+        config = loadConfig(env, await configSectionsOf(name));
       } catch (err) {
         assert.fail(`${name}: ${err instanceof ConfigError ? err.issues.join('; ') : String(err)}`);
       }
@@ -232,8 +232,16 @@ describe('infra/', () => {
       [...workloads.keys()].sort(),
       'every service signs or verifies identity tokens',
     );
-    assert.deepEqual(holders('AUTH_JWT_PRIVATE_KEY'), ['auth'], 'only auth mints access tokens');
-    assert.deepEqual(holders('MALL_ADMIN_PASSWORD'), ['user'], 'only user knows the bootstrap admin password');
+    // Each subgraph's own secrets (SUBGRAPHS[].secrets) reach it alone, from its own Secret mall-<name>.
+    for (const { name, secrets = {} } of SUBGRAPHS) {
+      for (const [variable, key] of Object.entries(secrets)) {
+        assert.deepEqual(holders(variable), [name], `only ${name} is given ${variable}`);
+        const ref = secretEnvOf(name).find((e) => e.name === variable)!.valueFrom!.secretKeyRef;
+        assert.deepEqual(ref, { name: `mall-${name}`, key }, `${name}: ${variable} from its own Secret`);
+      }
+    }
+    assert.deepEqual(secretOwners('AUTH_JWT_PRIVATE_KEY'), ['auth'], 'only auth mints access tokens');
+    assert.deepEqual(secretOwners('MALL_ADMIN_PASSWORD'), ['user'], 'only user knows the bootstrap admin password');
     // Beyond the shared internal secret, no Secret is read by two services (each has its own database password).
     const shared = new Set(secretEnvOf('router').map((e) => e.valueFrom!.secretKeyRef!.name));
     const readers = new Map<string, Set<string>>();
