@@ -96,3 +96,40 @@ describe('startSubgraph', () => {
     assert.match(metrics, /graphql_requests_total\{[^}]*service="subgraph-user"/);
   });
 });
+
+describe('startSubgraph shutdown', () => {
+  it('fails readiness at once, keeps serving through the drain delay, then closes', async () => {
+    const drainMs = 400;
+    const service = await startSubgraph<RequestScope>({
+      name: 'user',
+      typeDefs,
+      config: loadConfig({ NODE_ENV: 'test', SHUTDOWN_DRAIN_MS: String(drainMs) }),
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      internalSecret: SECRET,
+      port: 0,
+      host: '127.0.0.1',
+      context: (base) => base,
+      resolvers: { Query: { whoami: () => 'still here', boom: () => '', denied: () => '' } },
+    });
+    assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
+    const startedAt = Date.now();
+    const stopped = service.stop();
+    // Within the drain window: load balancers see "not ready", requests already routed here still succeed.
+    assert.equal((await fetch(`${service.url}/health/ready`)).status, 503);
+    const token = await new IdentitySigner(SECRET, 'router').sign({
+      userId: '9',
+      roles: [],
+      requestId: 'rid-drain',
+      audience: 'user',
+    });
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token },
+      body: '{"query":"{ whoami }"}',
+    });
+    assert.deepEqual(await res.json(), { data: { whoami: 'still here' } });
+    await stopped;
+    assert.ok(Date.now() - startedAt >= drainMs, 'the server closed only after the drain delay');
+    await assert.rejects(fetch(`${service.url}/health/live`), 'closed after the drain');
+  });
+});
