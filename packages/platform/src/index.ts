@@ -10,6 +10,7 @@ export * from './ids/index.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './money.ts';
 export * from './pagination.ts';
 export * from './runtime.ts';
 export * from './scalars.ts';
