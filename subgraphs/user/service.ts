@@ -2,6 +2,7 @@ import { writeOutbox } from '@mall/events';
 import {
   badUserInput,
   conflict,
+  createByIdLoader,
   decodeId,
   decodeIdOrNotFound,
   forbidden,
@@ -21,7 +22,7 @@ import {
   toPage,
   withTransaction,
 } from '@mall/platform';
-import DataLoader from 'dataloader';
+import type DataLoader from 'dataloader';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { PasswordHasher } from './data/passwords.ts';
 import * as users from './data/users.ts';
@@ -69,10 +70,10 @@ export class UserService {
 
   /** A fresh per-request batch loader of active users by id: every lookup goes through it. */
   createLoader(): UserLoader {
-    return new DataLoader<bigint, User | null>(async (ids) => {
-      const found = new Map((await users.findActiveByIds(this.#prisma, ids)).map((user) => [user.id, user]));
-      return ids.map((id) => found.get(id) ?? null);
-    });
+    return createByIdLoader(
+      (ids) => users.findActiveByIds(this.#prisma, ids),
+      (user) => user.id,
+    );
   }
 
   // ---------- public reads ----------

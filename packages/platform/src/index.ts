@@ -8,6 +8,7 @@ export * from './http.ts';
 export * from './identity.ts';
 export * from './ids/index.ts';
 export * from './lifecycle.ts';
+export * from './loader.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './money.ts';
