@@ -19,21 +19,28 @@ async function databasesLike(pattern: string): Promise<number> {
 const databaseExists = async (name: string) => (await databasesLike(name)) === 1;
 
 describe('createTestDatabase', () => {
-  test('creates a uniquely named, migrated database and drops it', async () => {
+  test('creates a uniquely named database, migrated or set up by sql scripts, and drops it', async () => {
     const migrationsDir = join(fixtureSchemaDir('shop'), 'migrations');
     const [a, b] = await Promise.all([
       createTestDatabase('test_helpers', { migrationsDir }),
-      createTestDatabase('test_helpers'),
+      createTestDatabase('test_helpers', {
+        sql: ['CREATE TABLE notes (body text)', "INSERT INTO notes VALUES ('hi')"],
+      }),
     ]);
     try {
       assert.notEqual(a.name, b.name);
       assert.match(a.name, /^test_helpers_/);
-      const client = new pg.Client({ connectionString: a.url });
-      await client.connect();
-      const { rows } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM widgets');
-      await client.end();
-      assert.equal(rows[0]?.n, '0');
-      assert.ok(await databaseExists(b.name), 'created without migrations too');
+      const query = async (url: string, sql: string) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          return (await client.query(sql)).rows;
+        } finally {
+          await client.end();
+        }
+      };
+      assert.deepEqual(await query(a.url, 'SELECT count(*)::int AS n FROM widgets'), [{ n: 0 }]);
+      assert.deepEqual(await query(b.url, 'SELECT body FROM notes'), [{ body: 'hi' }], 'the sql scripts ran');
     } finally {
       await Promise.all([a.drop(), b.drop()]);
     }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { databaseUrlFor, dropDatabase, ensureDatabase, migrateDatabase } from '../db/migrator.ts';
 
 /** The local Postgres server tests use (trust auth), unless DATABASE_URL names another. */
@@ -52,11 +53,12 @@ export interface TestDatabase {
 
 /**
  * A new, uniquely named database on the test server, migrated with the platform migrator when `migrationsDir`
- * (a Prisma migrations folder, e.g. `prisma/order/migrations`) is given. Drop it in `after()`.
+ * (a Prisma migrations folder, e.g. `prisma/order/migrations`) is given, then running any `sql` scripts (a
+ * fixture table, the outbox DDL). Drop it in `after()`; a failed setup drops it itself.
  */
 export async function createTestDatabase(
   prefix = 'test',
-  options: { readonly migrationsDir?: string } = {},
+  options: { readonly migrationsDir?: string; readonly sql?: readonly string[] } = {},
 ): Promise<TestDatabase> {
   const name = `${prefix}_${uniqueSuffix()}`.toLowerCase();
   const url = databaseUrlFor(TEST_SERVER_URL, name);
@@ -64,11 +66,22 @@ export async function createTestDatabase(
   try {
     if (options.migrationsDir) await migrateDatabase({ databaseUrl: url, migrationsDir: options.migrationsDir });
     else await ensureDatabase(url);
+    if (options.sql?.length) await runScripts(url, options.sql);
   } catch (err) {
     await drop();
     throw err;
   }
   return { url, name, drop };
+}
+
+async function runScripts(url: string, scripts: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const script of scripts) await client.query(script);
+  } finally {
+    await client.end();
+  }
 }
 
 export interface TestRedis {
