@@ -31,9 +31,10 @@ export interface Money {
 }
 
 /**
- * The GraphQL type, the same in every subgraph that returns prices. `@shareable` because several subgraphs
- * resolve it (product prices, order totals); a subgraph appends this to its schema and imports `@shareable`
- * in its `@link`.
+ * The GraphQL type, the same in every subgraph that returns prices (product prices, order totals), hence
+ * `@shareable`. Composition reads each subgraph's `schema.graphql`, so a subgraph copies this type there (and
+ * imports `@shareable` in its `@link`); its schema test calls `assertMoneyType` from `@mall/platform/testing` so
+ * the copies cannot drift apart.
  */
 export const MONEY_SDL = `
 """An amount in the currency's minor units (fen for CNY, cents for USD, yen for JPY)."""

@@ -13,6 +13,7 @@ import {
   subtract,
   sum,
 } from '../src/money.ts';
+import { assertMoneyType } from '../src/testing/index.ts';
 
 describe('money', () => {
   test('money() accepts safe integers in a supported currency and defaults to CNY', () => {
@@ -70,9 +71,19 @@ describe('money', () => {
     assert.deepEqual(problems({ amount: 1, currency: 'BTC' }), ['currency']);
   });
 
-  test('the SDL fragment declares a shareable Money', () => {
+  test('the SDL fragment declares a shareable Money, and a subgraph copy is checked against it', () => {
     assert.match(MONEY_SDL, /type Money @shareable \{/);
     assert.match(MONEY_SDL, /amount: Int!/);
     assert.match(MONEY_SDL, /currency: String!/);
+    const subgraph = (money: string) => `type Query { price: Money }\n${money}\ntype Product { id: ID! }`;
+    assertMoneyType(subgraph(MONEY_SDL));
+    for (const drifted of [
+      MONEY_SDL.replace(' @shareable', ''),
+      MONEY_SDL.replace('amount: Int!', 'amount: Float!'),
+      MONEY_SDL.replace('currency: String!', 'currency: String'),
+      '',
+    ]) {
+      assert.throws(() => assertMoneyType(subgraph(drifted)), /declared exactly as MONEY_SDL/);
+    }
   });
 });

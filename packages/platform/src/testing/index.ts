@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { type DefinitionNode, parse, print } from 'graphql';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { databaseUrlFor, dropDatabase, ensureDatabase, migrateDatabase } from '../db/migrator.ts';
+import { MONEY_SDL } from '../money.ts';
 
 /** The local Postgres server tests use (trust auth), unless DATABASE_URL names another. */
 export const TEST_SERVER_URL = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -139,4 +141,15 @@ export function data(result: GraphQLResultLike, field?: string): unknown {
 export function errorCode(result: GraphQLResultLike): string | undefined {
   const code = result.body.errors?.[0]?.extensions?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+const moneyType = (sdl: string): string | undefined => {
+  const isMoney = (d: DefinitionNode) => d.kind === 'ObjectTypeDefinition' && d.name.value === 'Money';
+  const found = parse(sdl).definitions.find(isMoney);
+  return found && print(found);
+};
+
+/** Fails unless a subgraph's SDL declares `Money` exactly as MONEY_SDL does (fields, types, `@shareable`). */
+export function assertMoneyType(subgraphSdl: string): void {
+  assert.equal(moneyType(subgraphSdl), moneyType(MONEY_SDL), 'Money must be declared exactly as MONEY_SDL');
 }
