@@ -168,8 +168,10 @@ export function decodeKeysetCursor<F extends string, K extends SortKind>(
 }
 
 type Bound = 'gt' | 'lt';
-// Mutable arrays: Prisma's generated input types do not accept readonly ones.
-/** The Prisma `where` that selects rows after a position; `{}` on the first page. Combine with `AND`. */
+/**
+ * The Prisma `where` that selects rows after a position; `{}` on the first page. Combine with `AND`. Its arrays
+ * (and orderBy's) are mutable because Prisma's generated input types do not accept readonly ones.
+ */
 export type KeysetWhere<F extends string, V> = {
   readonly OR?: (
     | { readonly [P in F]: { readonly [B in Bound]?: V } }
