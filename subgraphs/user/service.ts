@@ -2,24 +2,27 @@ import { writeOutbox } from '@mall/events';
 import {
   badUserInput,
   conflict,
+  createByIdLoader,
   decodeId,
+  decodeIdOrNotFound,
   forbidden,
   hasRole,
-  type Identity,
   invalidState,
+  isUniqueViolation,
   notFound,
   type Page,
   parsePageArgs,
   type RequestScope,
   type Role,
+  requireCallerId,
+  requireOwnerOrAdmin,
   requireRole,
   requireService,
   requireUser,
   toPage,
-  unauthenticated,
   withTransaction,
 } from '@mall/platform';
-import DataLoader from 'dataloader';
+import type DataLoader from 'dataloader';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { PasswordHasher } from './data/passwords.ts';
 import * as users from './data/users.ts';
@@ -65,17 +68,17 @@ export class UserService {
 
   /** A fresh per-request batch loader of active users by id: every lookup goes through it. */
   createLoader(): UserLoader {
-    return new DataLoader<bigint, User | null>(async (ids) => {
-      const found = new Map((await users.findActiveByIds(this.#prisma, ids)).map((user) => [user.id, user]));
-      return ids.map((id) => found.get(id) ?? null);
-    });
+    return createByIdLoader(
+      (ids) => users.findActiveByIds(this.#prisma, ids),
+      (user) => user.id,
+    );
   }
 
   // ---------- public reads ----------
 
   /** The caller's own account; null once it is deleted (its tokens live on for a few minutes). */
   me(scope: UserScope): Promise<User | null> {
-    return scope.userById.load(callerId(scope.identity));
+    return scope.userById.load(requireCallerId(scope.identity));
   }
 
   async user(scope: UserScope, id: string): Promise<User> {
@@ -146,21 +149,21 @@ export class UserService {
   // ---------- public writes ----------
 
   updateMe(scope: UserScope, input: unknown): Promise<User> {
-    const id = callerId(scope.identity);
+    const id = requireCallerId(scope.identity);
     return this.#update(scope, id, rules.parseProfileChanges(input));
   }
 
   async updateUser(scope: UserScope, id: string, input: unknown): Promise<User> {
     await this.#requireAdmin(scope);
     const changes = rules.parseUserChanges(input);
-    return this.#update(scope, targetId(id), changes);
+    return this.#update(scope, decodeIdOrNotFound(id, 'User'), changes);
   }
 
   async deleteUser(scope: UserScope, id: string): Promise<boolean> {
-    const caller = callerId(scope.identity);
-    const userId = decodeId(id);
+    requireCallerId(scope.identity);
+    const userId = decodeIdOrNotFound(id, 'User');
     // Another user's account does not exist as far as a non-admin can tell.
-    if (userId === null || (userId !== caller && !(await this.#isAdmin(scope)))) throw notFound('User');
+    requireOwnerOrAdmin(scope.identity, userId, 'User', await this.#isAdmin(scope));
     const deletedAt = new Date();
     await withTransaction(this.#prisma, async (tx) => {
       const otherAdmins = await users.lockOtherAdmins(tx, userId);
@@ -177,14 +180,19 @@ export class UserService {
 
   async assignRole(scope: UserScope, userId: string, role: Role): Promise<User> {
     await this.#requireAdmin(scope);
-    return this.#changeRoles(scope, targetId(userId), (current) => rules.assignRole(current, role), false);
+    return this.#changeRoles(
+      scope,
+      decodeIdOrNotFound(userId, 'User'),
+      (current) => rules.assignRole(current, role),
+      false,
+    );
   }
 
   async revokeRole(scope: UserScope, userId: string, role: Role): Promise<User> {
     await this.#requireAdmin(scope);
     return this.#changeRoles(
       scope,
-      targetId(userId),
+      decodeIdOrNotFound(userId, 'User'),
       (current, otherAdmins) => rules.revokeRole(current, role, otherAdmins),
       role === 'ADMIN',
     );
@@ -224,7 +232,7 @@ export class UserService {
       scope.userById.clear(id).prime(id, user);
       return user;
     } catch (error) {
-      if (users.isUniqueViolation(error)) throw emailTaken();
+      if (isUniqueViolation(error, ['email'])) throw emailTaken();
       throw error;
     }
   }
@@ -259,18 +267,4 @@ function refusal(reason: 'CUSTOMER_IS_PERMANENT' | 'LAST_ADMIN') {
   return reason === 'LAST_ADMIN'
     ? invalidState('The last administrator cannot lose the ADMIN role', { reason })
     : badUserInput('Every user keeps the CUSTOMER role', [{ field: 'role', message: 'CUSTOMER cannot be revoked' }]);
-}
-
-/** The signed-in caller's id; UNAUTHENTICATED for anonymous callers (and for a subject that is no user id). */
-function callerId(identity: Identity): bigint {
-  const id = decodeId(requireUser(identity));
-  if (id === null) throw unauthenticated();
-  return id;
-}
-
-/** The id of an account an ADMIN acts on; a malformed id names no account. */
-function targetId(id: string): bigint {
-  const userId = decodeId(id);
-  if (userId === null) throw notFound('User');
-  return userId;
 }

@@ -5,10 +5,11 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '@mall/platform/testing';
 import type { Kafka, Producer } from 'kafkajs';
 import { pino } from 'pino';
 import { type ConsumerTx, createKafka, createProducer, ensureTopics, type OutboxTx } from '../src/index.ts';
-import { createTestDatabase, OUTBOX_SQL_PATH, startTestBroker, type TestDatabase } from '../src/testing/index.ts';
+import { OUTBOX_SQL_PATH, startTestBroker } from '../src/testing/index.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('./fixtures/prisma/', import.meta.url));
 const GENERATED_CLIENT = `${SCHEMA_DIR}generated/client.ts`;
@@ -87,7 +88,7 @@ export interface FixtureDomain {
 
 export async function createFixtureDomain(): Promise<FixtureDomain> {
   await generateFixtureClient();
-  const db = await createTestDatabase([await readFile(OUTBOX_SQL_PATH, 'utf8'), EFFECT_SQL]);
+  const db = await createTestDatabase('test_events', { sql: [await readFile(OUTBOX_SQL_PATH, 'utf8'), EFFECT_SQL] });
   const specifier = GENERATED_CLIENT;
   const { PrismaClient } = (await import(specifier)) as {
     PrismaClient: new (options: { adapter: unknown }) => FixturePrisma;

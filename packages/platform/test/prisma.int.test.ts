@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { generateAll } from '../../../scripts/prisma-generate.ts';
 import { createPrismaClient, dropDatabase, migrateDatabase, withTransaction } from '../src/db/index.ts';
 import { isRetryableTransactionError } from '../src/db/transaction.ts';
+import { isUniqueViolation } from '../src/db/unique-violation.ts';
 import { SnowflakeGenerator } from '../src/ids/index.ts';
 import { fixtureSchemaDir, uniqueDatabaseUrl } from './fixtures/db.ts';
 
@@ -130,5 +132,53 @@ describe('withTransaction', () => {
     assert.ok(!isRetryableTransactionError({ code: 'P2002' }));
     assert.ok(!isRetryableTransactionError(new Error('boom')));
     assert.ok(!isRetryableTransactionError(undefined));
+  });
+});
+
+describe('isUniqueViolation', () => {
+  /** The error `fn` rejects with. */
+  async function failure(fn: () => Promise<unknown>): Promise<unknown> {
+    try {
+      await fn();
+    } catch (err) {
+      return err;
+    }
+    assert.fail('expected the statement to fail');
+  }
+
+  test('recognises Prisma P2002, a raw query through Prisma and raw pg, by constraint or columns', async () => {
+    const name = `unique-${ids.next()}`;
+    await prisma.widget.create({ data: { id: ids.next(), name } });
+    const fromModel = await failure(() => prisma.widget.create({ data: { id: ids.next(), name } }));
+    const fromRaw = await failure(
+      () => prisma.$executeRaw`INSERT INTO widgets (id, name) VALUES (${ids.next()}, ${name})`,
+    );
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const fromPg = await failure(() =>
+      client.query('INSERT INTO widgets (id, name) VALUES ($1, $2)', [ids.next(), name]),
+    );
+    await client.end();
+
+    for (const [label, err] of Object.entries({ fromModel, fromRaw, fromPg })) {
+      assert.ok(isUniqueViolation(err), label);
+      assert.ok(isUniqueViolation(err, 'widgets_name_key'), label);
+      assert.ok(isUniqueViolation(err, ['name']), label);
+      assert.equal(isUniqueViolation(err, 'widgets_pkey'), false, label);
+      assert.equal(isUniqueViolation(err, ['id']), false, label);
+    }
+  });
+
+  test('a duplicate primary key names the pkey; other failures are no unique violation', async () => {
+    const id = ids.next();
+    await prisma.widget.create({ data: { id, name: `pk-${id}` } });
+    const duplicateId = await failure(() => prisma.widget.create({ data: { id, name: `pk2-${id}` } }));
+    assert.ok(isUniqueViolation(duplicateId, 'widgets_pkey'));
+    assert.equal(isUniqueViolation(duplicateId, 'widgets_name_key'), false);
+
+    const notNull = await failure(() => prisma.$executeRaw`INSERT INTO widgets (id) VALUES (${ids.next()})`);
+    assert.equal(isUniqueViolation(notNull), false);
+    assert.equal(isUniqueViolation(new Error('duplicate key')), false);
+    assert.equal(isUniqueViolation(null), false);
   });
 });

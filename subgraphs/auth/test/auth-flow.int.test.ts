@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@mall/events/testing';
 import { authKeys, configSection, domainDatabaseUrl } from '@mall/platform';
-import { type GraphQLResult, startTestStack, type TestStack } from '@mall/stack/testing';
+import { errorCode as codeOf, data as dataOf } from '@mall/platform/testing';
+import { startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import pg from 'pg';
@@ -37,17 +38,6 @@ interface Registered extends Tokens {
 let counter = 0;
 const uniqueEmail = (label: string) => `${label}-${process.pid}-${Date.now().toString(36)}-${counter++}@example.com`;
 const PASSWORD = 'correct horse battery';
-
-function codeOf(result: GraphQLResult): string | undefined {
-  return result.body.errors?.[0]?.extensions?.code;
-}
-
-function dataOf<T>(result: GraphQLResult<Record<string, T>>, field: string): T {
-  assert.equal(result.body.errors, undefined, JSON.stringify(result.body.errors));
-  const value = result.body.data?.[field];
-  assert.ok(value !== undefined && value !== null, `no ${field} in ${JSON.stringify(result.body)}`);
-  return value;
-}
 
 describe('auth through the router', () => {
   let stack: TestStack;

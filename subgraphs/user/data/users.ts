@@ -1,6 +1,6 @@
 import type { Role } from '@mall/platform';
 import type { User } from '../domain/user.ts';
-import { Prisma, type PrismaClient } from './generated/client.ts';
+import type { Prisma, PrismaClient } from './generated/client.ts';
 
 /** The root client or an interactive transaction's: reads take either, writes that must be atomic take a tx. */
 export type Db = PrismaClient | Prisma.TransactionClient;
@@ -9,10 +9,6 @@ export type Tx = Prisma.TransactionClient;
 // Every column but the password hash, which only the credential check reads.
 const USER = { id: true, email: true, name: true, roles: true, status: true, createdAt: true } as const;
 const ACTIVE = { status: 'ACTIVE' } as const;
-
-export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002';
-}
 
 export function findActiveByIds(db: Db, ids: readonly bigint[]): Promise<User[]> {
   return db.user.findMany({ where: { id: { in: [...ids] }, ...ACTIVE }, select: USER });

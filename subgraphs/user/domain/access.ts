@@ -1,4 +1,4 @@
-import type { Identity } from '@mall/platform/access';
+import { type Identity, ownsOrAdmin } from '@mall/platform/access';
 
 /** A peer service (auth, later order, …) rather than the router speaking for an end user. */
 export const isService = (identity: Identity): boolean => identity.issuer !== 'router';
@@ -9,5 +9,5 @@ export const isService = (identity: Identity): boolean => identity.issuer !== 'r
  * @param isAdmin whether the caller is an ADMIN right now, not merely when its token was issued.
  */
 export function canRead(identity: Identity, userId: bigint, isAdmin: boolean): boolean {
-  return isService(identity) || identity.userId === String(userId) || isAdmin;
+  return isService(identity) || ownsOrAdmin(identity, userId, isAdmin);
 }

@@ -9,28 +9,27 @@ import {
   IdentitySigner,
   resolveInternalSecret,
 } from '@mall/platform';
-import { type GraphQLResult, postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
+import { data, errorCode } from '@mall/platform/testing';
+import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import pg from 'pg';
 import { ensureBootstrapAdmin } from '../bootstrap.ts';
 import { PrismaClient } from '../data/generated/client.ts';
 import { PasswordHasher } from '../data/passwords.ts';
 import userSubgraph from '../index.ts';
 
+/** The user fields the operations below select (each selects a subset). */
+interface UserView {
+  readonly id: string;
+  readonly email: string;
+  readonly name: string | null;
+  readonly roles: readonly string[];
+  readonly createdAt: string;
+}
+
 let stack: TestStack;
 let db: pg.Client;
 /** A token of a user who is ADMIN right now (the concurrency test hands the role around). */
 let admin: { id: string; token: string };
-
-/** The response's data, failing the test on any error; untyped unless the caller names a shape. */
-function data<T = any>(result: GraphQLResult<unknown>): T {
-  assert.equal(result.body.errors, undefined, `unexpected errors: ${JSON.stringify(result.body.errors)}`);
-  assert.ok(result.body.data);
-  return result.body.data as T;
-}
-
-function errorCode(result: GraphQLResult<unknown>): string | undefined {
-  return result.body.errors?.[0]?.extensions?.code;
-}
 
 const LOGIN = `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken user { id email roles } } }`;
 const REGISTER = `mutation Register($input: RegisterInput!) { register(input: $input) { accessToken user { id email name roles } } }`;
@@ -89,7 +88,10 @@ describe('reading accounts', () => {
   test('me needs a signed-in caller and returns the caller', async () => {
     assert.equal(errorCode(await stack.gql('query Me { me { id } }')), 'UNAUTHENTICATED');
     const ada = await customer('Ada');
-    const { me } = data(await stack.gql('query { me { id email name roles createdAt } }', {}, { token: ada.token }));
+    const me = data<UserView>(
+      await stack.gql('query { me { id email name roles createdAt } }', {}, { token: ada.token }),
+      'me',
+    );
     assert.equal(me.id, ada.id);
     assert.equal(me.email, ada.email);
     assert.equal(me.name, 'Ada');
@@ -99,12 +101,15 @@ describe('reading accounts', () => {
 
   test("a customer sees its own account; another user's is NOT_FOUND, exactly like a missing one", async () => {
     const [ada, bob] = [await customer(), await customer()];
-    assert.equal(data(await stack.gql(USER, { id: ada.id }, { token: ada.token })).user.id, ada.id);
+    assert.equal(data<UserView>(await stack.gql(USER, { id: ada.id }, { token: ada.token }), 'user').id, ada.id);
     assert.equal(errorCode(await stack.gql(USER, { id: bob.id }, { token: ada.token })), 'NOT_FOUND');
     assert.equal(errorCode(await stack.gql(USER, { id: '1' }, { token: ada.token })), 'NOT_FOUND');
     assert.equal(errorCode(await stack.gql(USER, { id: 'not-an-id' }, { token: ada.token })), 'NOT_FOUND');
     assert.equal(errorCode(await stack.gql(USER, { id: bob.id })), 'UNAUTHENTICATED');
-    assert.equal(data(await stack.gql(USER, { id: bob.id }, { token: admin.token })).user.email, bob.email);
+    assert.equal(
+      data<UserView>(await stack.gql(USER, { id: bob.id }, { token: admin.token }), 'user').email,
+      bob.email,
+    );
   });
 
   test('the internal fields for auth are not part of the public API', async () => {
@@ -119,7 +124,7 @@ describe('changing accounts', () => {
   test('updateMe changes the name, validates it and records user.updated', async () => {
     const ada = await customer('Ada');
     assert.deepEqual(
-      data(await stack.gql(UPDATE_ME, { input: { name: '  Ada L.  ' } }, { token: ada.token })).updateMe,
+      data(await stack.gql(UPDATE_ME, { input: { name: '  Ada L.  ' } }, { token: ada.token }), 'updateMe'),
       { id: ada.id, name: 'Ada L.' },
     );
     const tooLong = await stack.gql(UPDATE_ME, { input: { name: 'x'.repeat(10_240) } }, { token: ada.token });
@@ -166,7 +171,8 @@ describe('changing accounts', () => {
     const newEmail = `New-${randomBytes(4).toString('hex')}@Example.com`;
     const updated = data(
       await stack.gql(UPDATE_USER, { id: bob.id, input: { name: 'Bob', email: newEmail } }, { token: admin.token }),
-    ).updateUser;
+      'updateUser',
+    );
     assert.deepEqual(updated, { id: bob.id, name: 'Bob', email: newEmail.toLowerCase() });
     await login(newEmail, bob.password);
 
@@ -189,9 +195,9 @@ describe('changing accounts', () => {
   test('a customer cannot delete another user (NOT_FOUND) but can delete itself; the address is free again', async () => {
     const [ada, bob] = [await customer(), await customer()];
     assert.equal(errorCode(await stack.gql(DELETE_USER, { id: bob.id }, { token: ada.token })), 'NOT_FOUND');
-    assert.equal(data(await stack.gql(USER, { id: bob.id }, { token: admin.token })).user.id, bob.id);
+    assert.equal(data<UserView>(await stack.gql(USER, { id: bob.id }, { token: admin.token }), 'user').id, bob.id);
 
-    assert.equal(data(await stack.gql(DELETE_USER, { id: ada.id }, { token: ada.token })).deleteUser, true);
+    assert.equal(data(await stack.gql(DELETE_USER, { id: ada.id }, { token: ada.token }), 'deleteUser'), true);
     assert.equal(errorCode(await stack.gql(USER, { id: ada.id }, { token: admin.token })), 'NOT_FOUND');
     assert.equal(errorCode(await stack.gql(DELETE_USER, { id: ada.id }, { token: admin.token })), 'NOT_FOUND');
 
@@ -200,8 +206,10 @@ describe('changing accounts', () => {
     const [deleted] = await outboxRows('user.deleted', ada.id);
     assert.equal(deleted?.payload.data.userId, ada.id);
 
-    const again = data(await stack.gql(REGISTER, { input: { email: ada.email, password: 'password-456' } })).register
-      .user;
+    const again = data<{ user: UserView }>(
+      await stack.gql(REGISTER, { input: { email: ada.email, password: 'password-456' } }),
+      'register',
+    ).user;
     assert.notEqual(again.id, ada.id);
   });
 
@@ -222,7 +230,7 @@ describe('changing accounts', () => {
     assert.equal((await db.query('SELECT status FROM users WHERE id = $1', [bob.id])).rows[0].status, 'ACTIVE');
     assert.equal((await outboxRows('user.deleted', bob.id)).length, 0);
 
-    assert.equal(data(await stack.gql(DELETE_USER, { id: bob.id }, { token: admin.token })).deleteUser, true);
+    assert.equal(data(await stack.gql(DELETE_USER, { id: bob.id }, { token: admin.token }), 'deleteUser'), true);
     assert.equal((await db.query('SELECT status FROM users WHERE id = $1', [bob.id])).rows[0].status, 'DELETED');
     assert.equal((await outboxRows('user.deleted', bob.id)).length, 1);
   });
@@ -273,7 +281,11 @@ describe('listing users', () => {
       errorCode(await stack.gql(USERS, { after: 'bm90LWEtY3Vyc29y' }, { token: admin.token })),
       'BAD_USER_INPUT',
     );
-    assert.equal(data(await stack.gql(USERS, { first: 100 }, { token: admin.token })).users.edges.length > 0, true);
+    assert.equal(
+      data<{ edges: unknown[] }>(await stack.gql(USERS, { first: 100 }, { token: admin.token }), 'users').edges.length >
+        0,
+      true,
+    );
   });
 });
 
@@ -285,15 +297,24 @@ describe('roles', () => {
       'FORBIDDEN',
     );
     assert.deepEqual(
-      data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles,
+      data<UserView>(
+        await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token }),
+        'assignRole',
+      ).roles,
       ['CUSTOMER', 'MERCHANT'],
     );
     assert.deepEqual(
-      data(await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).assignRole.roles,
+      data<UserView>(
+        await stack.gql(ASSIGN, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token }),
+        'assignRole',
+      ).roles,
       ['CUSTOMER', 'MERCHANT'],
     );
     assert.deepEqual(
-      data(await stack.gql(REVOKE, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token })).revokeRole.roles,
+      data<UserView>(
+        await stack.gql(REVOKE, { userId: ada.id, role: 'MERCHANT' }, { token: admin.token }),
+        'revokeRole',
+      ).roles,
       ['CUSTOMER'],
     );
     assert.equal(

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 
 /** The canonical snippet and its DDL, for domains' tests and migrations. */
 export const OUTBOX_PRISMA_PATH = fileURLToPath(new URL('../../prisma/events.prisma', import.meta.url));
@@ -88,53 +87,4 @@ export async function startTestBroker(): Promise<TestBroker> {
     await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
-}
-
-export interface TestDatabase {
-  url: string;
-  name: string;
-  drop(): Promise<void>;
-}
-
-/**
- * Creates a uniquely named database on the test server (TEST_DATABASE_URL, else the local trusted
- * postgres) and runs the given SQL in it, e.g. `[await readFile(OUTBOX_SQL_PATH, 'utf8'), domainSql]`.
- */
-export async function createTestDatabase(
-  sql: readonly string[] = [],
-  options: { serverUrl?: string; prefix?: string } = {},
-): Promise<TestDatabase> {
-  const serverUrl =
-    options.serverUrl ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const name = `${options.prefix ?? 'test_events'}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const dbUrl = url.toString();
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  try {
-    for (const statement of sql) await db.query(statement);
-  } finally {
-    await db.end();
-  }
-  return {
-    url: dbUrl,
-    name,
-    async drop() {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }

@@ -12,3 +12,4 @@ export type { CreatePrismaClientOptions, PrismaClientFactoryOptions } from './pr
 export { createPrismaClient } from './prisma.ts';
 export type { InteractiveTransactionClient, IsolationLevel, TransactionOptions } from './transaction.ts';
 export { isRetryableTransactionError, withTransaction } from './transaction.ts';
+export { isUniqueViolation } from './unique-violation.ts';

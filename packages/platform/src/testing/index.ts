@@ -1,6 +1,23 @@
+/**
+ * Test helpers shared by every package's and subgraph's tests (`@mall/platform/testing`); never imported by
+ * production code, so the barrel does not export them.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
-import type { Redis } from 'ioredis';
+import { type DefinitionNode, parse, print } from 'graphql';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { databaseUrlFor, dropDatabase, ensureDatabase, migrateDatabase } from '../db/migrator.ts';
+import { MONEY_SDL } from '../money.ts';
+
+/** The local Postgres server tests use (trust auth), unless DATABASE_URL names another. */
+export const TEST_SERVER_URL = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const TEST_REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
+
+/** Unique across test files running at once and across runs: pid, time and randomness. */
+const uniqueSuffix = () => `${process.pid}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1. For tests that must know a port before the server
@@ -59,4 +76,112 @@ export async function startGraphQLStub(
     url: `http://127.0.0.1:${port}`,
     close: () => new Promise((resolve, reject) => server.close((err) => (err ? reject(err) : resolve()))),
   };
+}
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly name: string;
+  /** Drops the database, disconnecting whoever is still connected. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A new, uniquely named database on the test server, migrated with the platform migrator when `migrationsDir`
+ * (a Prisma migrations folder, e.g. `prisma/order/migrations`) is given, then running any `sql` scripts (a
+ * fixture table, the outbox DDL). Drop it in `after()`; a failed setup drops it itself.
+ */
+export async function createTestDatabase(
+  prefix = 'test',
+  options: { readonly migrationsDir?: string; readonly sql?: readonly string[] } = {},
+): Promise<TestDatabase> {
+  const name = `${prefix}_${uniqueSuffix()}`.toLowerCase();
+  const url = databaseUrlFor(TEST_SERVER_URL, name);
+  const drop = () => dropDatabase(url);
+  try {
+    if (options.migrationsDir) await migrateDatabase({ databaseUrl: url, migrationsDir: options.migrationsDir });
+    else await ensureDatabase(url);
+    if (options.sql?.length) await runScripts(url, options.sql);
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+  return { url, name, drop };
+}
+
+async function runScripts(url: string, scripts: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const script of scripts) await client.query(script);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface TestRedis {
+  /** A client whose keys all live under `prefix`, like the services' own (MALL_REDIS_PREFIX). */
+  readonly redis: Redis;
+  readonly prefix: string;
+  /** Deletes the prefix's keys and disconnects. */
+  cleanup(): Promise<void>;
+}
+
+export function createTestRedis(label = 'test'): TestRedis {
+  const prefix = `${label}:${uniqueSuffix()}:`;
+  const redis = new Redis(TEST_REDIS_URL, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+  return {
+    redis,
+    prefix,
+    async cleanup() {
+      // SCAN ignores keyPrefix, so the sweep needs a client without one.
+      const raw = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+      try {
+        await deleteKeys(raw, prefix);
+      } finally {
+        raw.disconnect();
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+/** A GraphQL response as a test sees it (`@mall/stack/testing`'s GraphQLResult fits). */
+export interface GraphQLResultLike<T = unknown> {
+  readonly body: {
+    readonly data?: T | null;
+    readonly errors?: readonly { readonly message: string; readonly extensions?: { readonly code?: unknown } }[];
+  };
+}
+
+/**
+ * The response's data, failing the test on any error. Name the shape you read (`data<{ me: User }>(r)`), or
+ * pass a top-level field to get its value, asserted present (`data<Tokens>(r, 'login')`).
+ */
+export function data<T>(result: GraphQLResultLike): T;
+export function data<T>(result: GraphQLResultLike<Record<string, T>>, field: string): NonNullable<T>;
+export function data(result: GraphQLResultLike, field?: string): unknown {
+  assert.equal(result.body.errors, undefined, `unexpected errors: ${JSON.stringify(result.body.errors)}`);
+  const body = result.body.data;
+  assert.ok(typeof body === 'object' && body !== null, `no data in ${JSON.stringify(result.body)}`);
+  if (field === undefined) return body;
+  const value: unknown = Reflect.get(body, field);
+  assert.ok(value !== undefined && value !== null, `no ${String(field)} in ${JSON.stringify(result.body)}`);
+  return value;
+}
+
+/** The first error's `extensions.code`, or undefined when the response has none. */
+export function errorCode(result: GraphQLResultLike): string | undefined {
+  const code = result.body.errors?.[0]?.extensions?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+const moneyType = (sdl: string): string | undefined => {
+  const isMoney = (d: DefinitionNode) => d.kind === 'ObjectTypeDefinition' && d.name.value === 'Money';
+  const found = parse(sdl).definitions.find(isMoney);
+  return found && print(found);
+};
+
+/** Fails unless a subgraph's SDL declares `Money` exactly as MONEY_SDL does (fields, types, `@shareable`). */
+export function assertMoneyType(subgraphSdl: string): void {
+  assert.equal(moneyType(subgraphSdl), moneyType(MONEY_SDL), 'Money must be declared exactly as MONEY_SDL');
 }
