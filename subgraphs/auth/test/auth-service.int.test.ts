@@ -15,13 +15,13 @@ import {
   type Role,
   ServiceClient,
 } from '@mall/platform';
-import { type GraphQLStubReply, startGraphQLStub } from '@mall/platform/testing';
+import { createTestRedis, type GraphQLStubReply, startGraphQLStub, type TestRedis } from '@mall/platform/testing';
 import { accountCounterKey, ipCounterKey } from '../data/login-limiter.ts';
 import { hashRefreshToken } from '../data/session-store.ts';
 import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
 import type { Account } from '../data/user-accounts.ts';
 import { AuthService, type AuthServiceDeps } from '../service.ts';
-import { type AuthTestDatabase, createAuthTestDatabase, createTestRedis, type TestRedis } from './helpers.ts';
+import { type AuthTestDatabase, createAuthTestDatabase } from './helpers.ts';
 
 /** The user subgraph's three internal fields over an in-memory account list. */
 class UserSubgraphStub {
@@ -109,7 +109,7 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
   });
   beforeEach(async () => {
     users = new UserSubgraphStub(() => db.ids.next());
-    t = await createTestRedis();
+    t = createTestRedis('test:auth');
     deps = {
       prisma: db.prisma,
       redis: t.redis,
@@ -122,7 +122,7 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
     };
     auth = new AuthService(deps);
   });
-  afterEach(() => t.close());
+  afterEach(() => t.cleanup());
 
   const familiesOf = (userId: string) =>
     db.prisma.refreshTokenFamily.findMany({ where: { userId: BigInt(userId) }, orderBy: { id: 'asc' } });

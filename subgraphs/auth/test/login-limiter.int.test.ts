@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { authKeys } from '@mall/platform';
+import { createTestRedis, type TestRedis } from '@mall/platform/testing';
 import type { Redis } from 'ioredis';
 import { denyAccessToken, revokeUserAccessTokens } from '../data/access-revocations.ts';
 import {
@@ -11,7 +12,6 @@ import {
   refundLoginAttempt,
 } from '../data/login-limiter.ts';
 import type { LoginFailurePolicy, LoginSubject } from '../domain/login-policy.ts';
-import { createTestRedis, type TestRedis } from './helpers.ts';
 
 const policy = { windowSeconds: 900, perAccount: 5, perIp: 8 };
 
@@ -25,9 +25,9 @@ const loginLimiter = (redis: Redis, limits: LoginFailurePolicy) => ({
 describe('login limiter (Redis)', () => {
   let t: TestRedis;
   before(async () => {
-    t = await createTestRedis();
+    t = createTestRedis('test:auth');
   });
-  after(() => t?.close());
+  after(() => t?.cleanup());
 
   const subject = (email: string, ip: string | null = '198.51.100.7') => ({ email, ip });
 
@@ -94,9 +94,9 @@ describe('login limiter (Redis)', () => {
 describe('access-token revocations', () => {
   let t: TestRedis;
   before(async () => {
-    t = await createTestRedis();
+    t = createTestRedis('test:auth');
   });
-  after(() => t?.close());
+  after(() => t?.cleanup());
 
   it('denylists a jti for the rest of its life plus the clock margin', async () => {
     const now = 1_800_000_000_000;

@@ -13,16 +13,11 @@ import {
 import { startTestBroker, type TestBroker } from '@mall/events/testing';
 import { authKeys, createLogger } from '@mall/platform';
 import { runConsumer } from '@mall/platform/kit';
+import { createTestRedis, type TestRedis } from '@mall/platform/testing';
 import type { Producer } from 'kafkajs';
 import { findRefreshToken, hashRefreshToken } from '../data/session-store.ts';
 import { USER_EVENTS_CONSUMER, userEventsConsumer } from '../events/user-events.ts';
-import {
-  type AuthTestDatabase,
-  createAuthTestDatabase,
-  createTestRedis,
-  openTestSession,
-  type TestRedis,
-} from './helpers.ts';
+import { type AuthTestDatabase, createAuthTestDatabase, openTestSession } from './helpers.ts';
 
 describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   const logger = createLogger({ service: 'auth-test', level: 'silent' });
@@ -33,7 +28,8 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   let consumer: ConsumerHandle;
 
   before(async () => {
-    [broker, db, t] = await Promise.all([startTestBroker(), createAuthTestDatabase(), createTestRedis()]);
+    [broker, db] = await Promise.all([startTestBroker(), createAuthTestDatabase()]);
+    t = createTestRedis('test:auth');
     const kafka = createKafka({ brokers: broker.brokers, clientId: 'auth-test', logger });
     await ensureTopics(kafka);
     producer = createProducer(kafka);
@@ -44,7 +40,7 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
   after(async () => {
     await consumer?.stop();
     await producer?.disconnect();
-    await Promise.all([broker?.close(), db?.close(), t?.close()]);
+    await Promise.all([broker?.close(), db?.close(), t?.cleanup()]);
   });
 
   /** Resolves with the outcome of the event `id`, whatever else the consumer finishes meanwhile. */
