@@ -1,14 +1,13 @@
 import { defineSubgraph } from '@mall/platform/kit';
 import { authConfig } from './config.ts';
-import type { AuthContext } from './context.ts';
+import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { loadSigningKeys } from './data/signing-keys.ts';
-import { createUserClient } from './data/user-accounts.ts';
 import { type LoginFailurePolicy, loginFailurePolicy } from './domain/login-policy.ts';
 import { userEventsConsumer } from './events/user-events.ts';
 import { resolvers } from './resolvers/index.ts';
 import { jwksRoute } from './routes.ts';
-import { AuthService } from './service.ts';
+import { createAuthService } from './service.ts';
 
 export { JWKS_PATH } from './routes.ts';
 
@@ -17,27 +16,12 @@ const subgraph = defineSubgraph({
   module: import.meta.url,
   prisma: PrismaClient,
   config: authConfig,
-  async setup(
-    { config, settings, logger, redis, prisma, ids, internalSecret },
-    options: { loginFailurePolicy?: Partial<LoginFailurePolicy> },
-  ) {
-    const keys = await loadSigningKeys(config, settings, logger);
-    const auth = new AuthService({
-      prisma,
-      redis,
-      users: createUserClient(config, internalSecret),
-      signingKey: keys.current,
-      accessTokens: { ...config.accessTokens, ttlSeconds: settings.accessTokenTtlSeconds },
-      refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds,
-      loginPolicy: loginFailurePolicy(config.rateLimit.ipPerMinute, options.loginFailurePolicy),
-      nextId: () => ids.next(),
-    });
-    return {
-      resolvers,
-      context: (scope): AuthContext => ({ ...scope, auth }),
-      consumers: [userEventsConsumer({ redis, logger, accessTokenTtlSeconds: settings.accessTokenTtlSeconds })],
-      routes: jwksRoute(keys),
-    };
+  async setup(kit, options: { loginFailurePolicy?: Partial<LoginFailurePolicy> }) {
+    const keys = await loadSigningKeys(kit.config, kit.settings, kit.logger);
+    const policy = loginFailurePolicy(kit.config.rateLimit.ipPerMinute, options.loginFailurePolicy);
+    const auth = createAuthService(kit, keys.current, policy);
+    const userEvents = userEventsConsumer({ ...kit, accessTokenTtlSeconds: kit.settings.accessTokenTtlSeconds });
+    return { resolvers, context: createContext(auth), consumers: [userEvents], routes: jwksRoute(keys) };
   },
 });
 export default subgraph;

@@ -10,7 +10,9 @@ import {
   unauthenticated,
   withTransaction,
 } from '@mall/platform';
+import type { SubgraphKit } from '@mall/platform/kit';
 import type { Redis } from 'ioredis';
+import type { AuthConfig } from './config.ts';
 import { denyAccessToken } from './data/access-revocations.ts';
 import { signAccessToken } from './data/access-tokens.ts';
 import { countLoginAttempt, forgiveLoginAttempt, refundLoginAttempt } from './data/login-limiter.ts';
@@ -52,6 +54,25 @@ export interface AuthServiceDeps {
   /** Tests move the clock; production reads it. */
   readonly now?: () => Date;
   readonly random?: RandomBytes;
+}
+
+/** The service as the subgraph runs it: the kit's database, Redis, ids and settings, plus the loaded signing key. */
+export function createAuthService(
+  kit: SubgraphKit<AuthPrisma, AuthConfig>,
+  signingKey: SigningKey,
+  loginPolicy: LoginFailurePolicy,
+): AuthService {
+  const { config, settings } = kit;
+  return new AuthService({
+    prisma: kit.prisma,
+    redis: kit.redis,
+    users: accounts.createUserClient(config, kit.internalSecret),
+    signingKey,
+    accessTokens: { ...config.accessTokens, ttlSeconds: settings.accessTokenTtlSeconds },
+    refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds,
+    loginPolicy,
+    nextId: () => kit.ids.next(),
+  });
 }
 
 // One message for every credential failure, so the answer never tells whether an account exists.

@@ -1,5 +1,5 @@
 import { defineSubgraph } from '@mall/platform/kit';
-import { type BootstrapAdmin, ensureBootstrapAdmin } from './bootstrap.ts';
+import { ensureBootstrapAdmin } from './bootstrap.ts';
 import { userConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
@@ -19,12 +19,9 @@ const subgraph = defineSubgraph({
   async setup(kit, options: { passwordPolicy?: PasswordPolicy }) {
     const passwords = new PasswordHasher(options.passwordPolicy);
     const nextId = () => kit.ids.next();
-    const admin: BootstrapAdmin = await ensureBootstrapAdmin({ ...kit, admin: kit.settings.admin, passwords, nextId });
-    return {
-      resolvers,
-      context: createContext(new UserService({ prisma: kit.prisma, passwords, nextId })),
-      info: admin,
-    };
+    const admin = await ensureBootstrapAdmin({ ...kit, admin: kit.settings.admin, passwords, nextId });
+    const users = new UserService({ prisma: kit.prisma, passwords, nextId });
+    return { resolvers, context: createContext(users), info: admin };
   },
 });
 export default subgraph;
