@@ -1,0 +1,113 @@
+/**
+ * Payment deadlines. Each order schedules its own expiry as a BullMQ delayed job due at `expiresAt` (job id per
+ * order, so a retried placeOrder schedules it once); a periodic database sweep cancels whatever a lost Redis
+ * forgot. Both end in OrderService.expire, whose conditional UPDATE lets exactly one of any number of
+ * instances and paths cancel the order and write its one event.
+ */
+import type { Config, Logger } from '@mall/platform';
+import { type ConnectionOptions, Queue, Worker } from 'bullmq';
+import type { OrderConfig } from './config.ts';
+
+const QUEUE = 'order-expiry';
+
+/** BullMQ takes connection options (it opens its own blocking connections), not our shared client. */
+export function bullConnection(redisUrl: string): ConnectionOptions {
+  const url = new URL(redisUrl);
+  return {
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    db: Number(url.pathname.slice(1) || 0),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Required by BullMQ's workers: their blocking commands must wait for Redis, not fail after N retries.
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** What the worker and the sweep call: OrderService. */
+export interface Expirer {
+  expire(orderId: bigint): Promise<boolean>;
+  sweepExpired(): Promise<number>;
+}
+
+export class OrderExpiryQueue {
+  readonly #queue: Queue;
+  readonly #connection: ConnectionOptions;
+  /** The stack's MALL_REDIS_PREFIX + `bull`, so a stack's (and a test's) jobs stay its own. */
+  readonly #prefix: string;
+  readonly #sweepIntervalMs: number;
+  readonly #logger: Logger;
+  #worker: Worker | undefined;
+  #stopSweep: (() => Promise<void>) | undefined;
+
+  constructor(redis: Config['redis'], settings: Pick<OrderConfig, 'sweepIntervalSeconds'>, logger: Logger) {
+    this.#connection = bullConnection(redis.url);
+    this.#prefix = `${redis.prefix}bull`;
+    this.#sweepIntervalMs = settings.sweepIntervalSeconds * 1000;
+    this.#logger = logger;
+    this.#queue = new Queue(QUEUE, { connection: this.#connection, prefix: this.#prefix });
+    this.#queue.on('error', (err) => logger.warn({ err }, 'order expiry queue error'));
+  }
+
+  /** Schedules the order's expiry; a second call for the same order is a no-op (same job id). */
+  async schedule(orderId: bigint, expiresAt: Date): Promise<void> {
+    await this.#queue.add(
+      'expire',
+      { orderId: String(orderId) },
+      {
+        jobId: `order-${orderId}`,
+        delay: Math.max(0, expiresAt.getTime() - Date.now()),
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: true,
+        removeOnFail: 1000,
+      },
+    );
+  }
+
+  /**
+   * Starts this instance's worker and sweep. Every instance runs both: BullMQ hands each due job to one worker,
+   * and the conditional UPDATE behind `expire` settles any overlap with the sweeps.
+   */
+  start(orders: Expirer): void {
+    const logger = this.#logger;
+    this.#worker = new Worker(QUEUE, (job) => orders.expire(BigInt((job.data as { orderId: string }).orderId)), {
+      connection: this.#connection,
+      prefix: this.#prefix,
+      concurrency: 8,
+    });
+    this.#worker.on('failed', (job, err) => logger.warn({ err, jobId: job?.id }, 'order expiry job failed'));
+    this.#worker.on('error', (err) => logger.warn({ err }, 'order expiry worker error'));
+    this.#stopSweep = startSweep(() => orders.sweepExpired(), this.#sweepIntervalMs, logger);
+  }
+
+  async close(): Promise<void> {
+    await this.#stopSweep?.();
+    await this.#worker?.close();
+    await this.#queue.close();
+  }
+}
+
+/**
+ * Runs `sweep` every `intervalMs` (never two at once) until stopped. Its failures are logged and the next
+ * round tries again.
+ */
+function startSweep(sweep: () => Promise<number>, intervalMs: number, logger: Logger): () => Promise<void> {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    running ??= sweep()
+      .then((cancelled) => {
+        if (cancelled > 0) logger.info({ cancelled }, 'expiry sweep cancelled overdue orders');
+      })
+      .catch((err: unknown) => logger.warn({ err }, 'expiry sweep failed'))
+      .finally(() => {
+        running = null;
+      });
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
