@@ -256,14 +256,40 @@ export class OrderService {
     }).then(this.#forgetIn(scope));
   }
 
-  /** The payment succeeded (payment.succeeded, once the payment subgraph exists). */
+  /**
+   * A payment succeeded (`payment.succeeded`): PENDING_PAYMENT → PAID in the consumer's transaction, with the
+   * processed-event mark. An order already paid (a redelivery that slipped past the mark) is left as it is;
+   * one cancelled meanwhile stays CANCELLED: the payment subgraph refunds a success for a cancelled order.
+   */
+  async paymentSucceeded(
+    tx: orders.Tx,
+    payment: { readonly orderId: string; readonly paymentId: string },
+    requestId: string,
+  ): Promise<Order | null> {
+    const id = decodeId(payment.orderId);
+    const current = id === null ? null : await orders.findById(tx, id);
+    if (!current || !orderMachine.can('pay', current.status)) {
+      this.#deps.logger.warn({ ...payment, status: current?.status }, 'payment for an order that cannot be paid');
+      return null;
+    }
+    const paid = await this.#transitionIn(tx, current.id, this.#payRequest(payment.paymentId, requestId));
+    // The row changed under us: throwing rolls back and the consumer retries on the fresh row.
+    if (!paid) throw new Error(`order ${payment.orderId} changed while being paid`);
+    return paid;
+  }
+
+  /** PENDING_PAYMENT → PAID on its own transaction (tests, until payments arrive by event). */
   markPaid(orderId: bigint, payment: { paymentId: string; requestId: string }): Promise<Order> {
-    return this.#transition(orderId, {
+    return this.#transition(orderId, this.#payRequest(payment.paymentId, payment.requestId));
+  }
+
+  #payRequest(paymentId: string, requestId: string): TransitionRequest {
+    return {
       command: 'pay',
       actor: 'service:payment',
-      requestId: payment.requestId,
-      event: (order, at) => events.orderPaid(order, payment.paymentId, at, payment.requestId),
-    });
+      requestId,
+      event: (order, at) => events.orderPaid(order, paymentId, at, requestId),
+    };
   }
 
   /**
@@ -305,36 +331,39 @@ export class OrderService {
    */
   async #transition(id: bigint, request: TransitionRequest): Promise<Order> {
     for (let attempt = 1; ; attempt++) {
-      const changed = await withTransaction(this.#prisma, async (tx) => {
-        const current = await orders.findById(tx, id);
-        if (!current) throw notFound('Order');
-        request.authorize?.(current);
-        const at = new Date();
-        const reason = request.reason?.(current) ?? null;
-        const step = await orderMachine.apply(
-          request.command,
-          current.status,
-          { now: at, expiresAt: current.expiresAt, reason },
-          {
-            compareAndSet: (from, to) => orders.compareAndSetStatus(tx, id, from, to, at),
-            record: async (planned) => {
-              await orders.insertStatusChange(tx, id, {
-                id: this.#deps.ids.next(),
-                status: planned.to,
-                previousStatus: planned.from,
-                reason,
-                actor: request.actor,
-                at,
-              });
-              await writeOutbox(tx, request.event(current, at, reason));
-            },
-          },
-        );
-        return step && orders.findById(tx, id);
-      });
+      const changed = await withTransaction(this.#prisma, (tx) => this.#transitionIn(tx, id, request));
       if (changed) return changed;
       if (attempt >= 3) throw invalidState('The order is changing; try again');
     }
+  }
+
+  /** One attempt in the caller's transaction: the changed order, or null when a concurrent change won. */
+  async #transitionIn(tx: orders.Tx, id: bigint, request: TransitionRequest): Promise<Order | null> {
+    const current = await orders.findById(tx, id);
+    if (!current) throw notFound('Order');
+    request.authorize?.(current);
+    const at = new Date();
+    const reason = request.reason?.(current) ?? null;
+    const step = await orderMachine.apply(
+      request.command,
+      current.status,
+      { now: at, expiresAt: current.expiresAt, reason },
+      {
+        compareAndSet: (from, to) => orders.compareAndSetStatus(tx, id, from, to, at),
+        record: async (planned) => {
+          await orders.insertStatusChange(tx, id, {
+            id: this.#deps.ids.next(),
+            status: planned.to,
+            previousStatus: planned.from,
+            reason,
+            actor: request.actor,
+            at,
+          });
+          await writeOutbox(tx, request.event(current, at, reason));
+        },
+      },
+    );
+    return step && orders.findById(tx, id);
   }
 
   /** After a change, the request's loader must not answer the order as it was. */

@@ -1,7 +1,9 @@
 // The order subgraph through the router, as a frontend uses it, with orders placed as checkout places them.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { AppError } from '@mall/platform';
+import { createEvent, createKafka } from '@mall/events';
+import { waitFor } from '@mall/events/testing';
+import { AppError, createLogger, kafkaBrokers } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
 import {
@@ -297,5 +299,53 @@ describe('changing orders', () => {
     assert.deepEqual((shipped[0]!.payload as { data: { carrier: string } }).data.carrier, 'SF');
     for (const type of ['order.paid', 'order.shipped', 'order.completed'])
       assert.equal((await outbox(type, placed.id)).length, 1, type);
+  });
+});
+
+describe('payments', () => {
+  test('payment.succeeded pays the order once: a duplicate delivery and a late redelivery change nothing', async () => {
+    const ada = await customer(stack);
+    const placed = await placeOrder(stack, orderInput(ada.id));
+    const event = createEvent('payment.succeeded', {
+      aggregateId: '5001',
+      traceId: 'test-payment',
+      data: {
+        paymentId: '5001',
+        orderId: placed.id,
+        amount: placed.total,
+        provider: 'sandbox',
+        providerRef: 'sbx_1',
+        succeededAt: new Date().toISOString(),
+      },
+    });
+    const kafka = createKafka({
+      brokers: kafkaBrokers(stack.config),
+      clientId: 'order-test-payments',
+      logger: createLogger({ service: 'order-test', level: 'silent' }),
+    });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      const message = { key: placed.id, value: JSON.stringify(event) };
+      await producer.send({ topic: 'payment.events', messages: [message, message] });
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor(async () => (await view(ada, placed.id)).status === 'PAID', { timeoutMs: 20_000, what: 'paid' });
+    await waitFor(
+      async () =>
+        (await orders.prisma.processedEvent.count({ where: { consumer: 'order-payments', eventId: event.id } })) === 1,
+      { what: 'the event marked processed' },
+    );
+    // A redelivery that got past the processed-events mark finds the order paid and leaves it alone.
+    const again = await orders.prisma.$transaction((tx) => orders.service.paymentSucceeded(tx, event.data, 'again'));
+    assert.equal(again, null);
+    const paid = await outbox('order.paid', placed.id);
+    assert.equal(paid.length, 1);
+    assert.deepEqual((paid[0]!.payload as { data: { paymentId: string; amount: unknown } }).data.paymentId, '5001');
+    assert.deepEqual(
+      (await view(ada, placed.id)).statusHistory.map((h) => h.status),
+      ['PENDING_PAYMENT', 'PAID'],
+    );
   });
 });
