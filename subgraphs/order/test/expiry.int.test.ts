@@ -176,7 +176,12 @@ describe('order numbers', () => {
     );
     const numbers = [...before, ...afterFlush].map((o) => BigInt(o.number));
     assert.equal(new Set(numbers).size, numbers.length, 'unique');
-    const highestBefore = before.map((o) => BigInt(o.number)).reduce((a, b) => (a > b ? a : b));
+    const sequence = before.map((o) => BigInt(o.number));
+    assert.ok(
+      sequence.every((n, i) => i === 0 || n > sequence[i - 1]!),
+      'increasing',
+    );
+    const highestBefore = sequence.at(-1)!;
     assert.ok(
       afterFlush.every((o) => BigInt(o.number) > highestBefore),
       'every number after the flush is above those before',
