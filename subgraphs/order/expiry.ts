@@ -5,8 +5,9 @@
  * instances and paths cancel the order and write its one event.
  */
 import type { Config, Logger } from '@mall/platform';
-import { type ConnectionOptions, Queue, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
 import type { OrderConfig } from './config.ts';
+import type { ExpiryOutcome } from './service.ts';
 
 const QUEUE = 'order-expiry';
 
@@ -27,8 +28,14 @@ export function bullConnection(redisUrl: string): ConnectionOptions {
 
 /** What the worker and the sweep call: OrderService. */
 export interface Expirer {
-  expire(orderId: bigint): Promise<boolean>;
+  expire(orderId: bigint): Promise<ExpiryOutcome>;
   sweepExpired(): Promise<number>;
+}
+
+async function runJob(orders: Expirer, job: Job<{ orderId: string }>): Promise<void> {
+  // A job due by this Node's clock may run a hair before the deadline by the database's: failing makes BullMQ
+  // retry it after its backoff, instead of leaving the order to the sweep.
+  if ((await orders.expire(BigInt(job.data.orderId))) === 'early') throw new Error('order expiry ran early');
 }
 
 export class OrderExpiryQueue {
@@ -72,7 +79,7 @@ export class OrderExpiryQueue {
    */
   start(orders: Expirer): void {
     const logger = this.#logger;
-    this.#worker = new Worker(QUEUE, (job) => orders.expire(BigInt((job.data as { orderId: string }).orderId)), {
+    this.#worker = new Worker(QUEUE, (job: Job<{ orderId: string }>) => runJob(orders, job), {
       connection: this.#connection,
       prefix: this.#prefix,
       concurrency: 8,

@@ -42,6 +42,8 @@ import * as events from './events/producers.ts';
 
 export type OrderLoader = DataLoader<bigint, Order | null>;
 
+export type ExpiryOutcome = 'cancelled' | 'early' | 'settled';
+
 /** What a use case needs from the request: the platform's scope and the request's DataLoader. */
 export interface OrderScope extends RequestScope {
   readonly orderById: OrderLoader;
@@ -295,11 +297,13 @@ export class OrderService {
   /**
    * The payment deadline passed: cancels with reason TIMEOUT if the order is still unpaid. Called by the BullMQ
    * job and by the sweep, possibly on several instances at once; only one of them cancels (and writes the one
-   * event). False when there was nothing to do.
+   * event). `early` when the deadline is still ahead (a job run by a clock a little ahead), `settled` when
+   * there is nothing left to do (paid, cancelled or unknown).
    */
-  async expire(orderId: bigint, requestId = `expiry-${orderId}`): Promise<boolean> {
+  async expire(orderId: bigint, requestId = `expiry-${orderId}`): Promise<ExpiryOutcome> {
     const order = await orders.findById(this.#prisma, orderId);
-    if (!order || !orderMachine.can('cancel', order.status) || order.expiresAt > new Date()) return false;
+    if (!order || !orderMachine.can('cancel', order.status)) return 'settled';
+    if (order.expiresAt > new Date()) return 'early';
     try {
       await this.#transition(orderId, {
         command: 'cancel',
@@ -308,10 +312,10 @@ export class OrderService {
         requestId,
         event: (current, at) => events.orderCancelled(current, 'TIMEOUT', at, requestId),
       });
-      return true;
+      return 'cancelled';
     } catch (error) {
       // Paid or cancelled meanwhile, by another path or instance: nothing left to expire.
-      if (error instanceof AppError && error.code === 'INVALID_STATE') return false;
+      if (error instanceof AppError && error.code === 'INVALID_STATE') return 'settled';
       throw error;
     }
   }
@@ -320,7 +324,7 @@ export class OrderService {
   async sweepExpired(limit = 200): Promise<number> {
     let cancelled = 0;
     for (const id of await orders.findExpiredIds(this.#prisma, new Date(), limit))
-      if (await this.expire(id, `expiry-sweep-${id}`)) cancelled++;
+      if ((await this.expire(id, `expiry-sweep-${id}`)) === 'cancelled') cancelled++;
     return cancelled;
   }
 

@@ -157,7 +157,7 @@ describe('payment deadlines', () => {
     const job = `${stack.config.redis.prefix}bull:order-expiry:order-${placed.id}`;
     await waitFor(async () => (await raw.exists(job)) === 0, { what: 'the expiry job ran' });
     assert.ok(Date.now() >= Date.parse(placed.expiresAt));
-    assert.equal(await orders.service.expire(BigInt(placed.id)), false);
+    assert.equal(await orders.service.expire(BigInt(placed.id)), 'settled');
     const row = await orders.prisma.order.findUnique({ where: { id: BigInt(placed.id) } });
     assert.equal(row?.status, 'PAID');
     assert.equal(await orders.prisma.outboxEvent.count({ where: { type: 'order.cancelled', key: placed.id } }), 0);
