@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { diffDatabaseToSchema } from '../../../scripts/lib/prisma-env.ts';
 import { generateAll } from '../../../scripts/prisma-generate.ts';
 import { createPrismaClient, withTransaction } from '../src/db/index.ts';
 import { AppError } from '../src/errors.ts';
@@ -64,6 +65,10 @@ function purchase(req: IdempotencyRequest & { readonly input: { readonly amount:
 }
 
 const code = (error: unknown) => (error instanceof AppError ? error.code : String(error));
+
+test('idempotency.sql builds exactly the table the linked snippet declares', async () => {
+  assert.equal(await diffDatabaseToSchema(database.url, fixtureSchemaDir('keys')), '');
+});
 
 describe('withIdempotencyKey', () => {
   test('the same key and input return the first result; another input is CONFLICT; another caller is separate', async () => {
