@@ -11,8 +11,12 @@ import type { ExpiryOutcome } from './service.ts';
 
 const QUEUE = 'order-expiry';
 
-/** BullMQ takes connection options (it opens its own blocking connections), not our shared client. */
-export function bullConnection(redisUrl: string): ConnectionOptions {
+/**
+ * BullMQ takes connection options (it opens its own connections), not our shared client. A worker's blocking
+ * commands must wait for Redis however long it is away (BullMQ requires it); the queue's `add` must fail fast
+ * instead, so placeOrder is not held up by a Redis outage (the sweep covers the order).
+ */
+function bullConnection(redisUrl: string, role: 'queue' | 'worker'): ConnectionOptions {
   const url = new URL(redisUrl);
   return {
     host: url.hostname,
@@ -21,8 +25,7 @@ export function bullConnection(redisUrl: string): ConnectionOptions {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
-    // Required by BullMQ's workers: their blocking commands must wait for Redis, not fail after N retries.
-    maxRetriesPerRequest: null,
+    maxRetriesPerRequest: role === 'worker' ? null : 1,
   };
 }
 
@@ -40,7 +43,7 @@ async function runJob(orders: Expirer, job: Job<{ orderId: string }>): Promise<v
 
 export class OrderExpiryQueue {
   readonly #queue: Queue;
-  readonly #connection: ConnectionOptions;
+  readonly #redisUrl: string;
   /** The stack's MALL_REDIS_PREFIX + `bull`, so a stack's (and a test's) jobs stay its own. */
   readonly #prefix: string;
   readonly #sweepIntervalMs: number;
@@ -49,11 +52,11 @@ export class OrderExpiryQueue {
   #stopSweep: (() => Promise<void>) | undefined;
 
   constructor(redis: Config['redis'], settings: Pick<OrderConfig, 'sweepIntervalSeconds'>, logger: Logger) {
-    this.#connection = bullConnection(redis.url);
+    this.#redisUrl = redis.url;
     this.#prefix = `${redis.prefix}bull`;
     this.#sweepIntervalMs = settings.sweepIntervalSeconds * 1000;
     this.#logger = logger;
-    this.#queue = new Queue(QUEUE, { connection: this.#connection, prefix: this.#prefix });
+    this.#queue = new Queue(QUEUE, { connection: bullConnection(redis.url, 'queue'), prefix: this.#prefix });
     this.#queue.on('error', (err) => logger.warn({ err }, 'order expiry queue error'));
   }
 
@@ -80,7 +83,7 @@ export class OrderExpiryQueue {
   start(orders: Expirer): void {
     const logger = this.#logger;
     this.#worker = new Worker(QUEUE, (job: Job<{ orderId: string }>) => runJob(orders, job), {
-      connection: this.#connection,
+      connection: bullConnection(this.#redisUrl, 'worker'),
       prefix: this.#prefix,
       concurrency: 8,
     });
