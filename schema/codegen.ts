@@ -31,6 +31,17 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
     // AuthService answers with plain objects; the User in them is the account the user subgraph returned.
     mappers: { AuthPayload: 'service.ts#AuthPayload', User: 'service.ts#Account' },
   },
+  order: {
+    context: 'OrderContext',
+    mappers: {
+      Order: 'domain/order.ts#Order',
+      OrderItem: 'domain/order.ts#OrderLine',
+      OrderStatusChange: 'domain/order.ts#StatusChange',
+      Address: 'domain/order.ts#Address',
+      OrderConnection: 'service.ts#OrderConnection',
+      User: 'service.ts#UserReference',
+    },
+  },
   user: {
     context: 'UserContext',
     mappers: { User: 'domain/user.ts#User', UserConnection: 'service.ts#UserConnection' },

@@ -21,7 +21,12 @@ const CONTRACT_PATH = new URL('../../../shared/contract/operations.graphql', imp
  * Contract fields that belong to subgraphs not built yet. They are cut from an operation before it is
  * validated (the rest must validate), and only while their owner is absent: once it lands they count again.
  */
-const PENDING_FIELDS: Record<string, string> = { 'User.cart': 'cart', 'User.orders': 'order' };
+const PENDING_FIELDS: Record<string, string> = {
+  'User.cart': 'cart',
+  'User.orders': 'order',
+  'Product.name': 'product',
+  'Order.payment': 'payment',
+};
 
 function withoutPendingFields(
   schema: GraphQLSchema,

@@ -28,6 +28,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     load: async () => (await import('@mall/subgraph-auth')).default,
     secrets: { AUTH_JWT_PRIVATE_KEY: 'jwt-private-key' },
   },
+  {
+    name: 'order',
+    summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
+    load: async () => (await import('@mall/subgraph-order')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);
