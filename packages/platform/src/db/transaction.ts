@@ -8,7 +8,7 @@ export interface TransactionOptions {
   isolationLevel?: IsolationLevel;
   /** Prisma's interactive-transaction timeout in ms (Prisma's default is 5 s). Keep network I/O out of `fn`. */
   timeout?: number;
-  /** How long to wait for a pooled connection to start the transaction, ms. */
+  /** How long to wait for a pooled connection to start the transaction, ms. Default 5 s (Prisma's is 2 s). */
   maxWait?: number;
   /** First backoff in ms; doubles per attempt, with full jitter. Default 20. */
   baseDelayMs?: number;
@@ -25,6 +25,7 @@ export interface InteractiveTransactionClient<Tx> {
   ): Promise<R>;
 }
 
+const DEFAULT_MAX_WAIT_MS = 5_000;
 const PG_SERIALIZATION_FAILURE = '40001';
 const PG_DEADLOCK_DETECTED = '40P01';
 
@@ -63,7 +64,10 @@ export async function withTransaction<Tx, R>(
   const txOptions = {
     ...(options.isolationLevel ? { isolationLevel: options.isolationLevel } : {}),
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-    ...(options.maxWait !== undefined ? { maxWait: options.maxWait } : {}),
+    // A burst on one hot row or one idempotency key queues transactions for the pool while the first holds its
+    // lock; Prisma's 2 s let a loaded machine fail requests that would have been answered a moment later. Still
+    // bounded, and well inside the router's 10 s per subgraph fetch.
+    maxWait: options.maxWait ?? DEFAULT_MAX_WAIT_MS,
   };
   for (let attempt = 0; ; attempt++) {
     try {
