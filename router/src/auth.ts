@@ -31,6 +31,14 @@ export class AuthFailure extends Error {
   }
 }
 
+/** The revocation entries in Redis cannot be trusted right now (see `authKeys.revocationsGeneration`). */
+export class RevocationsUnavailable extends Error {
+  override readonly name = 'RevocationsUnavailable';
+  constructor() {
+    super('access-token revocations are being reloaded into Redis');
+  }
+}
+
 /** Asymmetric only: `none` and HS* (the public key used as an HMAC secret) never reach a key. */
 const ALGORITHMS = ['ES256', 'EdDSA'];
 /** Auth issues access tokens for at most 15 minutes; anything older was not issued by a healthy auth. */
@@ -89,7 +97,8 @@ function classify(err: unknown): AuthFailureReason | undefined {
 /**
  * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
  * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
- * claims, one Redis round trip checks the logout denylist and the user-wide revocation.
+ * claims, one Redis round trip checks the logout denylist and the user-wide revocation, and that Redis still
+ * holds them all (the generation marker): any doubt refuses the token for now (fails closed, UNAVAILABLE).
  */
 export class JwtVerifier {
   readonly #keys: JWTVerifyGetKey;
@@ -144,10 +153,14 @@ export class JwtVerifier {
     const claims = parsed.data;
 
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
-    const [denied, revokedAt] = await this.#redis.mget(
+    const [generation, denied, revokedAt] = await this.#redis.mget(
+      authKeys.revocationsGeneration,
       authKeys.deniedAccessToken(claims.jti),
       authKeys.userRevokedAt(claims.sub),
     );
+    // Redis lost its data (restarted empty, flushed) and auth has not reloaded the revocations from its
+    // database yet: an absent entry proves nothing, so no token passes until the marker is back.
+    if (generation === null) throw new RevocationsUnavailable();
     if (denied !== null) throw new AuthFailure('denylisted', 'Access token revoked');
     // Written as "not after" so an unreadable value refuses rather than admits.
     if (revokedAt !== null && !(claims.iat > Number(revokedAt)))

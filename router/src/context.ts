@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import { type Config, configSection, IDENTITY_HEADER, type Logger, rateLimited, unauthenticated } from '@mall/platform';
+import {
+  type Config,
+  configSection,
+  IDENTITY_HEADER,
+  type Logger,
+  rateLimited,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+  unauthenticated,
+  unavailable,
+} from '@mall/platform';
 import type { GraphQLFormattedError } from 'graphql';
 import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
 import { routerConfig } from './config.ts';
@@ -180,12 +189,10 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         });
       }
       // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
-      logger.error({ err }, 'cannot verify access tokens');
-      throw new Rejection(
-        503,
-        { message: 'Service temporarily unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
-        { 'retry-after': '5' },
-      );
+      logger.warn({ err }, 'cannot verify access tokens');
+      throw new Rejection(503, asFormatted(unavailable()), {
+        'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+      });
     }
   };
 

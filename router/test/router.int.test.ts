@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
 import {
   AppError,
+  authKeys,
   createLogger,
   IDENTITY_HEADER,
   IdentitySigner,
@@ -169,6 +170,8 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   before(async () => {
     redis = prefixedRedis(prefix);
+    // Auth's revocation mirror would keep this marker set: Redis holds every revocation.
+    await redis.set(authKeys.revocationsGeneration, 'test');
     key = await generateSigningKey('ES256');
     jwks = await startJwksServer([key.publicJwk]);
     const subgraphConfig = testConfig(prefix);

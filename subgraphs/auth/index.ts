@@ -1,6 +1,7 @@
 import { defineSubgraph } from '@mall/platform/kit';
 import { authConfig } from './config.ts';
 import type { AuthContext } from './context.ts';
+import { RevocationMirror } from './data/access-revocations.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { loadSigningKeys } from './data/signing-keys.ts';
 import { createUserClient } from './data/user-accounts.ts';
@@ -18,13 +19,16 @@ const subgraph = defineSubgraph({
   prisma: PrismaClient,
   config: authConfig,
   async setup(
-    { config, settings, logger, redis, prisma, ids, internalSecret },
+    { config, settings, logger, redis, prisma, ids, internalSecret, onStop },
     options: { loginFailurePolicy?: Partial<LoginFailurePolicy> },
   ) {
     const keys = await loadSigningKeys(config, settings, logger);
+    const revocations = new RevocationMirror({ prisma, redis, logger });
+    await revocations.start();
+    onStop('revocation mirror', () => revocations.stop());
     const auth = new AuthService({
       prisma,
-      redis,
+      revocations,
       users: createUserClient(config, internalSecret),
       signingKey: keys.current,
       accessTokens: { ...config.accessTokens, ttlSeconds: settings.accessTokenTtlSeconds },
@@ -35,7 +39,7 @@ const subgraph = defineSubgraph({
     return {
       resolvers,
       context: (scope): AuthContext => ({ ...scope, auth }),
-      consumers: [userEventsConsumer({ redis, logger, accessTokenTtlSeconds: settings.accessTokenTtlSeconds })],
+      consumers: [userEventsConsumer({ revocations, logger, accessTokenTtlSeconds: settings.accessTokenTtlSeconds })],
       routes: jwksRoute(keys),
     };
   },

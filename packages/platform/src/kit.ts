@@ -35,6 +35,7 @@ import {
 } from './config.ts';
 import { migrateDatabase } from './db/migrator.ts';
 import { createPrismaClient, type PrismaClientFactoryOptions } from './db/prisma.ts';
+import { isTransientFault } from './faults.ts';
 import type { SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
@@ -259,6 +260,8 @@ export function runConsumer<TTx extends ConsumerTx>(
   on: { kafka: Kafka; prisma: unknown; logger: Logger; registry?: Registry },
 ): Promise<ConsumerHandle> {
   return startConsumer<TTx>({
+    // An outage of the database or Redis is waited out, never dead-lettered.
+    isTransient: isTransientFault,
     ...consumer.options,
     kafka: on.kafka,
     groupId: consumer.name,

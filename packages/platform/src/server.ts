@@ -18,7 +18,16 @@ export interface ServiceHttpOptions {
 
 const READINESS_TIMEOUT_MS = 2_000;
 
-async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; checks: Record<string, string> }> {
+/**
+ * Node checks header and request time-outs on a timer (30 s by default), so a 10 s header time-out could
+ * let a slow client hold its socket for 40 s; checking every second enforces them on time.
+ */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
+
+async function checkReadiness(
+  checks: ReadinessChecks,
+  logger: Logger,
+): Promise<{ ok: boolean; checks: Record<string, string> }> {
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       let timer: NodeJS.Timeout | undefined;
@@ -31,7 +40,10 @@ async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; c
         ]);
         return [name, 'ok'] as const;
       } catch (err) {
-        return [name, err instanceof Error ? err.message : String(err)] as const;
+        // The driver's own words go to the log, not to whoever can reach the probe.
+        logger.warn({ check: name, err }, 'readiness check failed');
+        const timedOut = err instanceof Error && err.message === 'timed out';
+        return [name, timedOut ? 'timed out' : 'unavailable'] as const;
       } finally {
         clearTimeout(timer);
       }
@@ -43,13 +55,13 @@ async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; c
 /** The HTTP shell every service shares: liveness, readiness, Prometheus metrics, and a fault barrier. */
 export function createServiceServer(options: ServiceHttpOptions): Server {
   const { logger } = options;
-  return createServer((req, res) => {
+  return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
       if (req.method === 'GET' && url.pathname === '/health/ready') {
         if (options.isStopping()) return sendJson(res, 503, { status: 'stopping' });
-        const result = await checkReadiness(options.readiness);
+        const result = await checkReadiness(options.readiness, logger);
         return sendJson(res, result.ok ? 200 : 503, {
           status: result.ok ? 'ok' : 'unavailable',
           checks: result.checks,
