@@ -105,6 +105,9 @@ export class JwtVerifier {
   readonly #issuer: string;
   readonly #audience: string;
   readonly #redis: Redis;
+  /** The marker last seen, and the one seen before our connection broke (undefined: none to distrust). */
+  #lastGeneration: string | undefined;
+  #staleGeneration: string | undefined;
 
   constructor(options: JwtVerifierOptions) {
     const remote = createRemoteJWKSet(options.jwksUrl, {
@@ -120,6 +123,15 @@ export class JwtVerifier {
     this.#issuer = options.issuer;
     this.#audience = options.audience;
     this.#redis = options.redis;
+    this.#redis.on('close', () => this.#distrustGeneration());
+  }
+
+  /**
+   * Our connection to Redis broke: revocations auth recorded meanwhile may not be in Redis yet. Until auth's
+   * mirror has copied them (it renews the generation marker after every pass), the old marker proves nothing.
+   */
+  #distrustGeneration(): void {
+    this.#staleGeneration ??= this.#lastGeneration;
   }
 
   /** `Authorization` header → caller; no header is an anonymous caller (null), a bad one an AuthFailure. */
@@ -153,14 +165,24 @@ export class JwtVerifier {
     const claims = parsed.data;
 
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
-    const [generation, denied, revokedAt] = await this.#redis.mget(
-      authKeys.revocationsGeneration,
-      authKeys.deniedAccessToken(claims.jti),
-      authKeys.userRevokedAt(claims.sub),
-    );
+    let entries: (string | null)[];
+    try {
+      entries = await this.#redis.mget(
+        authKeys.revocationsGeneration,
+        authKeys.deniedAccessToken(claims.jti),
+        authKeys.userRevokedAt(claims.sub),
+      );
+    } catch (err) {
+      this.#distrustGeneration();
+      throw err;
+    }
+    const [generation, denied, revokedAt] = entries;
     // Redis lost its data (restarted empty, flushed) and auth has not reloaded the revocations from its
-    // database yet: an absent entry proves nothing, so no token passes until the marker is back.
-    if (generation === null) throw new RevocationsUnavailable();
+    // database yet, or we were cut off and auth has not renewed the marker since: an absent entry proves
+    // nothing, so no token passes for now.
+    if (generation == null || generation === this.#staleGeneration) throw new RevocationsUnavailable();
+    this.#staleGeneration = undefined;
+    this.#lastGeneration = generation;
     if (denied !== null) throw new AuthFailure('denylisted', 'Access token revoked');
     // Written as "not after" so an unreadable value refuses rather than admits.
     if (revokedAt !== null && !(claims.iat > Number(revokedAt)))

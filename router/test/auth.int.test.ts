@@ -206,6 +206,17 @@ describe('JwtVerifier', () => {
     assert.equal((await verifier.verify(token)).session.tokenId, 'jti-after-flush');
   });
 
+  it('after losing its Redis connection, trusts Redis again only once auth has renewed the marker', async () => {
+    const token = await signAccessToken(es, { jti: 'jti-after-cut' });
+    await redis.set(authKeys.revocationsGeneration, 'g3');
+    await verifier.verify(token);
+    // What ioredis emits when the connection breaks; auth may have revoked tokens it could not copy meanwhile.
+    redis.emit('close');
+    await assert.rejects(verifier.verify(token), RevocationsUnavailable);
+    await redis.set(authKeys.revocationsGeneration, 'g4');
+    assert.equal((await verifier.verify(token)).session.tokenId, 'jti-after-cut');
+  });
+
   it('refuses tokens issued at or before the user was revoked, not later ones', async () => {
     const revokedAt = now() - 5;
     await redis.set(authKeys.userRevokedAt('u-revoked'), String(revokedAt), 'EX', 60);

@@ -262,7 +262,9 @@ describe('auth through the router', () => {
                FROM refresh_token_families WHERE user_id = $1`,
             [registered.user.id],
           );
-          return rows[0]!.live === '0' && rows[0]!.revoked === '2';
+          // The Redis copy follows the commit (after-commit work): wait for both, then assert on each.
+          const copied = await stack.redis.exists(authKeys.userRevokedAt(registered.user.id));
+          return rows[0]!.live === '0' && rows[0]!.revoked === '2' && copied === 1;
         },
         { timeoutMs: 20_000, intervalMs: 50, what: "auth revokes the deleted user's sessions" },
       );
