@@ -20,8 +20,12 @@ async function lossyProxy(
     { port: target },
     {
       filter(direction, chunk, connection) {
-        let s = state.get(connection);
-        if (!s) state.set(connection, (s = { produceIds: new Set(), up: Buffer.alloc(0), down: Buffer.alloc(0) }));
+        const s = state.get(connection) ?? {
+          produceIds: new Set<number>(),
+          up: Buffer.alloc(0),
+          down: Buffer.alloc(0),
+        };
+        state.set(connection, s);
         if (direction === 'up') {
           s.up = Buffer.concat([s.up, chunk]);
           while (s.up.length >= 4 && s.up.length >= 4 + s.up.readInt32BE(0)) {
