@@ -318,7 +318,9 @@ describe('router (gateway + subgraphs + Redis)', () => {
       assert.equal(body.errors?.[0]?.extensions?.['code'], 'UNAUTHENTICATED');
       assert.equal(body.data, undefined);
     }
-    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    assert.equal((await fetch(`${router.url}/metrics`)).status, 404, 'not on the public port');
+    assert.ok(router.metricsUrl, 'on a port of its own');
+    const metrics = await (await fetch(router.metricsUrl)).text();
     assert.match(metrics, /router_auth_failures_total\{reason="malformed",service="router"\} 1/);
     assert.match(metrics, /router_auth_failures_total\{reason="expired",service="router"\} 1/);
     assert.match(metrics, /graphql_requests_total\{/);
@@ -465,7 +467,7 @@ describe('router (gateway + subgraphs + Redis)', () => {
       200,
     );
 
-    const metrics = await (await fetch(`${limited.url}/metrics`)).text();
+    const metrics = await (await fetch(limited.metricsUrl!)).text();
     assert.match(metrics, /router_rate_limited_total\{scope="ip",service="router"\} 1/);
     assert.match(metrics, /router_rate_limited_total\{scope="user",service="router"\} 1/);
   });

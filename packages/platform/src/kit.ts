@@ -237,6 +237,7 @@ export function defineSubgraph<
         name: server.name,
         url: server.url,
         port: server.port,
+        ...(server.metricsUrl ? { metricsUrl: server.metricsUrl } : {}),
         info: parts.info,
         stop: () => resources.stop(`${name} stop`),
       };

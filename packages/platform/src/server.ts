@@ -8,7 +8,6 @@ export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
 export interface ServiceHttpOptions {
   readonly logger: Logger;
-  readonly registry: Registry;
   readonly readiness: ReadinessChecks;
   /** True once shutdown began: readiness fails at once so traffic moves away before the drain. */
   readonly isStopping: () => boolean;
@@ -52,7 +51,10 @@ async function checkReadiness(
   return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
 }
 
-/** The HTTP shell every service shares: liveness, readiness, Prometheus metrics, and a fault barrier. */
+/**
+ * The HTTP shell every service shares: liveness, readiness and a fault barrier. Metrics are not served here
+ * (the public port) but on their own listener: `startMetricsServer`.
+ */
 export function createServiceServer(options: ServiceHttpOptions): Server {
   const { logger } = options;
   return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
@@ -66,11 +68,6 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
           status: result.ok ? 'ok' : 'unavailable',
           checks: result.checks,
         });
-      }
-      if (req.method === 'GET' && url.pathname === '/metrics') {
-        const body = await options.registry.metrics();
-        res.writeHead(200, { 'content-type': options.registry.contentType });
-        return res.end(body);
       }
       if (!(await options.handle(req, res, url))) sendJson(res, 404, { error: 'not found' });
     })().catch((err: unknown) => {
@@ -112,4 +109,36 @@ export async function closeServer(server: Server, graceMs = 5_000): Promise<void
   timer.unref();
   await closed;
   clearTimeout(timer);
+}
+
+/** A running metrics listener: `url` is its `/metrics` endpoint. */
+export interface MetricsServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `registry` at `/metrics` on its own port, for Prometheus inside the cluster: what a service counts
+ * (auth failures by reason, consumer outcomes) is no business of whoever can reach the public port.
+ */
+export async function startMetricsServer(options: {
+  readonly registry: Registry;
+  readonly port: number;
+  readonly host: string;
+  readonly logger: Logger;
+}): Promise<MetricsServer> {
+  const { registry, logger } = options;
+  const server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
+    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics')
+      return sendJson(res, 404, { error: 'not found' });
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, 'metrics collection failed');
+        sendJson(res, 500, { error: 'metrics collection failed' });
+      },
+    );
+  });
+  const { url } = await listen(server, options.port, options.host);
+  return { url: `${url}/metrics`, close: () => closeServer(server, 1_000) };
 }
