@@ -7,6 +7,7 @@ import {
   IDENTITY_HEADER,
   type Logger,
   rateLimited,
+  throttled,
   UNAVAILABLE_RETRY_AFTER_SECONDS,
   unauthenticated,
   unavailable,
@@ -158,6 +159,9 @@ export type Admit = (req: IncomingMessage, requestId: string, authorization?: st
 export function createAdmission(deps: AdmissionDeps): Admit {
   const { config, logger, verifier, limiter, metrics } = deps;
   const trust = parseTrustProxy(configSection(config, routerConfig).trustProxy);
+  // While Redis or auth's key set is away every request fails the same way: a line every few seconds is enough.
+  const limiterLog = throttled();
+  const verifierLog = throttled();
 
   const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
     let decision: Awaited<ReturnType<typeof limiter.hit>>;
@@ -165,7 +169,9 @@ export function createAdmission(deps: AdmissionDeps): Admit {
       decision = await limiter.hit(bucket, limit);
     } catch (err) {
       // The limiter protects capacity; a Redis hiccup should not turn into an outage for everyone.
-      logger.warn({ err, scope }, 'rate limiter unavailable; admitting the request');
+      limiterLog((suppressed) =>
+        logger.warn({ err, scope, suppressed }, 'rate limiter unavailable; admitting the request'),
+      );
       return;
     }
     if (decision && !decision.allowed) {
@@ -189,7 +195,7 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         });
       }
       // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
-      logger.warn({ err }, 'cannot verify access tokens');
+      verifierLog((suppressed) => logger.warn({ err, suppressed }, 'cannot verify access tokens'));
       throw new Rejection(503, asFormatted(unavailable()), {
         'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
       });

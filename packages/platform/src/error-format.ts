@@ -1,7 +1,7 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { isPublicCode } from './errors.ts';
-import { isTransientFault, unavailable } from './faults.ts';
+import { isTransientFault, throttled, unavailable } from './faults.ts';
 
 interface Logger {
   error(obj: object, msg?: string): void;
@@ -14,6 +14,7 @@ interface Logger {
  * out of reach (see isTransientFault) becomes the retryable UNAVAILABLE instead.
  */
 export function createErrorFormatter(logger: Logger) {
+  const outageLog = throttled();
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.['code'];
     if (isPublicCode(code)) {
@@ -23,7 +24,9 @@ export function createErrorFormatter(logger: Logger) {
     const cause = unwrapResolverError(error);
     if (isTransientFault(cause)) {
       // Redis, Postgres or a peer is out of reach: the caller may retry; the driver's words stay in our log.
-      logger.warn({ err: cause, path: formatted.path }, 'dependency unavailable');
+      outageLog((suppressed) =>
+        logger.warn({ err: cause, path: formatted.path, suppressed }, 'dependency unavailable'),
+      );
       const answer = unavailable();
       return {
         message: answer.message,

@@ -74,3 +74,22 @@ export function isTransientFault(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Runs `log` at most once per `intervalMs`, passing how many calls were skipped since: during an outage every
+ * request fails the same way, and one line a few seconds tells an operator as much as a thousand.
+ */
+export function throttled(intervalMs = 5_000): (log: (suppressed: number) => void) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (log) => {
+    const now = performance.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    log(suppressed);
+    suppressed = 0;
+  };
+}

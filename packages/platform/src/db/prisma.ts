@@ -68,6 +68,8 @@ export function createPrismaClient<C>(
       connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: options.statementTimeoutMs ?? 15_000,
+      // The server enforces statement_timeout only while it can; a stalled network needs the client's own.
+      query_timeout: (options.statementTimeoutMs ?? 15_000) + 1_000,
       // A transaction left open by a bug would otherwise hold its row locks until the pod dies.
       idle_in_transaction_session_timeout: 60_000,
       ...(options.applicationName ? { application_name: options.applicationName } : {}),
