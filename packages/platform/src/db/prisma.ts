@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { isTransientFault, throttled } from '../faults.ts';
 import type { DbLogger } from './migrator.ts';
 
 type PrismaLogLevel = 'info' | 'query' | 'warn' | 'error';
@@ -88,7 +89,12 @@ export function createPrismaClient<C>(
   if (logger) {
     const events = client as unknown as PrismaEventSource;
     events.$on('warn', (event) => logger.warn({ target: event.target }, event.message));
-    events.$on('error', (event) => logger.error({ target: event.target }, event.message));
+    // While the database is unreachable every query reports the same loss: one line every few seconds.
+    const outageLog = throttled();
+    events.$on('error', (event) => {
+      if (!isTransientFault(event)) return logger.error({ target: event.target }, event.message);
+      outageLog((suppressed) => logger.warn({ target: event.target, suppressed }, event.message));
+    });
     if (slowQueryMs !== undefined) {
       events.$on('query', (event) => {
         if (event.duration >= slowQueryMs) {
