@@ -85,7 +85,7 @@ async function markSynced(db: AuthDb, entries: readonly Revocation[], at: Date):
 }
 
 /** Unexpired revocations, all of them or those matching `where`. */
-async function liveRevocations(db: AuthDb, now: Date, where: { syncedAt?: null | { gte: Date } } = {}) {
+async function liveRevocations(db: AuthDb, now: Date, where: { syncedAt?: null | { gt: Date } } = {}) {
   const [tokens, users] = await Promise.all([
     db.deniedAccessToken.findMany({ where: { expiresAt: { gt: now }, ...where } }),
     db.userRevocation.findMany({ where: { expiresAt: { gt: now }, ...where } }),
@@ -195,10 +195,10 @@ export class RevocationMirror {
     if (generation === null) {
       const all = await liveRevocations(prisma, started);
       await execOrThrow(withWrites(this.#redis.multi(), all).set(authKeys.revocationsGeneration, randomUUID()));
-      await markSynced(prisma, all, new Date());
-      // A row published directly while we loaded may have been written to a Redis that was then emptied
-      // under us: copy whatever was marked synced since this pass began once more.
-      const raced = await liveRevocations(prisma, started, { syncedAt: { gte: started } });
+      // Marked as of the pass's start, so the query below finds only rows published directly since then,
+      // whose copy may have gone to a Redis that was emptied under us: those are copied once more.
+      await markSynced(prisma, all, started);
+      const raced = await liveRevocations(prisma, started, { syncedAt: { gt: started } });
       if (raced.length) await execOrThrow(withWrites(this.#redis.pipeline(), raced));
       this.#logger.info({ revocations: all.length }, 'revocations reloaded into Redis');
     } else {

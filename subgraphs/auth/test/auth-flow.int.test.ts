@@ -10,33 +10,18 @@ import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify
 import pg from 'pg';
 import { authConfig } from '../config.ts';
 import { JWKS_PATH } from '../index.ts';
-
-// The contract's operations (../shared/contract/operations.graphql), verbatim.
-const REGISTER = `mutation Register($input: RegisterInput!) {
-  register(input: $input) { accessToken refreshToken expiresIn user { id email name roles } }
-}`;
-const LOGIN = `mutation Login($email: String!, $password: String!) {
-  login(email: $email, password: $password) { accessToken refreshToken expiresIn user { id email roles } }
-}`;
-const REFRESH = `mutation Refresh($refreshToken: String!) {
-  refreshToken(refreshToken: $refreshToken) { accessToken refreshToken expiresIn }
-}`;
-const LOGOUT = `mutation Logout { logout }`;
-const ME = `query { me { id email name roles createdAt } }`;
-const DELETE_USER = `mutation DeleteUser($id: ID!) { deleteUser(id: $id) }`;
-
-interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
-interface Registered extends Tokens {
-  user: { id: string; email: string; name: string | null; roles: string[] };
-}
-
-let counter = 0;
-const uniqueEmail = (label: string) => `${label}-${process.pid}-${Date.now().toString(36)}-${counter++}@example.com`;
-const PASSWORD = 'correct horse battery';
+import {
+  DELETE_USER,
+  LOGIN,
+  LOGOUT,
+  ME,
+  PASSWORD,
+  REFRESH,
+  REGISTER,
+  type Registered,
+  type Tokens,
+  uniqueEmail,
+} from './operations.ts';
 
 describe('auth through the router', () => {
   let stack: TestStack;

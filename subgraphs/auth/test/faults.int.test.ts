@@ -19,19 +19,17 @@ import {
 import { type GraphQLResult, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-
-const REGISTER = `mutation Register($input: RegisterInput!) {
-  register(input: $input) { accessToken refreshToken expiresIn user { id email name roles } }
-}`;
-const LOGIN = `mutation Login($email: String!, $password: String!) {
-  login(email: $email, password: $password) { accessToken refreshToken expiresIn user { id email roles } }
-}`;
-const REFRESH = `mutation Refresh($refreshToken: String!) {
-  refreshToken(refreshToken: $refreshToken) { accessToken refreshToken expiresIn }
-}`;
-const LOGOUT = `mutation Logout { logout }`;
-const ME = `query { me { id email name roles createdAt } }`;
-const DELETE_USER = `mutation DeleteUser($id: ID!) { deleteUser(id: $id) }`;
+import {
+  DELETE_USER,
+  LOGIN,
+  LOGOUT,
+  ME,
+  PASSWORD,
+  REFRESH,
+  REGISTER,
+  type Registered,
+  uniqueEmail,
+} from './operations.ts';
 
 /**
  * How long Redis stays away after `deleteUser`. The issue's operator test used 60 s; the consumer's handling
@@ -39,18 +37,6 @@ const DELETE_USER = `mutation DeleteUser($id: ID!) { deleteUser(id: $id) }`;
  * runs the full minute).
  */
 const OUTAGE_MS = Number(process.env['MALL_FAULT_OUTAGE_MS'] ?? 3_000);
-const PASSWORD = 'correct horse battery';
-let counter = 0;
-const uniqueEmail = (label: string) => `${label}-${process.pid}-${Date.now().toString(36)}-${counter++}@example.com`;
-
-interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-}
-interface Registered extends Tokens {
-  user: { id: string; email: string };
-}
-
 /** Words of drivers and sockets that must never reach a client. */
 const LEAKS =
   /ioredis|Stream isn't writeable|ECONN|Command timed out|Connection is closed|prisma|P10\d\d|pg_|timeout exceeded/i;
