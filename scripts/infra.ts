@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, SUBGRAPH_NAMES } from '@mall/platform';
+import { loadConfig, metricsPortOf, SUBGRAPH_NAMES } from '@mall/platform';
 import { SUBGRAPHS, type SubgraphEntry } from '../packages/stack/src/services.ts';
 
 /** What the deployment files need of an entry (tests pass made-up entries). */
@@ -43,6 +43,7 @@ export function renderManifest(template: string, s: InfraSubgraph): string {
     Title: s.name[0]!.toUpperCase() + s.name.slice(1),
     summary: s.summary,
     port: String(portOf(s.name)),
+    metricsPort: String(metricsPortOf(loadConfig({}), portOf(s.name))),
   };
   return (
     template

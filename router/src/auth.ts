@@ -31,6 +31,14 @@ export class AuthFailure extends Error {
   }
 }
 
+/** The revocation entries in Redis cannot be trusted right now (see `authKeys.revocationsGeneration`). */
+export class RevocationsUnavailable extends Error {
+  override readonly name = 'RevocationsUnavailable';
+  constructor() {
+    super('access-token revocations are being reloaded into Redis');
+  }
+}
+
 /** Asymmetric only: `none` and HS* (the public key used as an HMAC secret) never reach a key. */
 const ALGORITHMS = ['ES256', 'EdDSA'];
 /** Auth issues access tokens for at most 15 minutes; anything older was not issued by a healthy auth. */
@@ -89,13 +97,17 @@ function classify(err: unknown): AuthFailureReason | undefined {
 /**
  * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
  * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
- * claims, one Redis round trip checks the logout denylist and the user-wide revocation.
+ * claims, one Redis round trip checks the logout denylist and the user-wide revocation, and that Redis still
+ * holds them all (the generation marker): any doubt refuses the token for now (fails closed, UNAVAILABLE).
  */
 export class JwtVerifier {
   readonly #keys: JWTVerifyGetKey;
   readonly #issuer: string;
   readonly #audience: string;
   readonly #redis: Redis;
+  /** The marker last seen, and the one seen before our connection broke (undefined: none to distrust). */
+  #lastGeneration: string | undefined;
+  #staleGeneration: string | undefined;
 
   constructor(options: JwtVerifierOptions) {
     const remote = createRemoteJWKSet(options.jwksUrl, {
@@ -111,6 +123,15 @@ export class JwtVerifier {
     this.#issuer = options.issuer;
     this.#audience = options.audience;
     this.#redis = options.redis;
+    this.#redis.on('close', () => this.#distrustGeneration());
+  }
+
+  /**
+   * Our connection to Redis broke: revocations auth recorded meanwhile may not be in Redis yet. Until auth's
+   * mirror has copied them (it renews the generation marker after every pass), the old marker proves nothing.
+   */
+  #distrustGeneration(): void {
+    this.#staleGeneration ??= this.#lastGeneration;
   }
 
   /** `Authorization` header → caller; no header is an anonymous caller (null), a bad one an AuthFailure. */
@@ -144,10 +165,24 @@ export class JwtVerifier {
     const claims = parsed.data;
 
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
-    const [denied, revokedAt] = await this.#redis.mget(
-      authKeys.deniedAccessToken(claims.jti),
-      authKeys.userRevokedAt(claims.sub),
-    );
+    let entries: (string | null)[];
+    try {
+      entries = await this.#redis.mget(
+        authKeys.revocationsGeneration,
+        authKeys.deniedAccessToken(claims.jti),
+        authKeys.userRevokedAt(claims.sub),
+      );
+    } catch (err) {
+      this.#distrustGeneration();
+      throw err;
+    }
+    const [generation, denied, revokedAt] = entries;
+    // Redis lost its data (restarted empty, flushed) and auth has not reloaded the revocations from its
+    // database yet, or we were cut off and auth has not renewed the marker since: an absent entry proves
+    // nothing, so no token passes for now.
+    if (generation == null || generation === this.#staleGeneration) throw new RevocationsUnavailable();
+    this.#staleGeneration = undefined;
+    this.#lastGeneration = generation;
     if (denied !== null) throw new AuthFailure('denylisted', 'Access token revoked');
     // Written as "not after" so an unreadable value refuses rather than admits.
     if (revokedAt !== null && !(claims.iat > Number(revokedAt)))

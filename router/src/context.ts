@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
-import { type Config, configSection, IDENTITY_HEADER, type Logger, rateLimited, unauthenticated } from '@mall/platform';
+import {
+  type Config,
+  configSection,
+  IDENTITY_HEADER,
+  type Logger,
+  rateLimited,
+  throttled,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+  unauthenticated,
+  unavailable,
+} from '@mall/platform';
 import type { GraphQLFormattedError } from 'graphql';
 import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
 import { routerConfig } from './config.ts';
@@ -149,6 +159,9 @@ export type Admit = (req: IncomingMessage, requestId: string, authorization?: st
 export function createAdmission(deps: AdmissionDeps): Admit {
   const { config, logger, verifier, limiter, metrics } = deps;
   const trust = parseTrustProxy(configSection(config, routerConfig).trustProxy);
+  // While Redis or auth's key set is away every request fails the same way: a line every few seconds is enough.
+  const limiterLog = throttled();
+  const verifierLog = throttled();
 
   const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
     let decision: Awaited<ReturnType<typeof limiter.hit>>;
@@ -156,7 +169,9 @@ export function createAdmission(deps: AdmissionDeps): Admit {
       decision = await limiter.hit(bucket, limit);
     } catch (err) {
       // The limiter protects capacity; a Redis hiccup should not turn into an outage for everyone.
-      logger.warn({ err, scope }, 'rate limiter unavailable; admitting the request');
+      limiterLog((suppressed) =>
+        logger.warn({ err, scope, suppressed }, 'rate limiter unavailable; admitting the request'),
+      );
       return;
     }
     if (decision && !decision.allowed) {
@@ -180,12 +195,10 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         });
       }
       // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
-      logger.error({ err }, 'cannot verify access tokens');
-      throw new Rejection(
-        503,
-        { message: 'Service temporarily unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
-        { 'retry-after': '5' },
-      );
+      verifierLog((suppressed) => logger.warn({ err, suppressed }, 'cannot verify access tokens'));
+      throw new Rejection(503, asFormatted(unavailable()), {
+        'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+      });
     }
   };
 

@@ -5,9 +5,12 @@ import {
   IdentitySigner,
   kafkaBrokers,
   listen,
+  type MetricsServer,
+  metricsPortOf,
   type RunningService,
   runMain,
   type ServiceDeps,
+  startMetricsServer,
 } from '@mall/platform';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';
 import { routerConfig } from './config.ts';
@@ -63,7 +66,6 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   const http = createRouterServer({
     config,
     logger,
-    registry,
     apollo,
     admit,
     isStopping: () => stopping,
@@ -76,21 +78,28 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   });
 
   let address: { port: number; url: string };
+  let metrics: MetricsServer | undefined;
   try {
     address = await listen(http, options.port ?? config.port, config.host);
+    const metricsPort = metricsPortOf(config, options.port ?? config.port);
+    if (metricsPort !== null)
+      metrics = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
   } catch (err) {
+    await closeServer(http);
     await apollo.stop();
     throw err;
   }
-  logger.info({ url: `${address.url}/graphql` }, 'router ready');
+  logger.info({ url: `${address.url}/graphql`, metrics: metrics?.url }, 'router ready');
   return {
     name: 'router',
     url: address.url,
     port: address.port,
+    ...(metrics ? { metricsUrl: metrics.url } : {}),
     async stop() {
       stopping = true;
       // Stop taking requests and let in-flight ones finish, then stop the gateway (and its supergraph watch).
       await closeServer(http);
+      await metrics?.close();
       await apollo.stop();
     },
   };

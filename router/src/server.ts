@@ -101,7 +101,6 @@ function corsHandler(config: Config) {
 export interface RouterServerOptions {
   readonly config: Config;
   readonly logger: Logger;
-  readonly registry: Registry;
   readonly apollo: ApolloServer<RouterContext>;
   readonly admit: Admit;
   readonly readiness: ReadinessChecks;
@@ -110,7 +109,7 @@ export interface RouterServerOptions {
 
 /**
  * The router's HTTP server: `/graphql` (admission, then Apollo) inside the shared shell that serves health
- * and metrics. Subscriptions will attach to the returned server's `upgrade` event on `/graphql` (graphql-ws
+ * (metrics have their own listener). Subscriptions will attach to the returned server's `upgrade` event on `/graphql` (graphql-ws
  * with a `noServer` WebSocketServer), admitting `connection_init` through the same `admit`.
  */
 export function createRouterServer(options: RouterServerOptions): Server {
@@ -119,7 +118,6 @@ export function createRouterServer(options: RouterServerOptions): Server {
 
   const server = createServiceServer({
     logger,
-    registry: options.registry,
     readiness: options.readiness,
     isStopping: options.isStopping,
     handle: async (req, res, url) => {
@@ -144,6 +142,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
       return true;
     },
   });
+  // Enforced on time: the shell checks connections every second (CONNECTIONS_CHECKING_INTERVAL_MS).
   server.headersTimeout = LIMITS.headersTimeoutMs;
   server.requestTimeout = LIMITS.receiveTimeoutMs;
   return server;

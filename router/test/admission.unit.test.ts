@@ -91,7 +91,7 @@ describe('createAdmission', () => {
       },
     });
     await assert.rejects(admit(request({ authorization: 'Bearer t' }), 'rid'), (err) => {
-      rejectedWith(503, 'INTERNAL_SERVER_ERROR')(err);
+      rejectedWith(503, 'UNAVAILABLE')(err);
       assert.doesNotMatch((err as Rejection).error.message, /JWKS|ECONNREFUSED/);
       return true;
     });

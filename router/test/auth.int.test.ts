@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { authKeys } from '@mall/platform';
 import type { Redis } from 'ioredis';
 import { base64url, SignJWT, UnsecuredJWT } from 'jose';
-import { AuthFailure, type AuthFailureReason, JwtVerifier, jwksUrlOf } from '../src/auth.ts';
+import { AuthFailure, type AuthFailureReason, JwtVerifier, jwksUrlOf, RevocationsUnavailable } from '../src/auth.ts';
 import {
   AUDIENCE,
   dropPrefix,
@@ -54,6 +54,8 @@ describe('JwtVerifier', () => {
 
   before(async () => {
     redis = prefixedRedis(prefix);
+    // What auth's revocation mirror keeps in Redis while Redis holds every revocation.
+    await redis.set(authKeys.revocationsGeneration, 'g1');
     es = await generateSigningKey('ES256');
     ed = await generateSigningKey('EdDSA');
     jwks = await startJwksServer([es.publicJwk, ed.publicJwk]);
@@ -191,6 +193,28 @@ describe('JwtVerifier', () => {
     await verifier.verify(token);
     await redis.set(authKeys.deniedAccessToken('jti-logged-out'), '1', 'EX', 60);
     await assert.rejects(verifier.verify(token), refusedWith('denylisted'));
+  });
+
+  it('refuses to decide while Redis has lost the revocations (no generation marker), then decides again', async () => {
+    const token = await signAccessToken(es, { jti: 'jti-after-flush' });
+    await redis.del(authKeys.revocationsGeneration);
+    await assert.rejects(verifier.verify(token), (err) => {
+      assert.ok(err instanceof RevocationsUnavailable, 'not an AuthFailure: the token is not known to be bad');
+      return true;
+    });
+    await redis.set(authKeys.revocationsGeneration, 'g2');
+    assert.equal((await verifier.verify(token)).session.tokenId, 'jti-after-flush');
+  });
+
+  it('after losing its Redis connection, trusts Redis again only once auth has renewed the marker', async () => {
+    const token = await signAccessToken(es, { jti: 'jti-after-cut' });
+    await redis.set(authKeys.revocationsGeneration, 'g3');
+    await verifier.verify(token);
+    // What ioredis emits when the connection breaks; auth may have revoked tokens it could not copy meanwhile.
+    redis.emit('close');
+    await assert.rejects(verifier.verify(token), RevocationsUnavailable);
+    await redis.set(authKeys.revocationsGeneration, 'g4');
+    assert.equal((await verifier.verify(token)).session.tokenId, 'jti-after-cut');
   });
 
   it('refuses tokens issued at or before the user was revoked, not later ones', async () => {

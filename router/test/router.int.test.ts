@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { composeServices } from '@apollo/composition';
 import {
   AppError,
+  authKeys,
   createLogger,
   IDENTITY_HEADER,
   IdentitySigner,
@@ -169,6 +170,8 @@ describe('router (gateway + subgraphs + Redis)', () => {
 
   before(async () => {
     redis = prefixedRedis(prefix);
+    // Auth's revocation mirror would keep this marker set: Redis holds every revocation.
+    await redis.set(authKeys.revocationsGeneration, 'test');
     key = await generateSigningKey('ES256');
     jwks = await startJwksServer([key.publicJwk]);
     const subgraphConfig = testConfig(prefix);
@@ -315,7 +318,9 @@ describe('router (gateway + subgraphs + Redis)', () => {
       assert.equal(body.errors?.[0]?.extensions?.['code'], 'UNAUTHENTICATED');
       assert.equal(body.data, undefined);
     }
-    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    assert.equal((await fetch(`${router.url}/metrics`)).status, 404, 'not on the public port');
+    assert.ok(router.metricsUrl, 'on a port of its own');
+    const metrics = await (await fetch(router.metricsUrl)).text();
     assert.match(metrics, /router_auth_failures_total\{reason="malformed",service="router"\} 1/);
     assert.match(metrics, /router_auth_failures_total\{reason="expired",service="router"\} 1/);
     assert.match(metrics, /graphql_requests_total\{/);
@@ -462,7 +467,7 @@ describe('router (gateway + subgraphs + Redis)', () => {
       200,
     );
 
-    const metrics = await (await fetch(`${limited.url}/metrics`)).text();
+    const metrics = await (await fetch(limited.metricsUrl!)).text();
     assert.match(metrics, /router_rate_limited_total\{scope="ip",service="router"\} 1/);
     assert.match(metrics, /router_rate_limited_total\{scope="user",service="router"\} 1/);
   });

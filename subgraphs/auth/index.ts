@@ -1,6 +1,7 @@
 import { defineSubgraph } from '@mall/platform/kit';
 import { authConfig } from './config.ts';
 import { createContext } from './context.ts';
+import { startRevocationMirror } from './data/access-revocations.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { loadSigningKeys } from './data/signing-keys.ts';
 import { type LoginFailurePolicy, loginFailurePolicy } from './domain/login-policy.ts';
@@ -18,9 +19,10 @@ const subgraph = defineSubgraph({
   config: authConfig,
   async setup(kit, options: { loginFailurePolicy?: Partial<LoginFailurePolicy> }) {
     const keys = await loadSigningKeys(kit.config, kit.settings, kit.logger);
-    const policy = loginFailurePolicy(kit.config.rateLimit.ipPerMinute, options.loginFailurePolicy);
-    const auth = createAuthService(kit, keys.current, policy);
-    const userEvents = userEventsConsumer({ ...kit, accessTokenTtlSeconds: kit.settings.accessTokenTtlSeconds });
+    const revocations = await startRevocationMirror(kit);
+    const loginPolicy = loginFailurePolicy(kit.config.rateLimit.ipPerMinute, options.loginFailurePolicy);
+    const auth = createAuthService(kit, { signingKey: keys.current, loginPolicy, revocations });
+    const userEvents = userEventsConsumer({ ...kit, ...kit.settings, revocations });
     return { resolvers, context: createContext(auth), consumers: [userEvents], routes: jwksRoute(keys) };
   },
 });

@@ -11,11 +11,10 @@ import {
   withTransaction,
 } from '@mall/platform';
 import type { SubgraphKit } from '@mall/platform/kit';
-import type { Redis } from 'ioredis';
 import type { AuthConfig } from './config.ts';
-import { denyAccessToken } from './data/access-revocations.ts';
+import { type RevocationMirror, recordDeniedAccessToken } from './data/access-revocations.ts';
 import { signAccessToken } from './data/access-tokens.ts';
-import { countLoginAttempt, forgiveLoginAttempt, refundLoginAttempt } from './data/login-limiter.ts';
+import { forgiveLoginFailures, loginRetryAfter, recordLoginFailure } from './data/login-limiter.ts';
 import type { AuthPrisma } from './data/prisma.ts';
 import * as sessions from './data/session-store.ts';
 import type { SigningKey } from './data/signing-keys.ts';
@@ -43,7 +42,8 @@ export interface AuthPayload {
 
 export interface AuthServiceDeps {
   readonly prisma: AuthPrisma;
-  readonly redis: Redis;
+  /** Copies revocations to Redis for the router once they are committed. */
+  readonly revocations: Pick<RevocationMirror, 'publish'>;
   /** The user subgraph, which owns accounts and passwords. */
   readonly users: ServiceClient;
   readonly signingKey: SigningKey;
@@ -56,21 +56,18 @@ export interface AuthServiceDeps {
   readonly random?: RandomBytes;
 }
 
-/** The service as the subgraph runs it: the kit's database, Redis, ids and settings, plus the loaded signing key. */
+/** The service as the subgraph runs it: the kit's database, ids and settings, plus the parts setup loaded. */
 export function createAuthService(
   kit: SubgraphKit<AuthPrisma, AuthConfig>,
-  signingKey: SigningKey,
-  loginPolicy: LoginFailurePolicy,
+  parts: { signingKey: SigningKey; loginPolicy: LoginFailurePolicy; revocations: RevocationMirror },
 ): AuthService {
   const { config, settings } = kit;
   return new AuthService({
+    ...parts,
     prisma: kit.prisma,
-    redis: kit.redis,
     users: accounts.createUserClient(config, kit.internalSecret),
-    signingKey,
     accessTokens: { ...config.accessTokens, ttlSeconds: settings.accessTokenTtlSeconds },
     refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds,
-    loginPolicy,
     nextId: () => kit.ids.next(),
   });
 }
@@ -104,24 +101,21 @@ export class AuthService {
   }
 
   async login(scope: RequestScope, rawInput: unknown): Promise<AuthPayload> {
-    const { redis, loginPolicy, users } = this.#deps;
+    const { prisma, loginPolicy, users } = this.#deps;
     const { email, password } = parseInput(LoginInput, rawInput);
     const subject = { email, ip: scope.identity.clientIp };
-    const retryAfter = await countLoginAttempt(redis, loginPolicy, subject);
+    const retryAfter = await loginRetryAfter(prisma, loginPolicy, subject, this.#now());
     if (retryAfter > 0) {
       scope.logger.warn({ ip: subject.ip, retryAfter }, 'login refused: too many failures');
       throw rateLimited(retryAfter);
     }
-
-    let account: accounts.Account | null;
-    try {
-      account = await accounts.verifyCredentials(users, callOf(scope), email, password);
-    } catch (err) {
-      await refundLoginAttempt(redis, loginPolicy, subject);
-      throw err;
+    // Only a verdict of "wrong credentials" counts: a call that failed (user subgraph down) counts nothing.
+    const account = await accounts.verifyCredentials(users, callOf(scope), email, password);
+    if (!account) {
+      await recordLoginFailure(prisma, loginPolicy, subject, this.#now());
+      throw invalidCredentials();
     }
-    if (!account) throw invalidCredentials();
-    await forgiveLoginAttempt(redis, loginPolicy, subject);
+    await forgiveLoginFailures(prisma, subject);
     return this.#openSession(account);
   }
 
@@ -167,16 +161,25 @@ export class AuthService {
     return { accessToken: access.token, refreshToken: next, expiresIn: access.expiresIn, user: account };
   }
 
-  /** Ends exactly the session whose access token the router verified for this request. */
+  /**
+   * Ends exactly the session whose access token the router verified for this request: the token's denial and
+   * the family's revocation commit together in the database, then the denial is copied to Redis (or, if Redis
+   * is away, by the mirror once it is back; the router refuses every token meanwhile).
+   */
   async logout(scope: RequestScope): Promise<boolean> {
     const userId = requireUser(scope.identity);
     const session = scope.identity.session;
     if (!session) throw unauthenticated('Logout needs the access token of a session');
-    await denyAccessToken(this.#deps.redis, session.tokenId, session.expiresAt);
-    // Ids that did not come from us name no family of this user: nothing to revoke.
+    // Ids that did not come from us name no family of this user: nothing to revoke but the token.
     const familyId = decodeId(session.id);
     const user = decodeId(userId);
-    if (familyId !== null && user !== null) await this.#revokeFamily(familyId, 'logout', user);
+    const now = this.#now();
+    const denied = await withTransaction(this.#deps.prisma, async (tx) => {
+      if (familyId !== null && user !== null)
+        await sessions.revokeFamily(tx, { familyId, reason: 'logout', now, userId: user });
+      return recordDeniedAccessToken(tx, session.tokenId, session.expiresAt, now.getTime());
+    });
+    await this.#deps.revocations.publish([denied]);
     return true;
   }
 

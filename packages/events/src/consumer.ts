@@ -19,7 +19,17 @@ export interface TransactionalClient<Tx> {
   $transaction<R>(fn: (tx: Tx) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
 }
 
-export type EventHandler<T extends EventType, Tx> = (event: EventEnvelope<T>, tx: Tx) => Promise<void>;
+/**
+ * Work a handler hands back to run after its transaction committed: Redis or HTTP calls that must not happen
+ * inside it (a transaction held open across network I/O times out when the other side is slow). The event is
+ * already marked processed when it runs, so it is not retried: it must be something its owner can redo from
+ * the committed state (auth's revocation mirror copies any revocation this missed).
+ */
+export type AfterCommit = () => Promise<void>;
+
+// `void`, not `undefined`: a handler is any async function, with or without a `return` of after-commit work.
+// biome-ignore lint/suspicious/noConfusingVoidType: see above.
+export type EventHandler<T extends EventType, Tx> = (event: EventEnvelope<T>, tx: Tx) => Promise<void | AfterCommit>;
 export type EventHandlers<Tx> = { [T in EventType]?: EventHandler<T, Tx> };
 
 /** Throw from a handler for an event that can never succeed (e.g. refers to data that cannot exist): it skips the retries. */
@@ -53,6 +63,12 @@ export interface StartConsumerOptions<Tx extends ConsumerTx> {
   maxAttempts?: number;
   /** Delay before attempt n+1: initialMs · 2^(n-1), capped at maxMs, ±20 % jitter. Default 200 ms … 10 s. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * Tells an infrastructure fault (the database or Redis out of reach, a time-out) from a failing event. A
+   * transient failure is retried with the same backoff for as long as it lasts, without spending maxAttempts,
+   * so an outage never dead-letters an event. Default: nothing is transient.
+   */
+  isTransient?: (error: unknown) => boolean;
   /** Interactive transaction timeout for one handler run. Default 10 s. */
   transactionTimeoutMs?: number;
   /** A new group starts at the earliest retained offset (default), so events published before it existed are not lost. */
@@ -98,6 +114,7 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
   const initialMs = options.backoff?.initialMs ?? 200;
   const maxMs = options.backoff?.maxMs ?? 10_000;
   const txTimeout = options.transactionTimeoutMs ?? 10_000;
+  const isTransient = options.isTransient ?? (() => false);
   const outcomes = new EventEmitter<{ outcome: [ConsumeOutcome] }>();
   const abort = new AbortController();
   const metrics = options.registry ? consumerMetrics(options.registry) : undefined;
@@ -157,21 +174,31 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
     metrics?.deadLettered.inc({ consumer: consumerLabel, topic });
   }
 
-  /** Runs the handler and the processed mark in one transaction; false when the mark already existed. */
+  /**
+   * Runs the handler and the processed mark in one transaction, then the handler's after-commit work;
+   * false when the mark already existed.
+   */
   async function applyOnce(event: AnyEvent, handler: EventHandler<EventType, Tx>): Promise<boolean> {
-    return options.prisma.$transaction(
+    const result = await options.prisma.$transaction(
       async (tx) => {
         const inserted = await tx.$executeRawUnsafe(
           `INSERT INTO "processed_events" ("consumer", "event_id") VALUES ($1, $2) ON CONFLICT DO NOTHING`,
           options.consumerName,
           event.id,
         );
-        if (inserted === 0) return false;
-        await handler(event, tx);
-        return true;
+        if (inserted === 0) return { applied: false } as const;
+        return { applied: true, afterCommit: await handler(event, tx) } as const;
       },
       { timeout: txTimeout },
     );
+    if (result.afterCommit) {
+      try {
+        await result.afterCommit();
+      } catch (err) {
+        logger.warn({ eventId: event.id, type: event.type, err }, 'after-commit work failed; its owner redoes it');
+      }
+    }
+    return result.applied;
   }
 
   async function handleMessage(payload: EachMessagePayload): Promise<void> {
@@ -192,26 +219,40 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
       finish({ ...base, status: 'skipped', event, attempts: 0 });
       return;
     }
-    for (let attempt = 1; ; attempt++) {
+    // `attempt` counts failures of the event itself (the poison budget); `outage` counts consecutive
+    // infrastructure failures, which only pace the retries.
+    let attempt = 1;
+    let outage = 0;
+    for (let run = 1; ; run++) {
       const endTimer = metrics?.handlerDuration.startTimer({ consumer: consumerLabel, type: event.type });
       try {
         const applied = await applyOnce(event, handler);
         endTimer?.();
-        finish({ ...base, status: applied ? 'processed' : 'duplicate', event, attempts: attempt });
+        if (outage) logger.info({ ...base, eventId: event.id, runs: run }, 'event handled after the outage');
+        finish({ ...base, status: applied ? 'processed' : 'duplicate', event, attempts: run });
         return;
       } catch (error) {
         endTimer?.();
         // Stopping mid-retry: leave the offset uncommitted so the partition's next owner starts here.
         if (abort.signal.aborted) throw error;
         const log = { ...base, eventId: event.id, type: event.type, attempt, err: error };
+        if (isTransient(error) && !(error instanceof NonRetryableError)) {
+          outage++;
+          // Once per outage at warn; the retries after it would only repeat the line.
+          if (outage === 1) logger.warn(log, 'a dependency is unavailable; retrying the event until it is back');
+          await backoffWait(outage, heartbeat);
+          continue;
+        }
+        outage = 0;
         if (attempt >= maxAttempts || error instanceof NonRetryableError) {
           logger.error(log, 'event handler failed for good; sending to DLQ');
           await deadLetter(payload, error, attempt);
-          finish({ ...base, status: 'dead-lettered', event, attempts: attempt, error });
+          finish({ ...base, status: 'dead-lettered', event, attempts: run, error });
           return;
         }
         logger.warn(log, 'event handler failed; retrying');
         await backoffWait(attempt, heartbeat);
+        attempt++;
       }
     }
   }

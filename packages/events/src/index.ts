@@ -1,4 +1,5 @@
 export {
+  type AfterCommit,
   type ConsumeOutcome,
   type ConsumerHandle,
   type ConsumerTx,

@@ -66,7 +66,12 @@ describe('events end to end (Postgres + embedded broker)', () => {
 
   async function consumer(
     name: string,
-    overrides: { handlers?: EventHandlers<FixtureTx>; maxAttempts?: number; groupId?: string } = {},
+    overrides: {
+      handlers?: EventHandlers<FixtureTx>;
+      maxAttempts?: number;
+      groupId?: string;
+      isTransient?: (error: unknown) => boolean;
+    } = {},
   ) {
     const outcomes: ConsumeOutcome[] = [];
     const handle: ConsumerHandle = await startConsumer({
@@ -79,6 +84,7 @@ describe('events end to end (Postgres + embedded broker)', () => {
       logger: testLogger,
       maxAttempts: overrides.maxAttempts ?? 5,
       backoff: { initialMs: 10, maxMs: 50 },
+      ...(overrides.isTransient ? { isTransient: overrides.isTransient } : {}),
       onProcessed: (o) => outcomes.push(o),
       // Short fetch long-polls so leaving the group at the end of a test does not wait out a 5 s poll.
       consumerConfig: { maxWaitTimeInMs: 250 },
@@ -248,6 +254,43 @@ describe('events end to end (Postgres + embedded broker)', () => {
     assert.equal(garbage.headers['dlq-error-code'], 'MALFORMED_JSON');
     assert.equal(garbage.headers['dlq-attempts'], '0');
     assert.equal(garbage.value?.toString(), '{"this is": not json');
+  });
+
+  test('an outage (transient errors) is waited out without spending the poison budget; after-commit work runs after the commit', async () => {
+    const event = deleted('3888');
+    class Outage extends Error {}
+    let failures = 0;
+    let committedWhenAfterCommitRan: number[] | undefined;
+    const { outcomes } = await consumer('outage-test', {
+      maxAttempts: 2,
+      isTransient: (error) => error instanceof Outage,
+      handlers: {
+        'user.deleted': async (e, tx) => {
+          // Longer than the whole poison budget: these must not count towards it.
+          if (e.id === event.id && failures < 6) {
+            failures++;
+            throw new Outage('redis is away');
+          }
+          await revokeSessions('outage-test')['user.deleted']!(e, tx);
+          if (e.id !== event.id) return;
+          return async () => {
+            committedWhenAfterCommitRan = await effectsOf('outage-test', [e.id]);
+          };
+        },
+      },
+    });
+    await producer.send({
+      topic: 'user.events',
+      acks: -1,
+      messages: [{ key: event.aggregateId, value: serializeEvent(event) }],
+    });
+    const outcome = await waitFor(() => outcomes.find((o) => o.event?.id === event.id), {
+      what: 'processed after the outage',
+      timeoutMs: 15_000,
+    });
+    assert.equal(outcome.status, 'processed');
+    assert.equal(outcome.attempts, 7);
+    assert.deepEqual(committedWhenAfterCommitRan, [1], 'the effect was committed when the after-commit work ran');
   });
 
   test('two relays keep each aggregate in order all the way to the consumer', async () => {

@@ -1,60 +1,57 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
+import { type ProxiedConnection, startFaultProxy } from '@mall/platform/testing';
 import { broker, kafka, partitioner, tmpDir, waitFor } from './helpers.ts';
 
 /**
- * A TCP proxy that lets the first Produce request through to the broker but
- * swallows its response and cuts the client connection, so kafkajs must retry
- * a batch the broker has already appended.
+ * A TCP proxy (the shared fault proxy with a Kafka-aware filter) that lets the first Produce request through
+ * to the broker but swallows its response and cuts the client connection, so kafkajs must retry a batch the
+ * broker has already appended.
  */
 async function lossyProxy(
   target: number,
   t: { after(fn: () => Promise<void>): void },
 ): Promise<{ port: number; dropped: () => number }> {
   let dropped = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const produceIds = new Set<number>();
-    let inBuf = Buffer.alloc(0);
-    client.on('data', (d) => {
-      inBuf = Buffer.concat([inBuf, d]);
-      while (inBuf.length >= 4 && inBuf.length >= 4 + inBuf.readInt32BE(0)) {
-        if (inBuf.readInt16BE(4) === 0) produceIds.add(inBuf.readInt32BE(8));
-        inBuf = inBuf.subarray(4 + inBuf.readInt32BE(0));
-      }
-      upstream.write(d);
-    });
-    let outBuf = Buffer.alloc(0);
-    upstream.on('data', (d) => {
-      outBuf = Buffer.concat([outBuf, d]);
-      while (outBuf.length >= 4 && outBuf.length >= 4 + outBuf.readInt32BE(0)) {
-        const frame = outBuf.subarray(0, 4 + outBuf.readInt32BE(0));
-        outBuf = outBuf.subarray(frame.length);
-        if (produceIds.has(frame.readInt32BE(4)) && dropped === 0) {
-          dropped++;
-          client.destroy();
-          upstream.destroy();
-          return;
+  // Per connection: correlation ids of Produce requests, and bytes of partial frames in each direction.
+  const state = new WeakMap<ProxiedConnection, { produceIds: Set<number>; up: Buffer; down: Buffer }>();
+  const proxy = await startFaultProxy(
+    { port: target },
+    {
+      filter(direction, chunk, connection) {
+        const s = state.get(connection) ?? {
+          produceIds: new Set<number>(),
+          up: Buffer.alloc(0),
+          down: Buffer.alloc(0),
+        };
+        state.set(connection, s);
+        if (direction === 'up') {
+          s.up = Buffer.concat([s.up, chunk]);
+          while (s.up.length >= 4 && s.up.length >= 4 + s.up.readInt32BE(0)) {
+            if (s.up.readInt16BE(4) === 0) s.produceIds.add(s.up.readInt32BE(8));
+            s.up = s.up.subarray(4 + s.up.readInt32BE(0));
+          }
+          return chunk;
         }
-        client.write(frame);
-      }
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  });
-  return { port: (server.address() as net.AddressInfo).port, dropped: () => dropped };
+        s.down = Buffer.concat([s.down, chunk]);
+        const frames: Buffer[] = [];
+        while (s.down.length >= 4 && s.down.length >= 4 + s.down.readInt32BE(0)) {
+          const frame = s.down.subarray(0, 4 + s.down.readInt32BE(0));
+          s.down = s.down.subarray(frame.length);
+          if (s.produceIds.has(frame.readInt32BE(4)) && dropped === 0) {
+            dropped++;
+            connection.destroy();
+            return Buffer.alloc(0);
+          }
+          frames.push(frame);
+        }
+        return Buffer.concat(frames);
+      },
+    },
+  );
+  t.after(() => proxy.close());
+  return { port: proxy.port, dropped: () => dropped };
 }
 
 test('an idempotent producer retrying a batch whose ack was lost does not duplicate it', async (t) => {

@@ -7,4 +7,9 @@ export const authKeys = {
   deniedAccessToken: (jti: string) => `auth:denied-jti:${jti}`,
   /** Unix seconds: access tokens of this user issued at or before it are refused (account deleted, all sessions revoked). */
   userRevokedAt: (userId: string) => `auth:user-revoked-at:${userId}`,
+  /**
+   * Present while Redis holds every live revocation (auth writes it after loading them from its database, the
+   * source of truth). Missing means Redis lost its data: verifiers refuse to decide until auth has reloaded.
+   */
+  revocationsGeneration: 'auth:revocations:generation',
 } as const;

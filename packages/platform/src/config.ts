@@ -36,6 +36,9 @@ const EnvSchema = z
     // How long a stopping service keeps serving while readiness already fails; a Kubernetes endpoint update
     // takes a few seconds to reach every proxy. 5 s in production, none elsewhere (tests and Ctrl-C stop at once).
     SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(60_000).optional(),
+    // Prometheus metrics are served on their own port (the service's port + this offset), never on the public
+    // one; 0 turns the metrics listener off.
+    METRICS_PORT_OFFSET: z.coerce.number().int().min(0).max(60_000).default(1000),
     MALL_WORKER_ID: z.coerce.number().int().min(0).max(1023).optional(),
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
@@ -73,6 +76,8 @@ export interface Config {
   readonly workerId: number | undefined;
   /** Delay between readiness turning false and the HTTP server closing, on stop. */
   readonly shutdownDrainMs: number;
+  /** Metrics listen on the service's port plus `portOffset`; 0: no metrics listener. */
+  readonly metrics: { readonly portOffset: number };
   readonly secrets: { readonly internal: string | undefined };
   /** Access-token `iss`/`aud`: auth issues them, the router verifies them, so both read the same pair. */
   readonly accessTokens: { readonly issuer: string; readonly audience: string };
@@ -154,6 +159,7 @@ export function loadConfig(
     dataDir: e.MALL_DATA_DIR,
     workerId: e.MALL_WORKER_ID,
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' ? 5_000 : 0),
+    metrics: { portOffset: e.METRICS_PORT_OFFSET },
     secrets: { internal: e.MALL_INTERNAL_SECRET },
     accessTokens: { issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE },
     rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
@@ -194,4 +200,13 @@ export function domainDatabaseUrl(config: Config, domain: SubgraphName): string 
 /** Brokers to connect to: the configured real Kafka, else the embedded broker on loopback. */
 export function kafkaBrokers(config: Config): string[] {
   return config.kafka.brokers ? [...config.kafka.brokers] : [`127.0.0.1:${config.kafka.embeddedBrokerPort}`];
+}
+
+/**
+ * Where a service listening on `servicePort` serves its metrics: `servicePort + METRICS_PORT_OFFSET`, a free
+ * port when the service took one (port 0, tests), or null when metrics are off.
+ */
+export function metricsPortOf(config: Config, servicePort: number): number | null {
+  if (config.metrics.portOffset === 0) return null;
+  return servicePort === 0 ? 0 : servicePort + config.metrics.portOffset;
 }

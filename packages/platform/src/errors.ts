@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'INVALID_STATE',
   'RATE_LIMITED',
   'PERSISTED_QUERY_NOT_FOUND',
+  // A dependency (Redis, Postgres, a peer) is out of reach: retry after `retryAfterSeconds`. Never a 500.
+  'UNAVAILABLE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

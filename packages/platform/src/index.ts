@@ -4,6 +4,7 @@ export * from './config.ts';
 export * from './db/index.ts';
 export * from './error-format.ts';
 export * from './errors.ts';
+export * from './faults.ts';
 export * from './fsm.ts';
 export * from './http.ts';
 export * from './idempotency.ts';

@@ -35,6 +35,7 @@ import {
 } from './config.ts';
 import { migrateDatabase } from './db/migrator.ts';
 import { createPrismaClient, type PrismaClientFactoryOptions } from './db/prisma.ts';
+import { isTransientFault } from './faults.ts';
 import type { SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
@@ -236,6 +237,7 @@ export function defineSubgraph<
         name: server.name,
         url: server.url,
         port: server.port,
+        ...(server.metricsUrl ? { metricsUrl: server.metricsUrl } : {}),
         info: parts.info,
         stop: () => resources.stop(`${name} stop`),
       };
@@ -259,6 +261,8 @@ export function runConsumer<TTx extends ConsumerTx>(
   on: { kafka: Kafka; prisma: unknown; logger: Logger; registry?: Registry },
 ): Promise<ConsumerHandle> {
   return startConsumer<TTx>({
+    // An outage of the database or Redis is waited out, never dead-lettered.
+    isTransient: isTransientFault,
     ...consumer.options,
     kafka: on.kafka,
     groupId: consumer.name,

@@ -21,14 +21,45 @@ export function resolveInternalSecret(config: Config): Promise<string> {
   return devSecret(config, 'internal-secret', config.secrets.internal, () => randomBytes(32).toString('base64url'));
 }
 
+/**
+ * Bounds on every wait for Redis. A command gets an answer or an error within REDIS_COMMAND_TIMEOUT_MS, so a
+ * request that needs Redis fails fast (UNAVAILABLE) instead of hanging while Redis is away; a reconnect is
+ * tried at least every REDIS_MAX_RECONNECT_DELAY_MS, so service resumes within about a second of its return.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 500;
+export const REDIS_CONNECT_TIMEOUT_MS = 1_000;
+export const REDIS_MAX_RECONNECT_DELAY_MS = 500;
+
+/**
+ * The services' Redis client. Until the first connection is up, commands wait in the offline queue (start-up
+ * order does not matter, and the command time-out still bounds each wait); from then on there is no offline
+ * queue: while Redis is unreachable a command fails at once rather than piling up and hitting Redis all
+ * together when it returns, and commands in flight when the connection drops fail rather than being resent.
+ */
 export function createRedis(config: Config, logger: Logger): Redis {
   const redis = new Redis(config.redis.url, {
     keyPrefix: config.redis.prefix,
-    maxRetriesPerRequest: 2,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
     enableOfflineQueue: true,
+    retryStrategy: (attempt) => Math.min(attempt * 100, REDIS_MAX_RECONNECT_DELAY_MS),
     lazyConnect: false,
   });
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'));
+  redis.once('ready', () => {
+    redis.options.enableOfflineQueue = false;
+  });
+  // One line per outage, not one per reconnect attempt: the reconnect loop runs every half second.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) logger.warn({ err: err.message }, 'redis unreachable; commands fail until it is back');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info('redis reachable again');
+    down = false;
+  });
   return redis;
 }
 

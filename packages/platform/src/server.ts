@@ -8,7 +8,6 @@ export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
 export interface ServiceHttpOptions {
   readonly logger: Logger;
-  readonly registry: Registry;
   readonly readiness: ReadinessChecks;
   /** True once shutdown began: readiness fails at once so traffic moves away before the drain. */
   readonly isStopping: () => boolean;
@@ -18,7 +17,16 @@ export interface ServiceHttpOptions {
 
 const READINESS_TIMEOUT_MS = 2_000;
 
-async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; checks: Record<string, string> }> {
+/**
+ * Node checks header and request time-outs on a timer (30 s by default), so a 10 s header time-out could
+ * let a slow client hold its socket for 40 s; checking every second enforces them on time.
+ */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
+
+async function checkReadiness(
+  checks: ReadinessChecks,
+  logger: Logger,
+): Promise<{ ok: boolean; checks: Record<string, string> }> {
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       let timer: NodeJS.Timeout | undefined;
@@ -31,7 +39,10 @@ async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; c
         ]);
         return [name, 'ok'] as const;
       } catch (err) {
-        return [name, err instanceof Error ? err.message : String(err)] as const;
+        // The driver's own words go to the log, not to whoever can reach the probe.
+        logger.warn({ check: name, err }, 'readiness check failed');
+        const timedOut = err instanceof Error && err.message === 'timed out';
+        return [name, timedOut ? 'timed out' : 'unavailable'] as const;
       } finally {
         clearTimeout(timer);
       }
@@ -40,25 +51,23 @@ async function checkReadiness(checks: ReadinessChecks): Promise<{ ok: boolean; c
   return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
 }
 
-/** The HTTP shell every service shares: liveness, readiness, Prometheus metrics, and a fault barrier. */
+/**
+ * The HTTP shell every service shares: liveness, readiness and a fault barrier. Metrics are not served here
+ * (the public port) but on their own listener: `startMetricsServer`.
+ */
 export function createServiceServer(options: ServiceHttpOptions): Server {
   const { logger } = options;
-  return createServer((req, res) => {
+  return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
       if (req.method === 'GET' && url.pathname === '/health/ready') {
         if (options.isStopping()) return sendJson(res, 503, { status: 'stopping' });
-        const result = await checkReadiness(options.readiness);
+        const result = await checkReadiness(options.readiness, logger);
         return sendJson(res, result.ok ? 200 : 503, {
           status: result.ok ? 'ok' : 'unavailable',
           checks: result.checks,
         });
-      }
-      if (req.method === 'GET' && url.pathname === '/metrics') {
-        const body = await options.registry.metrics();
-        res.writeHead(200, { 'content-type': options.registry.contentType });
-        return res.end(body);
       }
       if (!(await options.handle(req, res, url))) sendJson(res, 404, { error: 'not found' });
     })().catch((err: unknown) => {
@@ -100,4 +109,36 @@ export async function closeServer(server: Server, graceMs = 5_000): Promise<void
   timer.unref();
   await closed;
   clearTimeout(timer);
+}
+
+/** A running metrics listener: `url` is its `/metrics` endpoint. */
+export interface MetricsServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `registry` at `/metrics` on its own port, for Prometheus inside the cluster: what a service counts
+ * (auth failures by reason, consumer outcomes) is no business of whoever can reach the public port.
+ */
+export async function startMetricsServer(options: {
+  readonly registry: Registry;
+  readonly port: number;
+  readonly host: string;
+  readonly logger: Logger;
+}): Promise<MetricsServer> {
+  const { registry, logger } = options;
+  const server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
+    if (req.method !== 'GET' || new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics')
+      return sendJson(res, 404, { error: 'not found' });
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, 'metrics collection failed');
+        sendJson(res, 500, { error: 'metrics collection failed' });
+      },
+    );
+  });
+  const { url } = await listen(server, options.port, options.host);
+  return { url: `${url}/metrics`, close: () => closeServer(server, 1_000) };
 }

@@ -11,13 +11,20 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import { type DocumentNode, parse } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Identity } from './access.ts';
-import type { Config, SubgraphName } from './config.ts';
+import { type Config, metricsPortOf, type SubgraphName } from './config.ts';
 import { createErrorFormatter } from './error-format.ts';
 import { handleGraphQL, sendJson } from './http.ts';
 import { IDENTITY_HEADER, IdentityVerifier } from './identity.ts';
 import type { Logger } from './logger.ts';
 import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
-import { closeServer, createServiceServer, listen, type ReadinessChecks } from './server.ts';
+import {
+  closeServer,
+  createServiceServer,
+  listen,
+  type MetricsServer,
+  type ReadinessChecks,
+  startMetricsServer,
+} from './server.ts';
 
 export type { GraphQLResolverMap };
 
@@ -55,6 +62,8 @@ export interface RunningService {
   /** Base URL (`http://host:port`). */
   readonly url: string;
   readonly port: number;
+  /** Its Prometheus endpoint (`http://host:metricsPort/metrics`), on a port of its own; absent when off. */
+  readonly metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -106,7 +115,6 @@ export async function startSubgraph<TContext extends RequestScope>(
 
   const http = createServiceServer({
     logger,
-    registry,
     readiness: options.readiness ?? {},
     isStopping: () => stopping,
     handle: async (req, res, url) => {
@@ -129,18 +137,30 @@ export async function startSubgraph<TContext extends RequestScope>(
     },
   });
 
-  const { port, url } = await listen(http, options.port ?? config.subgraphs[name].port, options.host ?? config.host);
-  logger.info({ url: `${url}/graphql` }, `subgraph ${name} ready`);
+  const host = options.host ?? config.host;
+  const { port, url } = await listen(http, options.port ?? config.subgraphs[name].port, host);
+  const metricsPort = metricsPortOf(config, options.port ?? config.subgraphs[name].port);
+  let metrics: MetricsServer | undefined;
+  try {
+    if (metricsPort !== null) metrics = await startMetricsServer({ registry, port: metricsPort, host, logger });
+  } catch (err) {
+    await closeServer(http);
+    await server.stop();
+    throw err;
+  }
+  logger.info({ url: `${url}/graphql`, metrics: metrics?.url }, `subgraph ${name} ready`);
   return {
     name,
     url,
     port,
+    ...(metrics ? { metricsUrl: metrics.url } : {}),
     async stop() {
       // Readiness answers 503 from now on; load balancers need a moment to notice and stop sending new
       // requests, which the server keeps serving until the drain delay has passed.
       stopping = true;
       if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       await closeServer(http);
+      await metrics?.close();
       await server.stop();
     },
   };

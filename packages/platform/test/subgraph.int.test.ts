@@ -90,9 +90,12 @@ describe('startSubgraph', () => {
     assert.equal((await fetch(`${service.url}/health/live`)).status, 200);
   });
 
-  it('exposes health and Prometheus metrics', async () => {
+  it('exposes health, and Prometheus metrics on a port of their own only', async () => {
     assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
-    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    assert.equal((await fetch(`${service.url}/metrics`)).status, 404);
+    assert.ok(service.metricsUrl);
+    assert.notEqual(new URL(service.metricsUrl).port, String(service.port));
+    const metrics = await (await fetch(service.metricsUrl)).text();
     assert.match(metrics, /graphql_requests_total\{[^}]*service="subgraph-user"/);
   });
 });

@@ -31,6 +31,8 @@ export interface TestStack {
   readonly url: string;
   /** Base URL (`http://127.0.0.1:port`) of every running subgraph, by name. */
   readonly subgraphUrls: Readonly<Record<string, string>>;
+  /** The `/metrics` URL of every running service (router included), on its own port, by name. */
+  readonly metricsUrls: Readonly<Record<string, string>>;
   readonly config: Config;
   readonly stack: Stack;
   /** A Redis client with the stack's key prefix, for assertions. */
@@ -139,9 +141,13 @@ export async function startTestStack(
   const subgraphUrls = Object.fromEntries(
     [...stack.services].filter(([name]) => name !== 'router').map(([name, s]) => [name, s.url]),
   );
+  const metricsUrls = Object.fromEntries(
+    [...stack.services].flatMap(([name, s]) => (s.metricsUrl ? [[name, s.metricsUrl]] : [])),
+  );
   return {
     url,
     subgraphUrls,
+    metricsUrls,
     config: stack.config,
     stack,
     redis,

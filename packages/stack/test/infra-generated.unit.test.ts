@@ -33,7 +33,8 @@ describe('npm run infra', () => {
     const container = workload.spec.template.spec.containers[0];
     assert.deepEqual(container.command, ['node', 'subgraphs/product/index.ts']);
     assert.equal(container.ports[0].containerPort, 4003, 'PORT + its position in SUBGRAPH_NAMES + 1');
-    assert.equal(workload.spec.template.metadata.annotations['prometheus.io/port'], '4003');
+    assert.equal(container.ports[1].containerPort, 5003, 'metrics: its port + METRICS_PORT_OFFSET');
+    assert.equal(workload.spec.template.metadata.annotations['prometheus.io/port'], '5003');
     assert.deepEqual(
       container.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => [e.name, e.valueFrom.secretKeyRef]),
       [

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, createMetricsRegistry, loadConfig, SUBGRAPH_NAMES } from '@mall/platform';
+import { ConfigError, createMetricsRegistry, loadConfig, metricsPortOf, SUBGRAPH_NAMES } from '@mall/platform';
 import { parseAllDocuments } from 'yaml';
 import { AVAILABLE_SUBGRAPHS, SUBGRAPHS } from '../src/index.ts';
 import { configSectionsOf, DEPLOYED_SERVICES as SERVICES, secretOwners } from './deployed-services.ts';
@@ -123,7 +123,10 @@ describe('infra/', () => {
       const annotations = workload.spec.template.metadata.annotations ?? {};
       assert.equal(annotations['prometheus.io/scrape'], 'true', `${name} is scraped`);
       assert.equal(annotations['prometheus.io/path'], '/metrics', `${name} metrics path`);
-      assert.equal(Number(annotations['prometheus.io/port']), port, `${name} metrics port`);
+      // Scraped on the metrics port (service port + METRICS_PORT_OFFSET), which no Service exposes.
+      const metricsPort = (c.ports as any[]).find((p) => p.name === 'metrics')?.containerPort;
+      assert.equal(metricsPort, metricsPortOf(loadConfig({}), port), `${name} declares its metrics port`);
+      assert.equal(Number(annotations['prometheus.io/port']), metricsPort, `${name} metrics port`);
 
       for (const kind of ['requests', 'limits']) {
         assert.ok(c.resources?.[kind]?.cpu && c.resources?.[kind]?.memory, `${name} sets cpu and memory ${kind}`);

@@ -31,12 +31,13 @@ describe('subgraphs on the kit', () => {
         Object.values(body.checks).every((v) => v === 'ok'),
         `${name}: ${JSON.stringify(body.checks)}`,
       );
-      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const metrics = await (await fetch(stack.metricsUrls[name]!)).text();
       assert.match(metrics, /graphql_/, `${name} serves its GraphQL metrics`);
+      assert.equal((await fetch(`${url}/metrics`)).status, 404, `${name} keeps metrics off its service port`);
     }
     // The relay of a producer and the consumer of a consumer share their service's registry.
-    assert.match(await (await fetch(`${stack.subgraphUrls['user']}/metrics`)).text(), /outbox_pending_events/);
-    assert.match(await (await fetch(`${stack.subgraphUrls['auth']}/metrics`)).text(), /events_consumed_total/);
+    assert.match(await (await fetch(stack.metricsUrls['user']!)).text(), /outbox_pending_events/);
+    assert.match(await (await fetch(stack.metricsUrls['auth']!)).text(), /events_consumed_total/);
   });
 
   it('starts a second instance of a subgraph on the same database, and stops it cleanly', async () => {

@@ -6,38 +6,22 @@ import { waitFor } from '@mall/events/testing';
 import { authKeys, configSection, domainDatabaseUrl } from '@mall/platform';
 import { errorCode as codeOf, data as dataOf } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
-import { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import pg from 'pg';
 import { authConfig } from '../config.ts';
 import { JWKS_PATH } from '../index.ts';
-
-// The contract's operations (../shared/contract/operations.graphql), verbatim.
-const REGISTER = `mutation Register($input: RegisterInput!) {
-  register(input: $input) { accessToken refreshToken expiresIn user { id email name roles } }
-}`;
-const LOGIN = `mutation Login($email: String!, $password: String!) {
-  login(email: $email, password: $password) { accessToken refreshToken expiresIn user { id email roles } }
-}`;
-const REFRESH = `mutation Refresh($refreshToken: String!) {
-  refreshToken(refreshToken: $refreshToken) { accessToken refreshToken expiresIn }
-}`;
-const LOGOUT = `mutation Logout { logout }`;
-const ME = `query { me { id email name roles createdAt } }`;
-const DELETE_USER = `mutation DeleteUser($id: ID!) { deleteUser(id: $id) }`;
-
-interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
-interface Registered extends Tokens {
-  user: { id: string; email: string; name: string | null; roles: string[] };
-}
-
-let counter = 0;
-const uniqueEmail = (label: string) => `${label}-${process.pid}-${Date.now().toString(36)}-${counter++}@example.com`;
-const PASSWORD = 'correct horse battery';
+import {
+  DELETE_USER,
+  LOGIN,
+  LOGOUT,
+  ME,
+  PASSWORD,
+  REFRESH,
+  REGISTER,
+  type Registered,
+  type Tokens,
+  uniqueEmail,
+} from './operations.ts';
 
 describe('auth through the router', () => {
   let stack: TestStack;
@@ -160,13 +144,16 @@ describe('auth through the router', () => {
     );
     assert.equal(codeOf(await login(user.email)), 'RATE_LIMITED');
     // The router passed the client's address along, so the per-IP counter runs too.
-    const raw = new Redis(stack.config.redis.url);
+    const db = new pg.Client({ connectionString: domainDatabaseUrl(stack.config, 'auth') });
+    await db.connect();
     try {
-      const ipCounters = await raw.keys(`${stack.config.redis.prefix}auth:login-failures:ip:*`);
-      assert.equal(ipCounters.length, 1, 'one client IP counted');
-      assert.ok(Number(await raw.get(ipCounters[0]!)) >= 5);
+      const { rows } = await db.query<{ failures: number }>(
+        `SELECT failures FROM login_failure_counters WHERE key LIKE 'ip:%'`,
+      );
+      assert.equal(rows.length, 1, 'one client IP counted');
+      assert.ok(rows[0]!.failures >= 5);
     } finally {
-      raw.disconnect();
+      await db.end();
     }
     // Another account is not affected.
     const other = await register();
@@ -260,7 +247,9 @@ describe('auth through the router', () => {
                FROM refresh_token_families WHERE user_id = $1`,
             [registered.user.id],
           );
-          return rows[0]!.live === '0' && rows[0]!.revoked === '2';
+          // The Redis copy follows the commit (after-commit work): wait for both, then assert on each.
+          const copied = await stack.redis.exists(authKeys.userRevokedAt(registered.user.id));
+          return rows[0]!.live === '0' && rows[0]!.revoked === '2' && copied === 1;
         },
         { timeoutMs: 20_000, intervalMs: 50, what: "auth revokes the deleted user's sessions" },
       );

@@ -16,6 +16,7 @@ import {
   ServiceClient,
 } from '@mall/platform';
 import { createTestRedis, type GraphQLStubReply, startGraphQLStub, type TestRedis } from '@mall/platform/testing';
+import { RevocationMirror } from '../data/access-revocations.ts';
 import { accountCounterKey, ipCounterKey } from '../data/login-limiter.ts';
 import { hashRefreshToken } from '../data/session-store.ts';
 import { buildSigningKeys, generatePrivateKeyPem } from '../data/signing-keys.ts';
@@ -110,9 +111,11 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
   beforeEach(async () => {
     users = new UserSubgraphStub(() => db.ids.next());
     t = createTestRedis('test:auth');
+    // The counters live in the database every test of this file shares; each test starts with none.
+    await db.prisma.loginFailureCounter.deleteMany();
     deps = {
       prisma: db.prisma,
-      redis: t.redis,
+      revocations: new RevocationMirror({ prisma: db.prisma, redis: t.redis, logger }),
       users: new ServiceClient({ url: peer.url, target: 'user', signer: new IdentitySigner('s'.repeat(32), 'auth') }),
       signingKey: keys.current,
       accessTokens: { issuer: 'i', audience: 'a', ttlSeconds: 900 },
@@ -131,7 +134,9 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
     assert.equal(families.length, 1);
     return families[0]!;
   };
-  const counter = (key: string) => t.redis.get(key);
+  /** A failed-login counter as text ('0' when there is none), as the Redis counters used to read. */
+  const counter = async (key: string) =>
+    String((await db.prisma.loginFailureCounter.findUnique({ where: { key } }))?.failures ?? 0);
   const login = (email = 'ada@example.com', password = 'correct horse') => auth.login(scope(), { email, password });
 
   describe('register', () => {
@@ -164,12 +169,20 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
   });
 
   describe('login', () => {
-    it('counts the attempt, then forgives it on success', async () => {
+    it('counts nothing for a correct login and forgives the account its failures', async () => {
       users.add('ada@example.com', 'correct horse');
+      await expectCode(login('ada@example.com', 'wrong horse'), 'UNAUTHENTICATED');
       const payload = await auth.login(scope(), { email: 'ADA@example.com', password: 'correct horse' });
       assert.equal(payload.user.email, 'ada@example.com');
-      assert.equal(await t.redis.exists(accountCounterKey('ada@example.com')), 0, 'the account is forgiven');
-      assert.equal(await counter(ipCounterKey('203.0.113.9')), '0', 'the IP saw the attempt, then had it uncounted');
+      assert.equal(await counter(accountCounterKey('ada@example.com')), '0', 'the account is forgiven');
+      assert.equal(await counter(ipCounterKey('203.0.113.9')), '1', 'the IP keeps its one failure, not the success');
+    });
+
+    it('lets twenty concurrent correct logins of one account all through', async () => {
+      users.add('ada@example.com', 'correct horse');
+      const results = await Promise.all(Array.from({ length: 20 }, () => login()));
+      assert.equal(results.length, 20);
+      assert.equal(await counter(accountCounterKey('ada@example.com')), '0');
     });
 
     it('gives one answer for a wrong password and an unknown email', async () => {
@@ -186,14 +199,16 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
 
     it('refuses while limited, without checking the password', async () => {
       users.add('ada@example.com', 'correct horse');
-      await t.redis.set(accountCounterKey('ada@example.com'), '5', 'EX', 321);
+      await db.prisma.loginFailureCounter.create({
+        data: { key: accountCounterKey('ada@example.com'), failures: 5, windowEndsAt: new Date(Date.now() + 321_000) },
+      });
       const err = await expectCode(login(), 'RATE_LIMITED');
       const retryAfter = err.extensions['retryAfterSeconds'] as number;
       assert.ok(retryAfter <= 321 && retryAfter >= 320, `retryAfterSeconds ${retryAfter}`);
       assert.equal(users.calls, 0);
     });
 
-    it('uncounts an attempt that never got a verdict', async () => {
+    it('counts nothing for an attempt that never got a verdict', async () => {
       users.failWith = 'user subgraph down';
       await assert.rejects(login('ada@example.com', 'x'), /user subgraph down/);
       assert.equal(await counter(accountCounterKey('ada@example.com')), '0');
@@ -291,6 +306,9 @@ describe('AuthService (Postgres, Redis, a stub user subgraph)', async () => {
       const expected = 1_900_000_000 + 60 - Math.floor(Date.now() / 1000);
       const ttl = await t.redis.ttl(authKeys.deniedAccessToken('jti-1'));
       assert.ok(ttl <= expected && ttl >= expected - 5, `ttl ${ttl}, expected ${expected}`);
+      const stored = await db.prisma.deniedAccessToken.findUniqueOrThrow({ where: { jti: 'jti-1' } });
+      assert.equal(stored.expiresAt.getTime(), (1_900_000_000 + 60) * 1000, 'the database holds it too');
+      assert.ok(stored.syncedAt, 'and knows Redis has it');
       assert.equal((await onlyFamilyOf(payload.user.id)).revokedReason, 'logout');
       await expectCode(auth.refresh(scope(), payload.refreshToken), 'UNAUTHENTICATED');
     });

@@ -15,6 +15,7 @@ import { authKeys, createLogger } from '@mall/platform';
 import { runConsumer } from '@mall/platform/kit';
 import { createTestRedis, type TestRedis } from '@mall/platform/testing';
 import type { Producer } from 'kafkajs';
+import { RevocationMirror } from '../data/access-revocations.ts';
 import { findRefreshToken, hashRefreshToken } from '../data/session-store.ts';
 import { USER_EVENTS_CONSUMER, userEventsConsumer } from '../events/user-events.ts';
 import { type AuthTestDatabase, createAuthTestDatabase, openTestSession } from './helpers.ts';
@@ -34,7 +35,8 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     await ensureTopics(kafka);
     producer = createProducer(kafka);
     await producer.connect();
-    const definition = userEventsConsumer({ redis: t.redis, accessTokenTtlSeconds: 900, logger });
+    const revocations = new RevocationMirror({ prisma: db.prisma, redis: t.redis, logger });
+    const definition = userEventsConsumer({ revocations, accessTokenTtlSeconds: 900, logger });
     consumer = await runConsumer(definition, { kafka, prisma: db.prisma, logger });
   });
   after(async () => {
@@ -91,6 +93,8 @@ describe('user.events consumer (embedded broker, Postgres, Redis)', () => {
     const revokedAt = Number(await t.redis.get(authKeys.userRevokedAt('5001')));
     assert.ok(revokedAt >= before && revokedAt <= Math.floor(Date.now() / 1000), `revokedAt ${revokedAt}`);
     assert.ok((await t.redis.ttl(authKeys.userRevokedAt('5001'))) > 900 - 5);
+    const stored = await db.prisma.userRevocation.findUniqueOrThrow({ where: { userId: '5001' } });
+    assert.equal(stored.revokedAt.getTime() / 1000, revokedAt, 'the database, the source of truth, holds the same');
 
     // A redelivery (same event id) must change nothing: clear the Redis mark to see that the handler did not run.
     await t.redis.del(authKeys.userRevokedAt('5001'));

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { isTransientFault, throttled } from '../faults.ts';
 import type { DbLogger } from './migrator.ts';
 
 type PrismaLogLevel = 'info' | 'query' | 'warn' | 'error';
@@ -64,9 +65,12 @@ export function createPrismaClient<C>(
       connectionString: options.url,
       max: poolSize,
       // Fail fast when the pool is exhausted or the server is unreachable rather than hang a request.
-      connectionTimeoutMillis: 5_000,
+      // Short, so a request fails fast (UNAVAILABLE) while Postgres is out of reach instead of queueing.
+      connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: options.statementTimeoutMs ?? 15_000,
+      // The server enforces statement_timeout only while it can; a stalled network needs the client's own.
+      query_timeout: (options.statementTimeoutMs ?? 15_000) + 1_000,
       // A transaction left open by a bug would otherwise hold its row locks until the pod dies.
       idle_in_transaction_session_timeout: 60_000,
       ...(options.applicationName ? { application_name: options.applicationName } : {}),
@@ -85,7 +89,12 @@ export function createPrismaClient<C>(
   if (logger) {
     const events = client as unknown as PrismaEventSource;
     events.$on('warn', (event) => logger.warn({ target: event.target }, event.message));
-    events.$on('error', (event) => logger.error({ target: event.target }, event.message));
+    // While the database is unreachable every query reports the same loss: one line every few seconds.
+    const outageLog = throttled();
+    events.$on('error', (event) => {
+      if (!isTransientFault(event)) return logger.error({ target: event.target }, event.message);
+      outageLog((suppressed) => logger.warn({ target: event.target, suppressed }, event.message));
+    });
     if (slowQueryMs !== undefined) {
       events.$on('query', (event) => {
         if (event.duration >= slowQueryMs) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { type DefinitionNode, parse, print } from 'graphql';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -184,4 +184,132 @@ const moneyType = (sdl: string): string | undefined => {
 /** Fails unless a subgraph's SDL declares `Money` exactly as MONEY_SDL does (fields, types, `@shareable`). */
 export function assertMoneyType(subgraphSdl: string): void {
   assert.equal(moneyType(subgraphSdl), moneyType(MONEY_SDL), 'Money must be declared exactly as MONEY_SDL');
+}
+
+/** One proxied TCP connection: the client's socket and ours to the target. */
+export interface ProxiedConnection {
+  readonly client: Socket;
+  readonly upstream: Socket;
+  /** Cuts this connection on both sides. */
+  destroy(): void;
+}
+
+export interface FaultProxyOptions {
+  /**
+   * Sees every chunk before it is forwarded ('up': client → target, 'down': target → client) and returns what
+   * to forward: the chunk, part of it, several frames, or nothing (an empty buffer). A protocol-aware test
+   * (the broker's lossy proxy) holds back or drops frames here, or destroys the connection.
+   */
+  readonly filter?: (direction: 'up' | 'down', chunk: Buffer, connection: ProxiedConnection) => Buffer;
+}
+
+/**
+ * A TCP proxy in front of a test's Redis, Postgres or broker that can fail on command, so fault tests run in
+ * `npm test` without touching the machine's own servers: point the service at `port` (REDIS_URL,
+ * DATABASE_URL, broker address) and then
+ * - `cut()`: every connection is dropped and new ones are closed at once (the server is down);
+ * - `blackhole()`: connections stay open but nothing gets through either way (a stalled network);
+ *   what was held back is delivered on `restore()`, as TCP would after the stall;
+ * - `delay(ms)`: every chunk arrives `ms` later (a slow link);
+ * - `restore()`: back to passing everything through.
+ */
+export interface FaultProxy {
+  readonly port: number;
+  /** Connections currently open through the proxy. */
+  readonly connections: ReadonlySet<ProxiedConnection>;
+  cut(): void;
+  blackhole(): void;
+  delay(ms: number): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(
+  target: { readonly host?: string; readonly port: number },
+  options: FaultProxyOptions = {},
+): Promise<FaultProxy> {
+  type Mode = { kind: 'pass' | 'cut' | 'blackhole' } | { kind: 'delay'; ms: number };
+  let mode: Mode = { kind: 'pass' };
+  const connections = new Set<ProxiedConnection>();
+  // Chunks held back while blackholed, in arrival order, with the socket each was headed for.
+  let held: { to: Socket; chunk: Buffer }[] = [];
+
+  const forward = (to: Socket, chunk: Buffer) => {
+    if (chunk.length === 0 || to.destroyed) return;
+    if (mode.kind === 'blackhole') held.push({ to, chunk });
+    else if (mode.kind === 'delay') setTimeout(() => to.destroyed || to.write(chunk), mode.ms);
+    else to.write(chunk);
+  };
+
+  const server = createServer((client) => {
+    if (mode.kind === 'cut') {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(target.port, target.host ?? '127.0.0.1');
+    const connection: ProxiedConnection = {
+      client,
+      upstream,
+      destroy() {
+        client.destroy();
+        upstream.destroy();
+        connections.delete(connection);
+      },
+    };
+    connections.add(connection);
+    const pipe = (direction: 'up' | 'down', from: Socket, to: Socket) => {
+      from.on('data', (chunk: Buffer) =>
+        forward(to, options.filter ? options.filter(direction, chunk, connection) : chunk),
+      );
+      from.on('error', () => connection.destroy()).on('close', () => connection.destroy());
+    };
+    pipe('up', client, upstream);
+    pipe('down', upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  const release = () => {
+    const pending = held;
+    held = [];
+    for (const { to, chunk } of pending) if (!to.destroyed) to.write(chunk);
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    cut() {
+      mode = { kind: 'cut' };
+      held = [];
+      for (const connection of [...connections]) connection.destroy();
+    },
+    blackhole() {
+      mode = { kind: 'blackhole' };
+    },
+    delay(ms) {
+      mode = { kind: 'delay', ms };
+    },
+    restore() {
+      mode = { kind: 'pass' };
+      release();
+    },
+    async close() {
+      for (const connection of [...connections]) connection.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A fault proxy in front of the server `url` names (`redis://…`, `postgresql://…`), and the same URL pointed
+ * at the proxy: hand `url` to the stack (REDIS_URL, DATABASE_URL) and fail the link with `proxy`.
+ */
+export async function proxyServer(url: string): Promise<{ readonly proxy: FaultProxy; readonly url: string }> {
+  const parsed = new URL(url);
+  const defaultPort = parsed.protocol.startsWith('redis') ? 6379 : 5432;
+  const proxy = await startFaultProxy({
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : defaultPort,
+  });
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(proxy.port);
+  return { proxy, url: parsed.toString() };
 }
