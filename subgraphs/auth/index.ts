@@ -4,7 +4,7 @@ import { createContext } from './context.ts';
 import { startRevocationMirror } from './data/access-revocations.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { loadSigningKeys } from './data/signing-keys.ts';
-import { type LoginFailurePolicy, loginFailurePolicy } from './domain/login-policy.ts';
+import type { LoginFailurePolicy } from './domain/login-policy.ts';
 import { userEventsConsumer } from './events/user-events.ts';
 import { resolvers } from './resolvers/index.ts';
 import { jwksRoute } from './routes.ts';
@@ -20,8 +20,7 @@ const subgraph = defineSubgraph({
   async setup(kit, options: { loginFailurePolicy?: Partial<LoginFailurePolicy> }) {
     const keys = await loadSigningKeys(kit.config, kit.settings, kit.logger);
     const revocations = await startRevocationMirror(kit);
-    const loginPolicy = loginFailurePolicy(kit.config.rateLimit.ipPerMinute, options.loginFailurePolicy);
-    const auth = createAuthService(kit, { signingKey: keys.current, loginPolicy, revocations });
+    const auth = createAuthService(kit, { ...options, signingKey: keys.current, revocations });
     const userEvents = userEventsConsumer({ ...kit, ...kit.settings, revocations });
     return { resolvers, context: createContext(auth), consumers: [userEvents], routes: jwksRoute(keys) };
   },

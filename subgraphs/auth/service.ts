@@ -20,7 +20,7 @@ import * as sessions from './data/session-store.ts';
 import type { SigningKey } from './data/signing-keys.ts';
 import * as accounts from './data/user-accounts.ts';
 import type { AccessTokenSettings } from './domain/access-tokens.ts';
-import type { LoginFailurePolicy } from './domain/login-policy.ts';
+import { type LoginFailurePolicy, loginFailurePolicy } from './domain/login-policy.ts';
 import {
   decideRefresh,
   generateRefreshToken,
@@ -59,11 +59,13 @@ export interface AuthServiceDeps {
 /** The service as the subgraph runs it: the kit's database, ids and settings, plus the parts setup loaded. */
 export function createAuthService(
   kit: SubgraphKit<AuthPrisma, AuthConfig>,
-  parts: { signingKey: SigningKey; loginPolicy: LoginFailurePolicy; revocations: RevocationMirror },
+  parts: { signingKey: SigningKey; revocations: RevocationMirror; loginFailurePolicy?: Partial<LoginFailurePolicy> },
 ): AuthService {
   const { config, settings } = kit;
   return new AuthService({
-    ...parts,
+    signingKey: parts.signingKey,
+    revocations: parts.revocations,
+    loginPolicy: loginFailurePolicy(config.rateLimit.ipPerMinute, parts.loginFailurePolicy),
     prisma: kit.prisma,
     users: accounts.createUserClient(config, kit.internalSecret),
     accessTokens: { ...config.accessTokens, ttlSeconds: settings.accessTokenTtlSeconds },
