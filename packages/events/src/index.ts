@@ -42,6 +42,7 @@ export {
   Money,
   Quantity,
   RejectReason,
+  StockChangeReason,
   StockLine,
   Timestamp,
 } from './schemas/index.ts';
