@@ -8,6 +8,7 @@ import {
   encodeCursor,
   encodeKeysetCursor,
   keysetQuery,
+  parseKeysetArgs,
   parsePageArgs,
   toKeysetPage,
   toPage,
@@ -130,6 +131,16 @@ describe('keyset pagination', () => {
     assert.deepEqual(
       badInputFields(() => keysetQuery(cheapest, { first: 500 })),
       ['first'],
+    );
+  });
+
+  test('parseKeysetArgs gives the position to continue after, for lists that compare (key, id) in SQL', () => {
+    assert.deepEqual(parseKeysetArgs(dearest, {}), { first: 20, after: null });
+    const after = encodeKeysetCursor(dearest, { id: 7n, price: 100 });
+    assert.deepEqual(parseKeysetArgs(dearest, { first: 5, after }), { first: 5, after: { sort: 100, id: 7n } });
+    assert.deepEqual(
+      badInputFields(() => parseKeysetArgs(cheapest, { after })),
+      ['after'],
     );
   });
 
