@@ -28,6 +28,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     load: async () => (await import('@mall/subgraph-auth')).default,
     secrets: { AUTH_JWT_PRIVATE_KEY: 'jwt-private-key' },
   },
+  {
+    name: 'product',
+    summary: 'catalog, categories, stock and reservations; publishes stock.events, consumes order.events',
+    load: async () => (await import('@mall/subgraph-product')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);
