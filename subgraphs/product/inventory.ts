@@ -120,7 +120,8 @@ export class InventoryService {
     };
     const outcome = await withTransaction(this.#prisma, async (tx) => {
       // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
-      if (!(await stock.insertReservationIfAbsent(tx, { ...reservation, reason: null }))) return null;
+      const { lines: _, ...header } = reservation;
+      if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
       const outbox: EventEnvelope[] = [events.stockReserved(reservation, scope.requestId)];
       for (const line of lines) {
         const available = await stock.holdStock(tx, line.productId, line.quantity);
@@ -132,6 +133,7 @@ export class InventoryService {
           ),
         );
       }
+      await stock.insertReservationLines(tx, reservation.id, lines);
       await writeOutbox(tx, outbox);
       return reservation;
     }).catch((error: unknown) => {
@@ -236,9 +238,9 @@ export class InventoryService {
     const { reservation } = result;
     if (!reservation) {
       if (settlement === 'commit') return result;
-      const tombstone = { id: this.#nextId(), orderId, status: 'RELEASED' as const, expiresAt: new Date(), lines: [] };
+      const tombstone = { id: this.#nextId(), orderId, status: 'RELEASED' as const, expiresAt: new Date() };
       await stock.insertReservationIfAbsent(tx, { ...tombstone, reason });
-      return { reservation: (await stock.findReservation(tx, orderId)) ?? tombstone, changed: false };
+      return { reservation: (await stock.findReservation(tx, orderId)) ?? { ...tombstone, lines: [] }, changed: false };
     }
     if (!result.changed) return result;
     if (settlement === 'commit') {

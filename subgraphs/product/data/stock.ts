@@ -74,21 +74,19 @@ export function findReservation(db: Db, orderId: bigint): Promise<Reservation | 
  */
 export async function insertReservationIfAbsent(
   tx: Tx,
-  row: {
-    id: bigint;
-    orderId: bigint;
-    status: ReservationStatus;
-    expiresAt: Date;
-    reason: string | null;
-    lines: readonly ReservationLine[];
-  },
+  row: { id: bigint; orderId: bigint; status: ReservationStatus; expiresAt: Date; reason: string | null },
 ): Promise<boolean> {
-  const { lines, ...reservation } = row;
-  const { count } = await tx.reservation.createMany({ data: [reservation], skipDuplicates: true });
-  if (count === 0) return false;
-  if (lines.length)
-    await tx.reservationLine.createMany({ data: lines.map((line) => ({ ...line, reservationId: row.id })) });
-  return true;
+  const { count } = await tx.reservation.createMany({ data: [row], skipDuplicates: true });
+  return count === 1;
+}
+
+/** The lines of a reservation, once every product in them has been found and held. */
+export async function insertReservationLines(
+  tx: Tx,
+  reservationId: bigint,
+  lines: readonly ReservationLine[],
+): Promise<void> {
+  await tx.reservationLine.createMany({ data: lines.map((line) => ({ ...line, reservationId })) });
 }
 
 /**

@@ -1,12 +1,9 @@
 // The catalog through the router, as a frontend and a merchant use it: real Postgres, Redis, broker, user, auth
 // and router. Categories, products, ownership, the listing, bad input, batching and the product cache.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, IdentitySigner, resolveInternalSecret } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
-import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
-import productSubgraph from '../index.ts';
+import { startTestStack, type TestStack } from '@mall/stack/testing';
 import {
   ADJUST_STOCK,
   type Caller,
@@ -18,7 +15,9 @@ import {
   PRODUCT,
   PRODUCTS,
   type ProductsView,
+  productEntities,
   signIn,
+  startProductInstance,
 } from './helpers.ts';
 
 let stack: TestStack;
@@ -390,37 +389,20 @@ describe('federation batching', () => {
     for (const id of ids) await stack.redis.del(`product:{${id}}`);
 
     const queries: string[] = [];
-    const instance = await productSubgraph.start(
-      {
-        config: stack.config,
-        logger: createLogger({ service: 'product-counted', level: 'silent' }),
-        internalSecret: await resolveInternalSecret(stack.config),
-        redis: stack.redis,
-      },
-      { port: 0, onQuery: (event) => queries.push(event.query) },
-    );
+    const instance = await startProductInstance(stack, { onQuery: (event) => queries.push(event.query) });
     try {
-      // Exactly what the router sends when a cart or an order selects its products.
-      const signer = new IdentitySigner(await resolveInternalSecret(stack.config), 'router');
-      const entities = async () => {
-        const requestId = randomUUID();
-        const token = await signer.sign({ userId: null, roles: [], requestId, audience: 'product' });
+      const productQueries = async () => {
         queries.length = 0;
-        const result = await postGraphQL<{ _entities: { id: string; name: string }[] }>(
-          `${instance.url}/graphql`,
-          'query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { id name categories { id } } } }',
-          { r: ids.map((id) => ({ __typename: 'Product', id })) },
-          { headers: { 'mall-identity': token } },
-        );
+        const found = await productEntities(stack, instance.url, ids, 'id name categories { id }');
         assert.deepEqual(
-          data<{ _entities: { id: string }[] }>(result)._entities.map((p) => p.id),
+          found.map((p) => p.id),
           ids,
         );
-        return queries.filter((q) => /FROM "public"\."products"/.test(q) || /FROM products/.test(q));
+        return queries.filter((q) => /FROM "public"\."products"/.test(q));
       };
-      assert.equal((await entities()).length, 1, 'one query for 100 products');
+      assert.equal((await productQueries()).length, 1, 'one query for 100 products');
       assert.equal(queries.length, 2, `plus one for all their categories: ${queries.join('\n')}`);
-      assert.equal((await entities()).length, 0, 'served from the cache');
+      assert.equal((await productQueries()).length, 0, 'served from the cache');
     } finally {
       await instance.stop();
     }

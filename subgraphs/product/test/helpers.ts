@@ -1,9 +1,11 @@
 // What the product tests share: signing in the roles they need, the catalog operations, and calls to the
 // internal stock fields as the order subgraph makes them.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { IdentitySigner, resolveInternalSecret } from '@mall/platform';
+import { createLogger, IdentitySigner, type Role, type RunningService, resolveInternalSecret } from '@mall/platform';
 import { data } from '@mall/platform/testing';
 import { type GraphQLResult, postGraphQL, type TestStack } from '@mall/stack/testing';
+import type { Redis } from 'ioredis';
+import productSubgraph from '../index.ts';
 
 export const LOGIN = `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken user { id } } }`;
 const REGISTER = `mutation Register($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`;
@@ -82,19 +84,61 @@ export async function createProduct(
   );
 }
 
-/** Calls the product subgraph's internal fields directly, signed as `issuer` (the order subgraph by default). */
-export async function internal<T = Record<string, unknown>>(
+/**
+ * Posts to a product subgraph instance directly, signed as `issuer`: `router` for what the router's query plan
+ * sends (entity references, or a signed-in user's request with `userId` and `roles`), `order` for the internal
+ * stock fields.
+ */
+export async function direct<T = Record<string, unknown>>(
   stack: TestStack,
   query: string,
   variables: Record<string, unknown>,
-  issuer = 'order',
+  options: { issuer?: string; url?: string; userId?: string; roles?: readonly Role[] } = {},
 ): Promise<GraphQLResult<T>> {
-  const signer = new IdentitySigner(await resolveInternalSecret(stack.config), issuer);
+  const signer = new IdentitySigner(await resolveInternalSecret(stack.config), options.issuer ?? 'order');
   const requestId = randomUUID();
-  const token = await signer.sign({ userId: null, roles: [], requestId, audience: 'product' });
-  return postGraphQL<T>(`${stack.subgraphUrls['product']}/graphql`, query, variables, {
+  const token = await signer.sign({
+    userId: options.userId ?? null,
+    roles: options.roles ?? [],
+    requestId,
+    audience: 'product',
+  });
+  const base = options.url ?? stack.subgraphUrls['product'];
+  return postGraphQL<T>(`${base}/graphql`, query, variables, {
     headers: { 'mall-identity': token, 'x-request-id': requestId },
   });
+}
+
+/** The router's entity fetch for products (what a cart or an order selecting its products causes). */
+export async function productEntities(
+  stack: TestStack,
+  url: string,
+  ids: readonly string[],
+  selection = 'id name stock',
+): Promise<{ id: string; name: string; stock: number }[]> {
+  const result = await direct<{ _entities: { id: string; name: string; stock: number }[] }>(
+    stack,
+    `query($r: [_Any!]!) { _entities(representations: $r) { ... on Product { ${selection} } } }`,
+    { r: ids.map((id) => ({ __typename: 'Product', id })) },
+    { issuer: 'router', url },
+  );
+  return data<{ _entities: { id: string; name: string; stock: number }[] }>(result)._entities;
+}
+
+/** Another product instance beside the stack's, on its databases and broker, with its own Redis client if given. */
+export async function startProductInstance(
+  stack: TestStack,
+  options: { redis?: Redis; onQuery?: (event: { query: string }) => void } = {},
+): Promise<RunningService> {
+  return productSubgraph.start(
+    {
+      config: stack.config,
+      logger: createLogger({ service: 'product-extra', level: 'silent' }),
+      internalSecret: await resolveInternalSecret(stack.config),
+      redis: options.redis ?? stack.redis,
+    },
+    { port: 0, ...(options.onQuery ? { onQuery: options.onQuery } : {}) },
+  );
 }
 
 export const RESERVE = `mutation Reserve($orderId: ID!, $lines: [ReservationLineInput!]!) {
