@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { data, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { seedCatalog } from '../../../scripts/seed.ts';
 import {
   ADJUST_STOCK,
   type Caller,
@@ -64,6 +65,26 @@ before(async () => {
 
 after(async () => {
   await stack?.close();
+});
+
+describe('npm run seed', () => {
+  test('fills a fresh stack with the demo catalog through the router; a second run changes nothing', async () => {
+    assert.deepEqual(await seedCatalog(stack.url, stack.admin), {
+      categoriesCreated: 16,
+      productsCreated: 48,
+      products: 48,
+    });
+    assert.deepEqual(await seedCatalog(stack.url, stack.admin), {
+      categoriesCreated: 0,
+      productsCreated: 0,
+      products: 48,
+    });
+    const electronics = data<{ id: string }>(
+      await stack.gql('query { category(slug: "electronics") { id } }'),
+      'category',
+    );
+    assert.equal((await list({ filter: { categoryId: electronics.id } })).totalCount, 12);
+  });
 });
 
 describe('the contract operations through the router', () => {
