@@ -394,7 +394,8 @@ describe('the listing', () => {
     assert.equal(found.length, 4, 'name and description matches');
     assert.equal(found.at(-1), 'Tea kettle', 'a description-only match ranks below name matches');
     assert.deepEqual(await names({ filter: { search: 'kettles' } }), ['Tea kettle'], 'a near word still matches');
-    assert.deepEqual(await names({ filter: { search: '100%_' } }), [], 'LIKE wildcards are searched literally');
+    assert.deepEqual(await names({ filter: { search: 'warm' } }), ['Mug warmer deluxe'], 'a prefix matches');
+    assert.deepEqual(await names({ filter: { search: '100%_' } }), [], 'nothing similar, nothing found');
   });
 });
 

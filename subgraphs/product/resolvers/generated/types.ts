@@ -188,7 +188,7 @@ export type ProductFilter = {
   merchantId?: InputMaybe<Scalars['ID']['input']>;
   /** Minor units, inclusive. */
   minPrice?: InputMaybe<Scalars['Int']['input']>;
-  /** Name and description, by trigram similarity; 1–100 characters. */
+  /** Words similar to these in the name or description (pg_trgm word similarity); 1–100 characters. */
   search?: InputMaybe<Scalars['String']['input']>;
 };
 
