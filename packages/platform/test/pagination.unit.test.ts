@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AppError } from '../src/errors.ts';
 import {
   decodeCursor,
   decodeKeysetCursor,
@@ -13,17 +12,7 @@ import {
   toKeysetPage,
   toPage,
 } from '../src/pagination.ts';
-
-/** The fields a BAD_USER_INPUT names. */
-function badInputFields(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AppError && err.code === 'BAD_USER_INPUT', String(err));
-    return ((err.extensions['problems'] ?? []) as { field: string }[]).map((p) => p.field);
-  }
-  assert.fail('expected BAD_USER_INPUT');
-}
+import { badInputFields } from '../src/testing/index.ts';
 
 describe('pagination', () => {
   test('cursors round-trip and are opaque base64url of the id', () => {

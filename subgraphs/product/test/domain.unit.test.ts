@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { AppError } from '@mall/platform';
-import { assertMoneyType } from '@mall/platform/testing';
+import { assertMoneyType, badInputFields } from '@mall/platform/testing';
 import {
   createsCycle,
   generatedSlugs,
@@ -14,19 +13,6 @@ import {
 } from '../domain/catalog.ts';
 import { parseListing } from '../domain/listing.ts';
 import { parseReservationLines, sameLines, stockSignal } from '../domain/stock.ts';
-
-/** Runs `fn`, expecting BAD_USER_INPUT, and returns the fields its problems name. */
-function badInputFields(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
-    assert.equal(error.code, 'BAD_USER_INPUT');
-    const problems = error.extensions['problems'] as { field: string }[];
-    return problems.map((p) => p.field).sort();
-  }
-  assert.fail('expected BAD_USER_INPUT');
-}
 
 test('the schema declares Money exactly as the platform does', () => {
   assertMoneyType(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8'));
