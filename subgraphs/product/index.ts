@@ -1,11 +1,11 @@
 import { defineSubgraph } from '@mall/platform/kit';
-import { productConfig } from './config.ts';
+import { type ProductConfig, productConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { ProductCache } from './data/product-cache.ts';
 import { findByIds } from './data/products.ts';
 import { orderEventsConsumer } from './events/order-events.ts';
-import { InventoryService } from './inventory.ts';
+import { InventoryService, STOCK_CALLERS } from './inventory.ts';
 import { startLeaseSweep } from './lease-sweep.ts';
 import { resolvers } from './resolvers/index.ts';
 import { CatalogService } from './service.ts';
@@ -15,26 +15,24 @@ const subgraph = defineSubgraph({
   module: import.meta.url,
   prisma: PrismaClient,
   config: productConfig,
-  trustedServices: ['checkout', 'order', 'flashsale'],
+  trustedServices: STOCK_CALLERS,
   outbox: true,
-  setup(kit, options: { reservationLeaseSeconds?: number; sweepIntervalSeconds?: number }) {
+  setup(kit, options: Partial<Pick<ProductConfig, 'reservationLeaseSeconds' | 'sweepIntervalSeconds'>>) {
     const settings = { ...kit.settings, ...options };
-    const { prisma, redis, registry, logger } = kit;
     const nextId = () => kit.ids.next();
+    const load = (ids: readonly bigint[]) => findByIds(kit.prisma, ids);
     const cache = new ProductCache({
-      redis,
-      registry,
-      logger,
-      load: (ids) => findByIds(prisma, ids),
+      ...kit,
+      load,
       ttlSeconds: settings.cacheTtlSeconds,
       timeoutMs: settings.cacheTimeoutMs,
     });
     kit.onStop('product cache', () => cache.stop());
-    const catalog = new CatalogService({ prisma, cache, nextId });
-    const inventory = new InventoryService({ ...settings, prisma, cache, nextId, registry, logger });
-    const sweep = startLeaseSweep(inventory, { intervalSeconds: settings.sweepIntervalSeconds, logger, registry });
+    const inventory = new InventoryService({ ...kit, ...settings, cache, nextId });
+    const sweep = startLeaseSweep(inventory, { ...kit, intervalSeconds: settings.sweepIntervalSeconds });
     kit.onStop('reservation lease sweep', () => sweep.stop());
-    return { resolvers, context: createContext(catalog, inventory), consumers: [orderEventsConsumer(inventory)] };
+    const context = createContext(new CatalogService({ prisma: kit.prisma, cache, nextId }), inventory);
+    return { resolvers, context, consumers: [orderEventsConsumer(inventory)] };
   },
 });
 export default subgraph;

@@ -111,35 +111,22 @@ export class InventoryService {
     const lines = parseReservationLines(linesInput, decodeId);
     const existing = await stock.findReservation(this.#prisma, order);
     if (existing) return this.#repeated(existing, lines);
-    const reservation = {
+    // Refused without a transaction when a line is already short: under a rush on a sold-out product the
+    // refusals then cost one read each instead of a pooled connection queueing on the product's row lock.
+    // Only an early answer; the conditional UPDATE below still decides.
+    const productIds = lines.map((line) => line.productId);
+    const short = firstShortLine(lines, await stock.availableToBuy(this.#prisma, productIds));
+    if (short) throw this.#outOfStock(short.line, short.available);
+    const reservation: Reservation = {
       id: this.#nextId(),
       orderId: order,
-      status: 'HELD' as const,
+      status: 'HELD',
       expiresAt: new Date(Date.now() + this.#leaseMs),
       lines,
     };
-    const outcome = await withTransaction(this.#prisma, async (tx) => {
-      // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
-      const { lines: _, ...header } = reservation;
-      if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
-      const outbox: EventEnvelope[] = [events.stockReserved(reservation, scope.requestId)];
-      for (const line of lines) {
-        const available = await stock.holdStock(tx, line.productId, line.quantity);
-        if (available === null) throw await this.#outOfStock(tx, line);
-        outbox.push(
-          ...this.#levelEvents(
-            { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' },
-            scope.requestId,
-          ),
-        );
-      }
-      await stock.insertReservationLines(tx, reservation.id, lines);
-      await writeOutbox(tx, outbox);
-      return reservation;
-    }).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'OUT_OF_STOCK')
-        this.#reservations.inc({ operation: 'reserve', outcome: 'out_of_stock' });
-      throw error;
+    // A rush of checkouts on one product queues on its row lock: wait for a pooled connection longer than usual.
+    const outcome = await withTransaction(this.#prisma, (tx) => this.#hold(tx, reservation, scope.requestId), {
+      maxWait: 10_000,
     });
     if (!outcome) {
       const winner = await stock.findReservation(this.#prisma, order);
@@ -209,6 +196,26 @@ export class InventoryService {
 
   // ---------- helpers ----------
 
+  /** The reservation recorded and every line held, or null when the order already has one (a concurrent call's). */
+  async #hold(tx: Tx, reservation: Reservation, traceId: string): Promise<Reservation | null> {
+    const { lines, ...header } = reservation;
+    // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
+    if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
+    const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
+    for (const line of lines) {
+      const available = await stock.holdStock(tx, line.productId, line.quantity);
+      if (available === null) {
+        const now = await stock.availableToBuy(tx, [line.productId]);
+        throw this.#outOfStock(line, now.get(line.productId) ?? 0);
+      }
+      const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
+      outbox.push(...this.#levelEvents(movement, traceId));
+    }
+    await stock.insertReservationLines(tx, reservation.id, lines);
+    await writeOutbox(tx, outbox);
+    return reservation;
+  }
+
   async #settleNow(settlement: Settlement, orderId: bigint, traceId: string): Promise<Reservation> {
     const { reservation, changed } = await withTransaction(this.#prisma, (tx) =>
       this.#settle(tx, settlement, orderId, 'CANCELLED', traceId),
@@ -276,8 +283,8 @@ export class InventoryService {
     return existing;
   }
 
-  async #outOfStock(tx: Tx, line: ReservationLine): Promise<AppError> {
-    const available = await stock.availableToBuy(tx, line.productId);
+  #outOfStock(line: ReservationLine, available: number): AppError {
+    this.#reservations.inc({ operation: 'reserve', outcome: 'out_of_stock' });
     return new AppError('OUT_OF_STOCK', 'Not enough stock for this product', {
       productId: String(line.productId),
       requested: line.quantity,
@@ -288,6 +295,18 @@ export class InventoryService {
   async #invalidate(lines: readonly ReservationLine[]): Promise<void> {
     await this.#cache.invalidate(lines.map((line) => line.productId));
   }
+}
+
+/** The first line asking for more than `available` shows (a missing product has none), with what it has. */
+function firstShortLine(
+  lines: readonly ReservationLine[],
+  available: Map<bigint, number>,
+): { line: ReservationLine; available: number } | null {
+  for (const line of lines) {
+    const have = available.get(line.productId) ?? 0;
+    if (have < line.quantity) return { line, available: have };
+  }
+  return null;
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   badUserInput,
   conflict,
   createByIdLoader,
+  createGroupLoader,
   decodeId,
   decodeIdOrNotFound,
   encodeKeysetCursor,
@@ -11,7 +12,6 @@ import {
   invalidState,
   isUniqueViolation,
   type KeysetRow,
-  LOADER_MAX_BATCH,
   notFound,
   type Page,
   parseKeysetArgs,
@@ -19,7 +19,7 @@ import {
   requireRole,
   withTransaction,
 } from '@mall/platform';
-import DataLoader from 'dataloader';
+import type DataLoader from 'dataloader';
 import * as categories from './data/categories.ts';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductCache } from './data/product-cache.ts';
@@ -49,20 +49,6 @@ export interface CatalogServiceDeps {
   readonly prisma: PrismaClient;
   readonly cache: ProductCache;
   readonly nextId: () => bigint;
-}
-
-/** A DataLoader of rows grouped under a key (a parent's children, a product's categories): [] for none. */
-function groupLoader<V>(
-  fetch: (keys: readonly bigint[]) => Promise<readonly { key: bigint; value: V }[]>,
-): DataLoader<bigint, V[]> {
-  return new DataLoader<bigint, V[]>(
-    async (keys) => {
-      const groups = new Map<bigint, V[]>();
-      for (const { key, value } of await fetch(keys)) groups.set(key, [...(groups.get(key) ?? []), value]);
-      return keys.map((key) => groups.get(key) ?? []);
-    },
-    { maxBatchSize: LOADER_MAX_BATCH },
-  );
 }
 
 const unknownCategory = (field: string) =>
@@ -95,10 +81,10 @@ export class CatalogService {
         (ids) => categories.findByIds(this.#prisma, ids),
         (category) => category.id,
       ),
-      childrenOf: groupLoader(async (ids) =>
+      childrenOf: createGroupLoader(async (ids) =>
         (await categories.findChildren(this.#prisma, ids)).map((c) => ({ key: c.parentId!, value: c })),
       ),
-      categoriesOf: groupLoader(async (ids) =>
+      categoriesOf: createGroupLoader(async (ids) =>
         (await categories.findForProducts(this.#prisma, ids)).map((r) => ({ key: r.productId, value: r.category })),
       ),
     };
@@ -154,8 +140,8 @@ export class CatalogService {
     const id = this.#nextId();
     const slugs = draft.slug ? [draft.slug] : rules.generatedSlugs(draft.name, id);
     const created = await withTransaction(this.#prisma, async (tx) => {
-      if (parentId !== null && (await categories.lockCategory(tx, parentId)).length === 0)
-        throw unknownCategory('parentId');
+      // The parent cannot be deleted before this child commits (its delete waits for the key-share lock).
+      if (parentId !== null && (await categories.lockShared(tx, [parentId])) === 0) throw unknownCategory('parentId');
       for (const slug of slugs) {
         const row = await categories.insertIfSlugFree(tx, { id, name: draft.name, slug, parentId });
         if (row) return row;
@@ -175,7 +161,7 @@ export class CatalogService {
     try {
       const updated = await withTransaction(this.#prisma, async (tx) => {
         if (parentId !== undefined) await categories.lockTree(tx);
-        if ((await categories.lockCategory(tx, categoryId)).length === 0) throw notFound('Category');
+        if (!(await categories.lockCategory(tx, categoryId))) throw notFound('Category');
         if (parentId != null) await this.#checkParent(tx, categoryId, parentId);
         return categories.updateCategory(tx, categoryId, {
           ...(changes.name !== undefined ? { name: changes.name } : {}),
@@ -206,7 +192,7 @@ export class CatalogService {
     await withTransaction(this.#prisma, async (tx) => {
       // Tree lock first (as moves take it): a child cannot be moved under this category while it goes.
       await categories.lockTree(tx);
-      if ((await categories.lockCategory(tx, categoryId)).length === 0) throw notFound('Category');
+      if (!(await categories.lockCategory(tx, categoryId))) throw notFound('Category');
       const use = await categories.isInUse(tx, categoryId);
       if (use.products || use.children)
         throw invalidState('The category still has products or sub-categories', {

@@ -93,8 +93,10 @@ export async function insertIfSlugFree(
   return created[0] ?? null;
 }
 
-export function lockCategory(tx: Tx, id: bigint): Promise<{ id: bigint }[]> {
-  return tx.$queryRaw<{ id: bigint }[]>`SELECT id FROM categories WHERE id = ${id} FOR UPDATE`;
+/** Row-locks the category for a change or a delete; false when there is none. */
+export async function lockCategory(tx: Tx, id: bigint): Promise<boolean> {
+  const rows = await tx.$queryRaw<{ id: bigint }[]>`SELECT id FROM categories WHERE id = ${id} FOR UPDATE`;
+  return rows.length === 1;
 }
 
 export function updateCategory(

@@ -45,13 +45,13 @@ export async function consumeHeldStock(tx: Tx, productId: bigint, quantity: numb
   await tx.$executeRaw`UPDATE products SET reserved = reserved - ${quantity} WHERE id = ${productId}`;
 }
 
-/** The current available level of a product (0 for a deleted, inactive or unknown one): for error details. */
-export async function availableToBuy(db: Db, productId: bigint): Promise<number> {
-  const row = await db.product.findFirst({
-    where: { id: productId, deletedAt: null, active: true },
-    select: { available: true },
+/** What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. */
+export async function availableToBuy(db: Db, productIds: readonly bigint[]): Promise<Map<bigint, number>> {
+  const rows = await db.product.findMany({
+    where: { id: { in: [...productIds] }, deletedAt: null, active: true },
+    select: { id: true, available: true },
   });
-  return row?.available ?? 0;
+  return new Map(rows.map((row) => [row.id, row.available]));
 }
 
 // ---------- reservations ----------
