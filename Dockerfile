@@ -10,6 +10,7 @@ COPY router/package.json router/
 # >>> npm run infra: subgraphs (from SUBGRAPHS in packages/stack/src/services.ts)
 COPY subgraphs/user/package.json subgraphs/user/
 COPY subgraphs/auth/package.json subgraphs/auth/
+COPY subgraphs/product/package.json subgraphs/product/
 COPY subgraphs/order/package.json subgraphs/order/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund

@@ -46,6 +46,16 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
     context: 'UserContext',
     mappers: { User: 'domain/user.ts#User', UserConnection: 'service.ts#UserConnection' },
   },
+  product: {
+    context: 'ProductContext',
+    mappers: {
+      Product: 'domain/catalog.ts#Product',
+      Category: 'domain/catalog.ts#Category',
+      ProductConnection: 'service.ts#ProductConnection',
+      Reservation: 'domain/stock.ts#Reservation',
+      ReservationLine: 'domain/stock.ts#ReservationLine',
+    },
+  },
 };
 
 export interface GeneratedFile {

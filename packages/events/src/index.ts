@@ -43,6 +43,7 @@ export {
   Money,
   Quantity,
   RejectReason,
+  StockChangeReason,
   StockLine,
   Timestamp,
 } from './schemas/index.ts';

@@ -34,7 +34,7 @@ import {
   type SubgraphName,
 } from './config.ts';
 import { migrateDatabase } from './db/migrator.ts';
-import { createPrismaClient, type PrismaClientFactoryOptions } from './db/prisma.ts';
+import { type CreatePrismaClientOptions, createPrismaClient, type PrismaClientFactoryOptions } from './db/prisma.ts';
 import { isTransientFault } from './faults.ts';
 import type { SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -141,6 +141,8 @@ export interface StartOptions<TOptions> {
   readonly port?: number;
   /** Subgraph-specific overrides (tests lower argon2 cost, tighten login limits…). */
   readonly options?: Partial<TOptions>;
+  /** Sees every statement of the subgraph's Prisma client: tests count database round trips with it. */
+  readonly onQuery?: CreatePrismaClientOptions['onQuery'];
 }
 
 /** A subgraph as `packages/stack` and `runMain` start it. */
@@ -178,6 +180,7 @@ export function defineSubgraph<
         poolSize: config.database.poolSize,
         logger,
         applicationName: `mall-${name}`,
+        ...(startOptions.onQuery ? { onQuery: startOptions.onQuery } : {}),
       }) as InstanceType<TPrismaClass>;
       resources.onStop('database', () => prisma.$disconnect());
 

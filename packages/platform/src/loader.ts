@@ -32,3 +32,26 @@ export function createByIdLoader<K extends bigint | string | number, V>(
     { maxBatchSize: options.maxBatchSize ?? LOADER_MAX_BATCH },
   );
 }
+
+/**
+ * A DataLoader of rows grouped under a key (a parent's children, a product's categories, an order's lines): one
+ * `fetch(keys)` per batch returns `{ key, value }` pairs in the order each group should keep; a key with none
+ * gets `[]`. Create one per request, like createByIdLoader.
+ */
+export function createGroupLoader<K extends bigint | string | number, V>(
+  fetch: (keys: readonly K[]) => Promise<readonly { readonly key: K; readonly value: V }[]>,
+  options: ByIdLoaderOptions = {},
+): DataLoader<K, V[]> {
+  return new DataLoader<K, V[]>(
+    async (keys) => {
+      const groups = new Map<K, V[]>();
+      for (const { key, value } of await fetch(keys)) {
+        const group = groups.get(key);
+        if (group) group.push(value);
+        else groups.set(key, [value]);
+      }
+      return keys.map((key) => groups.get(key) ?? []);
+    },
+    { maxBatchSize: options.maxBatchSize ?? LOADER_MAX_BATCH },
+  );
+}

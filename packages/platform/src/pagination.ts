@@ -167,6 +167,18 @@ export function decodeKeysetCursor<F extends string, K extends SortKind>(
   return encodeKeysetCursor(keyset, row) === cursor ? { sort, id } : null;
 }
 
+/**
+ * Validates `first`/`after` for a keyset (BAD_USER_INPUT for a foreign or edited cursor) and returns the
+ * position to continue after: for lists a `findMany` cannot express (a computed sort key such as search
+ * relevance), whose SQL compares `(key, id)` itself. Prisma lists use `keysetQuery`.
+ */
+export function parseKeysetArgs<F extends string, K extends SortKind>(
+  keyset: Keyset<F, K>,
+  input: PageInput,
+): { readonly first: number; readonly after: KeysetPosition<K> | null } {
+  return parseArgs(input, (cursor) => decodeKeysetCursor(keyset, cursor));
+}
+
 type Bound = 'gt' | 'lt';
 /**
  * The Prisma `where` that selects rows after a position; `{}` on the first page. Combine with `AND`. Its arrays
@@ -201,7 +213,7 @@ export function keysetQuery<F extends string, K extends SortKind>(
   keyset: Keyset<F, K>,
   input: PageInput,
 ): KeysetQuery<F, K> {
-  const { first, after } = parseArgs(input, (cursor) => decodeKeysetCursor(keyset, cursor));
+  const { first, after } = parseKeysetArgs(keyset, input);
   const bound: Bound = keyset.direction === 'asc' ? 'gt' : 'lt';
   const field = keyset.field;
   const where = after

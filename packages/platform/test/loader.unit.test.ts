@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createByIdLoader } from '../src/loader.ts';
+import { createByIdLoader, createGroupLoader } from '../src/loader.ts';
 
 interface Row {
   readonly id: bigint;
@@ -71,5 +71,22 @@ describe('createByIdLoader', () => {
       results.map((r) => r.status === 'rejected' && String(r.reason)),
       ['Error: db down', 'Error: db down'],
     );
+  });
+});
+
+describe('createGroupLoader', () => {
+  test('one batch, each key its rows in fetch order, [] for a key without any', async () => {
+    const batches: bigint[][] = [];
+    const loader = createGroupLoader(async (keys: readonly bigint[]) => {
+      batches.push([...keys]);
+      const rows: { key: bigint; value: string }[] = [
+        { key: 1n, value: 'a' },
+        { key: 2n, value: 'b' },
+        { key: 1n, value: 'c' },
+      ];
+      return rows;
+    });
+    assert.deepEqual(await Promise.all([loader.load(1n), loader.load(2n), loader.load(3n)]), [['a', 'c'], ['b'], []]);
+    assert.deepEqual(batches, [[1n, 2n, 3n]]);
   });
 });

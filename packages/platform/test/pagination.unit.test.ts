@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AppError } from '../src/errors.ts';
 import {
   decodeCursor,
   decodeKeysetCursor,
@@ -8,21 +7,12 @@ import {
   encodeCursor,
   encodeKeysetCursor,
   keysetQuery,
+  parseKeysetArgs,
   parsePageArgs,
   toKeysetPage,
   toPage,
 } from '../src/pagination.ts';
-
-/** The fields a BAD_USER_INPUT names. */
-function badInputFields(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof AppError && err.code === 'BAD_USER_INPUT', String(err));
-    return ((err.extensions['problems'] ?? []) as { field: string }[]).map((p) => p.field);
-  }
-  assert.fail('expected BAD_USER_INPUT');
-}
+import { badInputFields } from '../src/testing/index.ts';
 
 describe('pagination', () => {
   test('cursors round-trip and are opaque base64url of the id', () => {
@@ -130,6 +120,16 @@ describe('keyset pagination', () => {
     assert.deepEqual(
       badInputFields(() => keysetQuery(cheapest, { first: 500 })),
       ['first'],
+    );
+  });
+
+  test('parseKeysetArgs gives the position to continue after, for lists that compare (key, id) in SQL', () => {
+    assert.deepEqual(parseKeysetArgs(dearest, {}), { first: 20, after: null });
+    const after = encodeKeysetCursor(dearest, { id: 7n, price: 100 });
+    assert.deepEqual(parseKeysetArgs(dearest, { first: 5, after }), { first: 5, after: { sort: 100, id: 7n } });
+    assert.deepEqual(
+      badInputFields(() => parseKeysetArgs(cheapest, { after })),
+      ['after'],
     );
   });
 

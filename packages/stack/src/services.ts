@@ -29,6 +29,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     secrets: { AUTH_JWT_PRIVATE_KEY: 'jwt-private-key' },
   },
   {
+    name: 'product',
+    summary: 'catalog, categories, stock and reservations; publishes stock.events, consumes order.events',
+    load: async () => (await import('@mall/subgraph-product')).default,
+  },
+  {
     name: 'order',
     summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
     load: async () => (await import('@mall/subgraph-order')).default,

@@ -6,7 +6,7 @@ import { type Config, SUBGRAPH_NAMES, type SubgraphName } from '@mall/platform';
 import { deleteKeys, freePort } from '@mall/platform/testing';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { type Stack, startStack } from './index.ts';
+import { type Stack, type StackOptions, startStack } from './index.ts';
 
 export interface GraphQLResult<T = Record<string, unknown>> {
   readonly status: number;
@@ -43,6 +43,11 @@ export interface TestStack {
     variables?: Record<string, unknown>,
     options?: GqlOptions,
   ): Promise<GraphQLResult<T>>;
+  /**
+   * Another router in front of new instances of `subgraphs`, sharing this stack's databases, Redis and broker
+   * (the other subgraphs are this stack's): what a second replica of those services sees. Closed by `close()`.
+   */
+  replica(subgraphs: readonly SubgraphName[]): Promise<{ readonly url: string }>;
   close(): Promise<void>;
 }
 
@@ -92,7 +97,12 @@ export async function dropDatabases(serverUrl: string, prefix: string): Promise<
  * directory, broker and ports. `close()` stops it and removes everything it created.
  */
 export async function startTestStack(
-  options: { subgraphs?: readonly SubgraphName[]; env?: Record<string, string> } = {},
+  options: {
+    subgraphs?: readonly SubgraphName[];
+    env?: Record<string, string>;
+    /** Start options per subgraph (a short reservation lease, a cheap password hash…). */
+    subgraphOptions?: StackOptions['subgraphOptions'];
+  } = {},
 ): Promise<TestStack> {
   const id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const dbPrefix = `mt_${id}_`;
@@ -129,9 +139,14 @@ export async function startTestStack(
     }
   };
 
+  const subgraphOptions = options.subgraphOptions ? { subgraphOptions: options.subgraphOptions } : {};
   let stack: Stack;
   try {
-    stack = await startStack({ env, ...(options.subgraphs ? { subgraphs: options.subgraphs } : {}) });
+    stack = await startStack({
+      env,
+      ...subgraphOptions,
+      ...(options.subgraphs ? { subgraphs: options.subgraphs } : {}),
+    });
   } catch (err) {
     await cleanup(undefined);
     throw err;
@@ -144,6 +159,7 @@ export async function startTestStack(
   const metricsUrls = Object.fromEntries(
     [...stack.services].flatMap(([name, s]) => (s.metricsUrl ? [[name, s.metricsUrl]] : [])),
   );
+  const replicas: Stack[] = [];
   return {
     url,
     subgraphUrls,
@@ -153,8 +169,24 @@ export async function startTestStack(
     redis,
     admin,
     gql: (query, variables, gqlOptions) => postGraphQL(url, query, variables, gqlOptions),
+    async replica(names) {
+      const replicaEnv: Record<string, string | undefined> = {
+        ...env,
+        PORT: String(await freePort()),
+        KAFKA_BROKERS: stack.config.kafka.brokers?.join(','),
+      };
+      for (const name of SUBGRAPH_NAMES) {
+        const upper = name.toUpperCase();
+        if (names.includes(name)) replicaEnv[`${upper}_PORT`] = String(await freePort());
+        else replicaEnv[`${upper}_URL`] = stack.config.subgraphs[name].url;
+      }
+      const replica = await startStack({ env: replicaEnv, subgraphs: names, ...subgraphOptions });
+      replicas.push(replica);
+      return { url: replica.url! };
+    },
     async close() {
       redis.disconnect();
+      for (const replica of replicas) await replica.stop();
       await stack.stop();
       await cleanup(stack.config);
     },

@@ -6,10 +6,11 @@ import { parse, parseAllDocuments } from 'yaml';
 import { type InfraSubgraph, readRepoFile, renderInfra, staleFiles } from '../../../scripts/infra.ts';
 import { SUBGRAPHS } from '../src/index.ts';
 
-const product: InfraSubgraph = {
-  name: 'product',
-  summary: 'the catalogue',
-  secrets: { PRODUCT_SEARCH_TOKEN: 'search-token' },
+// One that does not exist yet (the last of SUBGRAPH_NAMES), so it is not already in the list.
+const flashsale: InfraSubgraph = {
+  name: 'flashsale',
+  summary: 'the flash sales',
+  secrets: { FLASHSALE_SIGNING_KEY: 'signing-key' },
 };
 
 describe('npm run infra', () => {
@@ -26,43 +27,46 @@ describe('npm run infra', () => {
   });
 
   it('deploys a subgraph added to the list everywhere, on its own port and worker id', () => {
-    const files = renderInfra([...SUBGRAPHS, product]);
-    const [workload, service, pdb] = parseAllDocuments(files.get('infra/k8s/product.yaml')!).map((d) => d.toJS());
-    assert.match(files.get('infra/k8s/product.yaml')!, /^# Product subgraph: the catalogue\.\n/);
+    const files = renderInfra([...SUBGRAPHS, flashsale]);
+    const [workload, service, pdb] = parseAllDocuments(files.get('infra/k8s/flashsale.yaml')!).map((d) => d.toJS());
+    assert.match(files.get('infra/k8s/flashsale.yaml')!, /^# Flashsale subgraph: the flash sales\.\n/);
     assert.equal(workload.kind, 'StatefulSet');
     const container = workload.spec.template.spec.containers[0];
-    assert.deepEqual(container.command, ['node', 'subgraphs/product/index.ts']);
-    assert.equal(container.ports[0].containerPort, 4003, 'PORT + its position in SUBGRAPH_NAMES + 1');
-    assert.equal(container.ports[1].containerPort, 5003, 'metrics: its port + METRICS_PORT_OFFSET');
-    assert.equal(workload.spec.template.metadata.annotations['prometheus.io/port'], '5003');
+    assert.deepEqual(container.command, ['node', 'subgraphs/flashsale/index.ts']);
+    assert.equal(container.ports[0].containerPort, 4008, 'PORT + its position in SUBGRAPH_NAMES + 1');
+    assert.equal(container.ports[1].containerPort, 5008, 'metrics: its port + METRICS_PORT_OFFSET');
+    assert.equal(workload.spec.template.metadata.annotations['prometheus.io/port'], '5008');
     assert.deepEqual(
       container.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => [e.name, e.valueFrom.secretKeyRef]),
       [
         ['MALL_INTERNAL_SECRET', { name: 'mall-internal', key: 'internal-secret' }],
-        ['PRODUCT_SEARCH_TOKEN', { name: 'mall-product', key: 'search-token' }],
-        ['PGPASSWORD', { name: 'mall-product', key: 'db-password' }],
+        ['FLASHSALE_SIGNING_KEY', { name: 'mall-flashsale', key: 'signing-key' }],
+        ['PGPASSWORD', { name: 'mall-flashsale', key: 'db-password' }],
       ],
     );
-    assert.deepEqual([service.kind, service.spec.ports[0].port, pdb.kind], ['Service', 4003, 'PodDisruptionBudget']);
+    assert.deepEqual([service.kind, service.spec.ports[0].port, pdb.kind], ['Service', 4008, 'PodDisruptionBudget']);
 
-    assert.ok(parse(files.get('infra/k8s/kustomization.yaml')!).resources.includes('product.yaml'));
+    assert.ok(parse(files.get('infra/k8s/kustomization.yaml')!).resources.includes('flashsale.yaml'));
     assert.deepEqual(
-      Object.entries(parse(files.get('infra/k8s/configmap.yaml')!).data).filter(([k]) => k.startsWith('PRODUCT_')),
+      Object.entries(parse(files.get('infra/k8s/configmap.yaml')!).data).filter(([k]) => k.startsWith('FLASHSALE_')),
       [
-        ['PRODUCT_PORT', '4003'],
-        ['PRODUCT_URL', 'http://product:4003/graphql'],
-        ['PRODUCT_DATABASE_URL', 'postgresql://mall_product@postgres.mall-data.svc.cluster.local:5432/mall_product'],
+        ['FLASHSALE_PORT', '4008'],
+        ['FLASHSALE_URL', 'http://flashsale:4008/graphql'],
+        [
+          'FLASHSALE_DATABASE_URL',
+          'postgresql://mall_flashsale@postgres.mall-data.svc.cluster.local:5432/mall_flashsale',
+        ],
       ],
     );
     const compose = parse(files.get('docker-compose.yaml')!, { merge: true });
-    assert.deepEqual(compose.services.product.command, ['node', 'subgraphs/product/index.ts']);
-    assert.equal(compose.services.product.environment.MALL_WORKER_ID, '3');
-    assert.match(compose.services.product.environment.PRODUCT_SEARCH_TOKEN, /^\$\{PRODUCT_SEARCH_TOKEN:\?set /);
-    assert.equal(compose.services.auth.environment.PRODUCT_URL, 'http://product:4003/graphql');
-    assert.ok('product' in compose.services.router.depends_on);
-    assert.match(files.get('Dockerfile')!, /^COPY subgraphs\/product\/package\.json subgraphs\/product\/$/m);
-    assert.match(files.get('infra/prometheus/alerts.yaml')!, /app_kubernetes_io_name="product"/);
-    assert.match(files.get('infra/README.md')!, /mall-product --from-literal=search-token=/);
+    assert.deepEqual(compose.services.flashsale.command, ['node', 'subgraphs/flashsale/index.ts']);
+    assert.equal(compose.services.flashsale.environment.MALL_WORKER_ID, '8');
+    assert.match(compose.services.flashsale.environment.FLASHSALE_SIGNING_KEY, /^\$\{FLASHSALE_SIGNING_KEY:\?set /);
+    assert.equal(compose.services.auth.environment.FLASHSALE_URL, 'http://flashsale:4008/graphql');
+    assert.ok('flashsale' in compose.services.router.depends_on);
+    assert.match(files.get('Dockerfile')!, /^COPY subgraphs\/flashsale\/package\.json subgraphs\/flashsale\/$/m);
+    assert.match(files.get('infra/prometheus/alerts.yaml')!, /app_kubernetes_io_name="flashsale"/);
+    assert.match(files.get('infra/README.md')!, /mall-flashsale --from-literal=signing-key=/);
   });
 
   it('names the file whose markers are missing', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AppError, anonymous, type Identity } from '@mall/platform';
+import { anonymous, type Identity } from '@mall/platform';
+import { badInputFields } from '@mall/platform/testing';
 import { parseOptions } from '@node-rs/argon2';
 import { DEFAULT_PASSWORD_POLICY, PasswordHasher } from '../data/passwords.ts';
 import { canRead } from '../domain/access.ts';
@@ -15,19 +16,6 @@ import {
   tombstoneEmail,
   type User,
 } from '../domain/user.ts';
-
-/** Runs `fn`, expecting BAD_USER_INPUT, and returns the fields its problems name. */
-function badInputFields(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
-    assert.equal(error.code, 'BAD_USER_INPUT');
-    const problems = error.extensions['problems'] as { field: string; message: string }[];
-    return problems.map((p) => p.field).sort();
-  }
-  assert.fail('expected BAD_USER_INPUT');
-}
 
 const user = (overrides: Partial<User> = {}): User => ({
   id: 42n,

@@ -9,6 +9,7 @@ import { userEvents } from './user.ts';
 export { Id, Money, Quantity, StockLine, Timestamp } from './common.ts';
 export { RejectReason } from './flashsale.ts';
 export { CancelReason } from './order.ts';
+export { StockChangeReason } from './stock.ts';
 
 export interface EventDefinition {
   readonly topic: TopicName;

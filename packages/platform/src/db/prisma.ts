@@ -22,6 +22,8 @@ export interface CreatePrismaClientOptions {
   statementTimeoutMs?: number;
   /** Shown in `pg_stat_activity`, so a stuck query can be traced to its service. */
   applicationName?: string;
+  /** Called for every statement the client runs (tests count round trips with it). */
+  onQuery?: (event: { query: string; durationMs: number }) => void;
 }
 
 interface LogEvent {
@@ -55,7 +57,7 @@ export function createPrismaClient<C>(
   Client: new (options: PrismaClientFactoryOptions) => C,
   options: CreatePrismaClientOptions,
 ): C {
-  const { logger, slowQueryMs } = options;
+  const { logger, slowQueryMs, onQuery } = options;
   const poolSize = options.poolSize ?? 10;
   if (!Number.isInteger(poolSize) || poolSize < 1)
     throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
@@ -83,11 +85,12 @@ export function createPrismaClient<C>(
 
   const log: PrismaClientFactoryOptions['log'] = [];
   if (logger) log.push({ level: 'warn', emit: 'event' }, { level: 'error', emit: 'event' });
-  if (logger && slowQueryMs !== undefined) log.push({ level: 'query', emit: 'event' });
+  const watchSlow = logger !== undefined && slowQueryMs !== undefined;
+  if (watchSlow || onQuery) log.push({ level: 'query', emit: 'event' });
 
   const client = new Client({ adapter, log });
+  const events = client as unknown as PrismaEventSource;
   if (logger) {
-    const events = client as unknown as PrismaEventSource;
     events.$on('warn', (event) => logger.warn({ target: event.target }, event.message));
     // While the database is unreachable every query reports the same loss: one line every few seconds.
     const outageLog = throttled();
@@ -95,13 +98,14 @@ export function createPrismaClient<C>(
       if (!isTransientFault(event)) return logger.error({ target: event.target }, event.message);
       outageLog((suppressed) => logger.warn({ target: event.target, suppressed }, event.message));
     });
-    if (slowQueryMs !== undefined) {
-      events.$on('query', (event) => {
-        if (event.duration >= slowQueryMs) {
-          logger.warn({ query: event.query, durationMs: event.duration }, 'slow query');
-        }
-      });
-    }
+  }
+  if (watchSlow || onQuery) {
+    events.$on('query', (event) => {
+      onQuery?.({ query: event.query, durationMs: event.duration });
+      if (watchSlow && event.duration >= slowQueryMs) {
+        logger.warn({ query: event.query, durationMs: event.duration }, 'slow query');
+      }
+    });
   }
   return client;
 }

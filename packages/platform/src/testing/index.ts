@@ -10,6 +10,7 @@ import { type DefinitionNode, parse, print } from 'graphql';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { databaseUrlFor, dropDatabase, ensureDatabase, migrateDatabase } from '../db/migrator.ts';
+import { AppError } from '../errors.ts';
 import { MONEY_SDL } from '../money.ts';
 
 /** The local Postgres server tests use (trust auth), unless DATABASE_URL names another. */
@@ -173,6 +174,18 @@ export function data(result: GraphQLResultLike, field?: string): unknown {
 export function errorCode(result: GraphQLResultLike): string | undefined {
   const code = result.body.errors?.[0]?.extensions?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+/** Runs `fn`, expecting it to throw BAD_USER_INPUT, and returns the fields its problems name, sorted. */
+export function badInputFields(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
+    assert.equal(error.code, 'BAD_USER_INPUT');
+    return ((error.extensions['problems'] ?? []) as { field: string }[]).map((p) => p.field).sort();
+  }
+  assert.fail('expected BAD_USER_INPUT');
 }
 
 const moneyType = (sdl: string): string | undefined => {

@@ -1,0 +1,325 @@
+import { type EventEnvelope, writeOutbox } from '@mall/events';
+import {
+  AppError,
+  badUserInput,
+  conflict,
+  decodeId,
+  decodeIdOrNotFound,
+  type Logger,
+  notFound,
+  requireService,
+  withTransaction,
+} from '@mall/platform';
+import { Counter, type Registry } from 'prom-client';
+import type { PrismaClient } from './data/generated/client.ts';
+import type { ProductCache } from './data/product-cache.ts';
+import type { Tx } from './data/products.ts';
+import * as stock from './data/stock.ts';
+import type { Product } from './domain/catalog.ts';
+import { STOCK_MAX } from './domain/catalog.ts';
+import {
+  parseReservationLines,
+  type ReleaseReason,
+  type Reservation,
+  type ReservationLine,
+  sameLines,
+} from './domain/stock.ts';
+import * as events from './events/producers.ts';
+import { lockManagedProduct, type ProductScope, requireMerchantId } from './service.ts';
+
+/** Peers that may hold and settle stock: the checkout saga, the order subgraph and flash sales. */
+export const STOCK_CALLERS = ['checkout', 'order', 'flashsale'] as const;
+
+export interface InventoryServiceDeps {
+  readonly prisma: PrismaClient;
+  readonly cache: ProductCache;
+  readonly nextId: () => bigint;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly reservationLeaseSeconds: number;
+  readonly lowStockThreshold: number;
+}
+
+type Settlement = 'commit' | 'release';
+
+/**
+ * Stock levels and reservations. Every movement is a conditional UPDATE on the product row inside the
+ * transaction that writes its stock.events to the outbox; the product cache is invalidated after commit.
+ */
+export class InventoryService {
+  readonly #prisma: PrismaClient;
+  readonly #cache: ProductCache;
+  readonly #nextId: () => bigint;
+  readonly #logger: Logger;
+  readonly #leaseMs: number;
+  readonly #lowStock: number;
+  readonly #reservations: Counter<'operation' | 'outcome'>;
+
+  constructor(deps: InventoryServiceDeps) {
+    this.#prisma = deps.prisma;
+    this.#cache = deps.cache;
+    this.#nextId = deps.nextId;
+    this.#logger = deps.logger;
+    this.#leaseMs = deps.reservationLeaseSeconds * 1000;
+    this.#lowStock = deps.lowStockThreshold;
+    this.#reservations = new Counter({
+      name: 'product_reservations_total',
+      help: 'Reservation operations by outcome: reserve (held, repeated, out_of_stock), commit/release/expire (changed, unchanged)',
+      labelNames: ['operation', 'outcome'] as const,
+      registers: [deps.registry],
+    });
+  }
+
+  // ---------- public: merchants ----------
+
+  async adjustStock(scope: ProductScope, productId: string, delta: number): Promise<Product> {
+    const callerId = requireMerchantId(scope.identity);
+    const id = decodeIdOrNotFound(productId, 'Product');
+    if (!Number.isSafeInteger(delta) || Math.abs(delta) > STOCK_MAX)
+      throw badUserInput('Invalid input: delta: out of range', [
+        { field: 'delta', message: `must be an integer between -${STOCK_MAX} and ${STOCK_MAX}` },
+      ]);
+    await withTransaction(this.#prisma, async (tx) => {
+      const current = await lockManagedProduct(tx, scope.identity, id, callerId);
+      if (delta === 0) return;
+      const available = await stock.adjustAvailable(tx, id, delta);
+      if (available === null)
+        throw badUserInput('Invalid input: delta: stock cannot go below zero', [
+          { field: 'delta', message: `would take stock below zero (available ${current.stock})` },
+        ]);
+      await writeOutbox(
+        tx,
+        this.#levelEvents({ productId: id, available, delta, reason: 'ADJUSTED' }, scope.requestId),
+      );
+    });
+    await this.#cache.invalidate([id]);
+    scope.productById.clear(id);
+    const product = await scope.productById.load(id);
+    if (!product) throw notFound('Product');
+    return product;
+  }
+
+  // ---------- internal: checkout, order, flash sales ----------
+
+  /**
+   * Holds every line's quantity for the order, or nothing: the first line without enough stock rolls the whole
+   * transaction back (OUT_OF_STOCK). Idempotent per order id; lines lock their products in product id order.
+   */
+  async reserveStock(scope: ProductScope, orderId: string, linesInput: unknown): Promise<Reservation> {
+    requireService(scope.identity, ...STOCK_CALLERS);
+    const order = decodeOrderId(orderId);
+    const lines = parseReservationLines(linesInput, decodeId);
+    const existing = await stock.findReservation(this.#prisma, order);
+    if (existing) return this.#repeated(existing, lines);
+    // Refused without a transaction when a line is already short: under a rush on a sold-out product the
+    // refusals then cost one read each instead of a pooled connection queueing on the product's row lock.
+    // Only an early answer; the conditional UPDATE below still decides.
+    const productIds = lines.map((line) => line.productId);
+    const short = firstShortLine(lines, await stock.availableToBuy(this.#prisma, productIds));
+    if (short) throw this.#outOfStock(short.line, short.available);
+    const reservation: Reservation = {
+      id: this.#nextId(),
+      orderId: order,
+      status: 'HELD',
+      expiresAt: new Date(Date.now() + this.#leaseMs),
+      lines,
+    };
+    // A rush of checkouts on one product queues on its row lock: wait for a pooled connection longer than usual.
+    const outcome = await withTransaction(this.#prisma, (tx) => this.#hold(tx, reservation, scope.requestId), {
+      maxWait: 10_000,
+    });
+    if (!outcome) {
+      const winner = await stock.findReservation(this.#prisma, order);
+      if (!winner) throw new Error(`reservation of order ${order} vanished`);
+      return this.#repeated(winner, lines);
+    }
+    this.#reservations.inc({ operation: 'reserve', outcome: 'held' });
+    await this.#invalidate(lines);
+    return outcome;
+  }
+
+  async commitReservation(scope: ProductScope, orderId: string): Promise<Reservation> {
+    requireService(scope.identity, ...STOCK_CALLERS);
+    return this.#settleNow('commit', decodeOrderId(orderId), scope.requestId);
+  }
+
+  async releaseReservation(scope: ProductScope, orderId: string): Promise<Reservation> {
+    requireService(scope.identity, ...STOCK_CALLERS);
+    return this.#settleNow('release', decodeOrderId(orderId), scope.requestId);
+  }
+
+  // ---------- from order.events (the consumer's transaction) ----------
+
+  /**
+   * Settles a reservation inside a consumer's transaction (committed with its processed_events mark). Returns
+   * the products whose cache entries the caller must invalidate after that commit.
+   */
+  async settleInTransaction(
+    tx: Tx,
+    settlement: Settlement,
+    orderId: bigint,
+    traceId: string,
+  ): Promise<readonly ReservationLine[]> {
+    const { changed, reservation } = await this.#settle(tx, settlement, orderId, 'CANCELLED', traceId);
+    if (!reservation && settlement === 'commit')
+      this.#logger.warn({ orderId: String(orderId) }, 'order.paid for an order with no reservation; nothing to commit');
+    return changed ? shownLevelChanges(settlement, reservation) : [];
+  }
+
+  /** After the consumer's transaction committed: the cache forgets what settleInTransaction changed. */
+  async invalidateLines(lines: readonly ReservationLine[]): Promise<void> {
+    await this.#invalidate(lines);
+  }
+
+  // ---------- the lease ----------
+
+  /**
+   * Releases every HELD reservation whose lease has passed, each in its own transaction with its events. Rows
+   * another instance is releasing are skipped (SKIP LOCKED), so sweeps running everywhere never collide. How
+   * many this call released.
+   */
+  async releaseExpired(now = new Date(), limit = 500): Promise<number> {
+    let released = 0;
+    while (released < limit) {
+      const lines = await withTransaction(this.#prisma, async (tx) => {
+        const orderId = await stock.lockOneExpired(tx, now);
+        if (orderId === null) return null;
+        const { reservation } = await this.#settle(tx, 'release', orderId, 'EXPIRED', `lease-${orderId}`);
+        return reservation?.lines ?? [];
+      });
+      if (lines === null) break;
+      released++;
+      await this.#invalidate(lines);
+    }
+    return released;
+  }
+
+  // ---------- helpers ----------
+
+  /** The reservation recorded and every line held, or null when the order already has one (a concurrent call's). */
+  async #hold(tx: Tx, reservation: Reservation, traceId: string): Promise<Reservation | null> {
+    const { lines, ...header } = reservation;
+    // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
+    if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
+    const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
+    for (const line of lines) {
+      const available = await stock.holdStock(tx, line.productId, line.quantity);
+      if (available === null) {
+        const now = await stock.availableToBuy(tx, [line.productId]);
+        throw this.#outOfStock(line, now.get(line.productId) ?? 0);
+      }
+      const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
+      outbox.push(...this.#levelEvents(movement, traceId));
+    }
+    await stock.insertReservationLines(tx, reservation.id, lines);
+    await writeOutbox(tx, outbox);
+    return reservation;
+  }
+
+  async #settleNow(settlement: Settlement, orderId: bigint, traceId: string): Promise<Reservation> {
+    const { reservation, changed } = await withTransaction(this.#prisma, (tx) =>
+      this.#settle(tx, settlement, orderId, 'CANCELLED', traceId),
+    );
+    if (!reservation) throw notFound('Reservation');
+    if (changed) await this.#invalidate(shownLevelChanges(settlement, reservation));
+    return reservation;
+  }
+
+  /**
+   * HELD → COMMITTED or RELEASED, exactly once: the conditional UPDATE in settleHeld decides, so a repeat, or the
+   * other settlement arriving later, finds nothing HELD and changes nothing. Releasing an order that has no
+   * reservation yet records a RELEASED one without lines, so a reserveStock arriving after the cancellation
+   * holds nothing.
+   */
+  async #settle(
+    tx: Tx,
+    settlement: Settlement,
+    orderId: bigint,
+    reason: ReleaseReason,
+    traceId: string,
+  ): Promise<{ reservation: Reservation | null; changed: boolean }> {
+    const to = settlement === 'commit' ? 'COMMITTED' : 'RELEASED';
+    const result = await stock.settleHeld(tx, orderId, to, to === 'RELEASED' ? reason : null);
+    const operation = settlement === 'commit' ? 'commit' : reason === 'EXPIRED' ? 'expire' : 'release';
+    this.#reservations.inc({ operation, outcome: result.changed ? 'changed' : 'unchanged' });
+    const { reservation } = result;
+    if (!reservation) {
+      if (settlement === 'commit') return result;
+      const tombstone = { id: this.#nextId(), orderId, status: 'RELEASED' as const, expiresAt: new Date() };
+      await stock.insertReservationIfAbsent(tx, { ...tombstone, reason });
+      return { reservation: (await stock.findReservation(tx, orderId)) ?? { ...tombstone, lines: [] }, changed: false };
+    }
+    if (!result.changed) return result;
+    if (settlement === 'commit') {
+      for (const line of reservation.lines) await stock.consumeHeldStock(tx, line.productId, line.quantity);
+      await writeOutbox(tx, events.stockCommitted(reservation, traceId));
+      return result;
+    }
+    const outbox: EventEnvelope[] = [events.stockReleased(reservation, reason, traceId)];
+    for (const line of reservation.lines) {
+      const available = await stock.returnHeldStock(tx, line.productId, line.quantity);
+      const movement = {
+        productId: line.productId,
+        available,
+        delta: line.quantity,
+        reason: reason === 'EXPIRED' ? ('EXPIRED' as const) : ('RELEASED' as const),
+      };
+      outbox.push(...this.#levelEvents(movement, traceId));
+    }
+    await writeOutbox(tx, outbox);
+    return result;
+  }
+
+  #levelEvents(movement: events.StockMovement, traceId: string) {
+    return events.stockLevelEvents(movement, this.#lowStock, traceId);
+  }
+
+  /** A retry gets the reservation as it is; the same order id with other lines is a caller's bug: CONFLICT. */
+  #repeated(existing: Reservation, lines: readonly ReservationLine[]): Reservation {
+    // A tombstone (released before it was ever reserved) answers every retry: nothing is held for that order.
+    if (existing.lines.length > 0 && !sameLines(existing.lines, lines))
+      throw conflict('This order already has a reservation with other lines', { orderId: String(existing.orderId) });
+    this.#reservations.inc({ operation: 'reserve', outcome: 'repeated' });
+    return existing;
+  }
+
+  #outOfStock(line: ReservationLine, available: number): AppError {
+    this.#reservations.inc({ operation: 'reserve', outcome: 'out_of_stock' });
+    return new AppError('OUT_OF_STOCK', 'Not enough stock for this product', {
+      productId: String(line.productId),
+      requested: line.quantity,
+      available,
+    });
+  }
+
+  async #invalidate(lines: readonly ReservationLine[]): Promise<void> {
+    await this.#cache.invalidate(lines.map((line) => line.productId));
+  }
+}
+
+/** The first line asking for more than `available` shows (a missing product has none), with what it has. */
+function firstShortLine(
+  lines: readonly ReservationLine[],
+  available: Map<bigint, number>,
+): { line: ReservationLine; available: number } | null {
+  for (const line of lines) {
+    const have = available.get(line.productId) ?? 0;
+    if (have < line.quantity) return { line, available: have };
+  }
+  return null;
+}
+
+/**
+ * The lines whose shown stock a settlement changed: a release puts stock back on sale; a commit only turns
+ * reserved units into sold ones, which `stock` (available) never counted, so cached products stay right.
+ */
+function shownLevelChanges(settlement: Settlement, reservation: Reservation | null): readonly ReservationLine[] {
+  return settlement === 'release' && reservation ? reservation.lines : [];
+}
+
+function decodeOrderId(orderId: string): bigint {
+  const id = decodeId(orderId);
+  if (id === null)
+    throw badUserInput('Invalid input: orderId: not an order id', [{ field: 'orderId', message: 'not an order id' }]);
+  return id;
+}

@@ -1,0 +1,12 @@
+import { encodeId } from '@mall/platform';
+import type { ProductResolvers } from './generated/types.ts';
+
+export const Product: ProductResolvers = {
+  // Called by the router's query plan for carts, orders and flash sales: batched through the request's loader.
+  __resolveReference: (reference, ctx) => ctx.catalog.reference(ctx, reference.id),
+  id: (product) => encodeId(product.id),
+  imageUrl: (product) => product.imageUrls[0] ?? null,
+  categories: (product, _, ctx) => ctx.catalog.productCategories(ctx, product),
+  // A reference the user subgraph resolves (its own access rules apply to any field beyond id).
+  merchant: (product) => ({ __typename: 'User', id: encodeId(product.merchantId) }),
+};

@@ -1,0 +1,358 @@
+// Stock and reservations with real Postgres, Redis, the broker and the router: the internal fields as the order
+// subgraph calls them, order.events as the order subgraph publishes them, the lease, stock.events in the
+// outbox, and the product cache across instances and without Redis.
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import {
+  createEvent,
+  createKafka,
+  createProducer,
+  type EventEnvelope,
+  eventHeaders,
+  serializeEvent,
+  topicOf,
+} from '@mall/events';
+import { waitFor } from '@mall/events/testing';
+import { domainDatabaseUrl } from '@mall/platform';
+import { data, errorCode } from '@mall/platform/testing';
+import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
+import { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import pg from 'pg';
+import {
+  ADJUST_STOCK,
+  type Caller,
+  COMMIT,
+  createProduct,
+  direct,
+  merchant,
+  nextOrderId,
+  PRODUCT,
+  productEntities,
+  RELEASE,
+  RESERVE,
+  signIn,
+  startProductInstance,
+} from './helpers.ts';
+
+let stack: TestStack;
+let db: pg.Client;
+let producer: Producer;
+let shop: Caller;
+
+interface ReservationView {
+  readonly id: string;
+  readonly orderId: string;
+  readonly status: string;
+  readonly expiresAt: string;
+  readonly lines: { productId: string; quantity: number }[];
+}
+
+async function stockOf(productId: string): Promise<number> {
+  return data<{ stock: number }>(await stack.gql(PRODUCT, { id: productId }), 'product').stock;
+}
+
+/** On hand and reserved straight from the table (the part `stock` does not show). */
+async function levels(productId: string): Promise<{ available: number; reserved: number }> {
+  const { rows } = await db.query('SELECT available, reserved FROM products WHERE id = $1', [productId]);
+  return rows[0];
+}
+
+async function reserve(orderId: string, lines: { productId: string; quantity: number }[]) {
+  return direct<{ reserveStock: ReservationView }>(stack, RESERVE, { orderId, lines });
+}
+
+async function publish(event: EventEnvelope): Promise<void> {
+  await producer.send({
+    topic: topicOf(event.type),
+    messages: [{ key: event.aggregateId, value: serializeEvent(event), headers: eventHeaders(event) }],
+  });
+}
+
+async function processed(eventId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM processed_events WHERE event_id = $1', [eventId]);
+  return rows.length === 1;
+}
+
+const orderPaid = (orderId: string) =>
+  createEvent('order.paid', {
+    aggregateId: orderId,
+    data: {
+      orderId,
+      userId: '1',
+      paymentId: '2',
+      amount: { amount: 100, currency: 'CNY' },
+      paidAt: new Date().toISOString(),
+    },
+  });
+const orderCancelled = (orderId: string) =>
+  createEvent('order.cancelled', {
+    aggregateId: orderId,
+    data: { orderId, userId: '1', reason: 'USER_CANCELLED', cancelledAt: new Date().toISOString() },
+  });
+
+before(async () => {
+  stack = await startTestStack({ subgraphs: ['user', 'auth', 'product'] });
+  db = new pg.Client({ connectionString: domainDatabaseUrl(stack.config, 'product') });
+  await db.connect();
+  producer = createProducer(createKafka({ brokers: [...(stack.config.kafka.brokers ?? [])], clientId: 'test-orders' }));
+  await producer.connect();
+  shop = await merchant(stack, await signIn(stack, stack.admin.email, stack.admin.password));
+});
+
+after(async () => {
+  await producer?.disconnect();
+  await db?.end();
+  await stack?.close();
+});
+
+describe('reservations', () => {
+  test('200 concurrent reservations of 1 unit against stock 50: exactly 50 succeed and stock reads 0', async () => {
+    const product = await createProduct(stack, shop, { name: 'Hot item', stock: 50 });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => reserve(nextOrderId(), [{ productId: product.id, quantity: 1 }])),
+    );
+    const codes = results.map((r) => (r.body.errors ? errorCode(r) : 'OK'));
+    assert.equal(codes.filter((c) => c === 'OK').length, 50, JSON.stringify([...new Set(codes)]));
+    assert.equal(codes.filter((c) => c === 'OUT_OF_STOCK').length, 150, JSON.stringify([...new Set(codes)]));
+    assert.equal(await stockOf(product.id), 0);
+    assert.deepEqual(await levels(product.id), { available: 0, reserved: 50 });
+  });
+
+  test('all lines or none; out of stock names the product; a retry returns the same reservation', async () => {
+    const plenty = await createProduct(stack, shop, { name: 'Plenty', stock: 10 });
+    const scarce = await createProduct(stack, shop, { name: 'Scarce', stock: 1 });
+    const orderId = nextOrderId();
+    const refused = await reserve(orderId, [
+      { productId: plenty.id, quantity: 3 },
+      { productId: scarce.id, quantity: 2 },
+    ]);
+    assert.equal(errorCode(refused), 'OUT_OF_STOCK');
+    assert.deepEqual(refused.body.errors?.[0]?.extensions, {
+      code: 'OUT_OF_STOCK',
+      productId: scarce.id,
+      requested: 2,
+      available: 1,
+    });
+    assert.equal(await stockOf(plenty.id), 10, 'the first line was rolled back');
+
+    const lines = [
+      { productId: plenty.id, quantity: 3 },
+      { productId: scarce.id, quantity: 1 },
+    ];
+    const first = data<ReservationView>(await reserve(orderId, lines), 'reserveStock');
+    const again = data<ReservationView>(await reserve(orderId, [...lines].reverse()), 'reserveStock');
+    assert.equal(again.id, first.id);
+    assert.equal(first.status, 'HELD');
+    assert.equal(await stockOf(plenty.id), 7, 'held once');
+    assert.equal(errorCode(await reserve(orderId, [{ productId: plenty.id, quantity: 1 }])), 'CONFLICT');
+    assert.equal(errorCode(await reserve(nextOrderId(), [{ productId: '42', quantity: 1 }])), 'OUT_OF_STOCK');
+  });
+
+  test('only checkout, order and flash sales may call the internal fields; the public API does not have them', async () => {
+    const orderId = nextOrderId();
+    const lines = [{ productId: '1', quantity: 1 }];
+    // A shopper's request as the router forwards it, and a peer this subgraph does not trust at all.
+    assert.equal(errorCode(await direct(stack, RESERVE, { orderId, lines }, { issuer: 'router' })), 'FORBIDDEN');
+    assert.equal(errorCode(await direct(stack, RESERVE, { orderId, lines }, { issuer: 'user' })), 'UNAUTHENTICATED');
+    const viaRouter = await stack.gql(COMMIT, { orderId }, { token: shop.token });
+    assert.equal(errorCode(viaRouter), 'GRAPHQL_VALIDATION_FAILED');
+  });
+
+  test('released twice, or released then committed, restores stock once; commit is once too', async () => {
+    const product = await createProduct(stack, shop, { name: 'Settled', stock: 5 });
+    const line = [{ productId: product.id, quantity: 2 }];
+
+    const cancelled = nextOrderId();
+    data(await reserve(cancelled, line));
+    assert.equal(await stockOf(product.id), 3);
+    for (const op of [RELEASE, RELEASE, COMMIT]) {
+      const result = data<Record<string, { status: string }>>(await direct(stack, op, { orderId: cancelled }));
+      assert.equal(Object.values(result)[0]?.status, 'RELEASED');
+    }
+    assert.equal(await stockOf(product.id), 5);
+
+    const paid = nextOrderId();
+    data(await reserve(paid, line));
+    for (const op of [COMMIT, COMMIT, RELEASE])
+      assert.equal(
+        Object.values(data<Record<string, { status: string }>>(await direct(stack, op, { orderId: paid })))[0]?.status,
+        'COMMITTED',
+      );
+    assert.equal(await stockOf(product.id), 3);
+    assert.deepEqual(await levels(product.id), { available: 3, reserved: 0 });
+
+    assert.equal(errorCode(await direct(stack, COMMIT, { orderId: nextOrderId() })), 'NOT_FOUND');
+    // Cancelled before it was ever reserved: a late reserveStock holds nothing.
+    const early = nextOrderId();
+    data(await direct(stack, RELEASE, { orderId: early }));
+    assert.equal(data<ReservationView>(await reserve(early, line), 'reserveStock').status, 'RELEASED');
+    assert.equal(await stockOf(product.id), 3);
+  });
+
+  test('order.cancelled and order.paid: each once, whatever the redeliveries and the order they arrive in', async () => {
+    const product = await createProduct(stack, shop, { name: 'Evented', stock: 10 });
+    const line = [{ productId: product.id, quantity: 4 }];
+
+    const cancelledFirst = nextOrderId();
+    data(await reserve(cancelledFirst, line));
+    const cancel = orderCancelled(cancelledFirst);
+    const pay = orderPaid(cancelledFirst);
+    await publish(cancel);
+    await publish(cancel); // a redelivery
+    await publish(pay); // paid after cancelled: too late, nothing to commit
+    await waitFor(() => processed(pay.id), { what: 'order.paid consumed' });
+    assert.equal(await stockOf(product.id), 10);
+
+    const paidFirst = nextOrderId();
+    data(await reserve(paidFirst, line));
+    const paid = orderPaid(paidFirst);
+    const cancelledLate = orderCancelled(paidFirst);
+    await publish(paid);
+    await publish(paid);
+    await publish(cancelledLate);
+    await waitFor(() => processed(cancelledLate.id), { what: 'order.cancelled consumed' });
+    assert.equal(await stockOf(product.id), 6);
+    assert.deepEqual(await levels(product.id), { available: 6, reserved: 0 });
+  });
+});
+
+describe('stock.events through the outbox', () => {
+  test('every level change is stock.changed; crossing the low threshold is stock.low once; zero is stock.out', async () => {
+    const product = await createProduct(stack, shop, { name: 'Signalled', stock: 12 });
+    for (const delta of [-2, -1, -9])
+      data(await stack.gql(ADJUST_STOCK, { productId: product.id, delta }, { token: shop.token }));
+    const { rows } = await db.query<{ type: string; payload: { data: Record<string, unknown> } }>(
+      'SELECT type, payload FROM outbox WHERE key = $1 ORDER BY created_at, id',
+      [product.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.type, r.payload.data['available']]),
+      [
+        ['stock.changed', 10],
+        ['stock.low', 10],
+        ['stock.changed', 9],
+        ['stock.changed', 0],
+        ['stock.out', 0],
+      ],
+    );
+  });
+});
+
+describe('the product cache', () => {
+  test('an update is visible on the next read through a second router and subgraph instance', async () => {
+    const product = await createProduct(stack, shop, { name: 'Cached', stock: 7 });
+    const replica = await stack.replica(['product']);
+    const read = async (url: string) =>
+      data<{ name: string; stock: number }>(await postProduct(url, product.id), 'product');
+    assert.deepEqual(await read(replica.url), { name: 'Cached', stock: 7 }); // cached now
+    data(await stack.gql(ADJUST_STOCK, { productId: product.id, delta: 5 }, { token: shop.token }));
+    assert.equal((await read(replica.url)).stock, 12);
+    data(
+      await stack.gql(
+        'mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id } }',
+        { id: product.id, input: { name: 'Renamed' } },
+        { token: shop.token },
+      ),
+    );
+    assert.equal((await read(replica.url)).name, 'Renamed');
+    data(await reserve(nextOrderId(), [{ productId: product.id, quantity: 2 }]));
+    assert.equal((await read(replica.url)).stock, 10);
+  });
+
+  test('with Redis slow or gone, reads answer from Postgres; a failed invalidation is retried once it is back', async () => {
+    const product = await createProduct(stack, shop, { name: 'Resilient', stock: 4 });
+    const proxy = await startRedisProxy(new URL(stack.config.redis.url));
+    const redis = new Redis(proxy.url, { keyPrefix: stack.config.redis.prefix, maxRetriesPerRequest: 2 });
+    redis.on('error', () => {});
+    const instance = await startProductInstance(stack, { redis });
+    const asShop = { issuer: 'router', url: instance.url, userId: shop.id, roles: ['CUSTOMER', 'MERCHANT'] } as const;
+    try {
+      const read = async () => (await productEntities(stack, instance.url, [product.id]))[0]?.stock;
+      assert.equal(await read(), 4, 'read and cached through the proxy');
+      proxy.stall();
+      assert.equal(await read(), 4, 'a Redis that stops answering costs one timeout, not an error');
+      proxy.cut();
+      assert.equal(await read(), 4, 'Redis gone: served from Postgres');
+      // A write on the instance that cannot reach Redis: it commits, and its invalidation waits for Redis.
+      const adjusted = await direct<{ adjustStock: { stock: number } }>(
+        stack,
+        ADJUST_STOCK,
+        { productId: product.id, delta: 1 },
+        asShop,
+      );
+      assert.equal(data(adjusted, 'adjustStock').stock, 5);
+      assert.equal(await read(), 5);
+      proxy.restore();
+      await waitFor(async () => (await stockOf(product.id)) === 5, {
+        what: 'the invalidation retried after Redis came back, so other instances see the change',
+      });
+    } finally {
+      await instance.stop();
+      redis.disconnect();
+      await proxy.close();
+    }
+  });
+});
+
+/** `product(id)` on a router URL. */
+function postProduct(url: string, id: string) {
+  return postGraphQL<{ product: { name: string; stock: number } }>(
+    url,
+    'query($id: ID!) { product(id: $id) { name stock } }',
+    { id },
+  );
+}
+
+/**
+ * A TCP proxy in front of Redis that a test can make stall (accept bytes, answer nothing), cut (close every
+ * connection and refuse new ones) and restore: Redis slow or gone for one client, without stopping the shared
+ * server that other tests use.
+ */
+async function startRedisProxy(
+  target: URL,
+): Promise<{ url: string; stall(): void; cut(): void; restore(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let mode: 'pass' | 'stall' | 'cut' = 'pass';
+  const server: Server = createServer((client) => {
+    if (mode === 'cut') return client.destroy();
+    const redisSocket = connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(redisSocket);
+    client.on('data', (chunk: Buffer) => {
+      if (mode === 'pass') redisSocket.write(chunk);
+    });
+    redisSocket.on('data', (chunk: Buffer) => {
+      if (mode === 'pass') client.write(chunk);
+    });
+    for (const s of [client, redisSocket]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        client.destroy();
+        redisSocket.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const db = target.pathname || '/0';
+  return {
+    url: `redis://127.0.0.1:${port}${db}`,
+    stall: () => {
+      mode = 'stall';
+    },
+    cut: () => {
+      mode = 'cut';
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => {
+      mode = 'pass';
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
