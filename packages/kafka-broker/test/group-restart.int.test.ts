@@ -18,13 +18,6 @@ import { ErrorCode } from '../src/errors.ts';
 import { spawnFixture, startBrokerChild } from './child.ts';
 import { broker, kafka, partitioner, tmpDir, waitFor } from './helpers.ts';
 
-function exited(proc: { exitCode: number | null; once(e: 'exit', fn: (code: number | null) => void): void }) {
-  return new Promise<number | null>((resolve) => {
-    if (proc.exitCode !== null) resolve(proc.exitCode);
-    else proc.once('exit', (code) => resolve(code));
-  });
-}
-
 async function describe(brokers: string, groupId: string) {
   const admin = kafka(brokers).admin();
   await admin.connect();
@@ -59,7 +52,9 @@ test('a member that leaves right after a SIGKILL restart leaves cleanly, with no
   );
 
   member.proc.send('leave');
-  const code = await exited(member.proc);
+  const proc = member.proc;
+  await waitFor('the member process to exit', () => proc.exitCode !== null || proc.signalCode !== null);
+  const code = proc.exitCode;
   assert.equal(code, 0, 'the client process ends normally (an unhandled rejection would exit 1)');
   const left = member.messages.find(
     (m): m is { left: true; leaveErrors: string[] } => (m as { left?: boolean }).left === true,
