@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Consumer } from 'kafkajs';
@@ -18,6 +19,27 @@ import { ErrorCode } from '../src/errors.ts';
 import { spawnFixture, startBrokerChild } from './child.ts';
 import { broker, kafka, partitioner, tmpDir, waitFor } from './helpers.ts';
 
+/**
+ * A data dir for brokers in child processes. t.after hooks run in registration order, so tmpDir's removal
+ * would run while a broker child still writes there; this one kills the children it started first.
+ */
+function childBrokers(t: { after(fn: () => Promise<void>): void }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-broker-test-'));
+  const started: Array<() => Promise<void>> = [];
+  t.after(async () => {
+    for (const kill of started) await kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    async start(port: number) {
+      const b = await startBrokerChild(dir, port, t);
+      started.push(b.kill);
+      return b;
+    },
+  };
+}
+
 async function describe(brokers: string, groupId: string) {
   const admin = kafka(brokers).admin();
   await admin.connect();
@@ -29,8 +51,8 @@ async function describe(brokers: string, groupId: string) {
 }
 
 test('a member that leaves right after a SIGKILL restart leaves cleanly, with no unhandled rejection', async (t) => {
-  const dataDir = tmpDir(t);
-  let b = await startBrokerChild(dataDir, 0, t);
+  const brokers = childBrokers(t);
+  let b = await brokers.start(0);
   const admin = kafka(b.brokers).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: 'orders', numPartitions: 2 }] });
@@ -42,7 +64,7 @@ test('a member that leaves right after a SIGKILL restart leaves cleanly, with no
   );
 
   await b.kill();
-  b = await startBrokerChild(dataDir, b.port, t);
+  b = await brokers.start(b.port);
   // The restarted coordinator already knows the member, before the client has said anything.
   const loaded = await describe(b.brokers, 'svc');
   assert.equal(loaded.state, 'Stable');
@@ -67,8 +89,8 @@ test('a member that leaves right after a SIGKILL restart leaves cleanly, with no
 });
 
 test('a live group of two keeps consuming across a SIGKILL restart, both members keep their partitions', async (t) => {
-  const dataDir = tmpDir(t);
-  let b = await startBrokerChild(dataDir, 0, t);
+  const brokers = childBrokers(t);
+  let b = await brokers.start(0);
   const k = kafka(b.brokers, { retry: { retries: 30, initialRetryTime: 50, maxRetryTime: 300 } });
   const admin = k.admin();
   await admin.connect();
@@ -122,7 +144,7 @@ test('a live group of two keeps consuming across a SIGKILL restart, both members
   await waitFor('messages flowing before the crash', () => acked.length >= 500 && received.size >= 400);
   await b.kill();
   const ackedAtCrash = acked.length;
-  b = await startBrokerChild(dataDir, b.port, t);
+  b = await brokers.start(b.port);
   await waitFor('writes continuing after the restart', () => acked.length >= ackedAtCrash + 500, 30_000);
   stop = true;
   await writer;
@@ -145,8 +167,8 @@ async function describeWith(admin: ReturnType<ReturnType<typeof kafka>['admin']>
 }
 
 test('a member that never comes back after a restart expires by session timeout and its partitions move', async (t) => {
-  const dataDir = tmpDir(t);
-  let b = await startBrokerChild(dataDir, 0, t);
+  const brokers = childBrokers(t);
+  let b = await brokers.start(0);
   const k = kafka(b.brokers, { retry: { retries: 30, initialRetryTime: 50, maxRetryTime: 300 } });
   const admin = k.admin();
   await admin.connect();
@@ -176,7 +198,7 @@ test('a member that never comes back after a restart expires by session timeout 
 
   await gone.kill();
   await b.kill();
-  b = await startBrokerChild(dataDir, b.port, t);
+  b = await brokers.start(b.port);
   const restartedAt = Date.now();
   const loaded = await describeWith(admin, 'g');
   assert.deepEqual(
