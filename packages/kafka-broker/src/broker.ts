@@ -67,6 +67,8 @@ export class Broker {
       },
       log,
     );
+    this.groups.load(this.store.readGroups());
+    this.groups.persist = (records) => this.store.writeGroups(records);
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.retentionTimer = setInterval(() => this.runRetention(), cfg.retentionCheckIntervalMs);
     this.retentionTimer.unref();

@@ -49,14 +49,15 @@ export const leaveGroup = defineApi<Req, Res>({
       3,
     ],
   ]),
+  // As Kafka answers (GroupCoordinator.handleLeaveGroup, LeaveGroupResponse): v3 reports each member's
+  // outcome with a top-level NONE; v0–v2 carry one member and answer its code at the top level. The
+  // difference matters to kafkajs 2.2.4: its v3 parser leaves the top-level check as a detached promise, so
+  // a top-level error there becomes an unhandled rejection that ends the client's process.
   handle(b, req, ctx) {
+    if (!req.groupId) return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_GROUP_ID, members: [] };
     if (ctx.apiVersion < 3)
       return { throttleTimeMs: 0, errorCode: b.groups.leave(req.groupId, req.memberId), members: [] };
     const members = req.members.map((m) => ({ ...m, errorCode: b.groups.leave(req.groupId, m.memberId) }));
-    const errorCode =
-      members.length > 0 && members.every((m) => m.errorCode !== ErrorCode.NONE)
-        ? ErrorCode.UNKNOWN_MEMBER_ID
-        : ErrorCode.NONE;
-    return { throttleTimeMs: 0, errorCode, members };
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, members };
   },
 });

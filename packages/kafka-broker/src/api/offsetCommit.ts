@@ -67,7 +67,12 @@ export const offsetCommit = defineApi<Req, Res>({
     ],
   ]),
   async handle(b, req) {
-    const groupError = b.groups.validateCommit(req.groupId, req.generationId, req.memberId);
+    const groupError = b.groups.validateCommit(
+      req.groupId,
+      req.generationId,
+      req.memberId,
+      b.store.committed(req.groupId) !== undefined,
+    );
     let wrote = false;
     const topics = req.topics.map((t) => ({
       name: t.name,

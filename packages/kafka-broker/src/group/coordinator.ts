@@ -56,6 +56,31 @@ interface Group {
   initialDelayUntil: number;
 }
 
+/**
+ * What survives a restart of one group, as Kafka writes it to __consumer_offsets: the last generation whose
+ * assignment the leader handed out (or the generation at which the group became empty). A rebalance in
+ * flight is not recorded; after a restart its members get ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID and rejoin.
+ */
+export interface GroupRecord {
+  id: string;
+  generation: number;
+  protocolType: string | null;
+  protocol: string | null;
+  leader: string | null;
+  members: MemberRecord[];
+}
+
+export interface MemberRecord {
+  id: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocols: Array<{ name: string; metadata: Buffer }>;
+  assignment: Buffer;
+}
+
 export interface CoordinatorOptions {
   /** Like group.initial.rebalance.delay.ms: lets a burst of first joiners land in one generation. */
   initialRebalanceDelayMs: number;
@@ -75,7 +100,11 @@ export class Coordinator {
   private opts: CoordinatorOptions;
   private log: Logger;
   private ticker: NodeJS.Timeout;
+  // The persisted view of every group; a group's entry changes only when it becomes Stable or Empty.
+  private records = new Map<string, GroupRecord>();
   onMembershipChange: () => void = () => {};
+  /** Writes every group's record durably; called synchronously before the change is acknowledged to anyone. */
+  persist: (records: GroupRecord[]) => void = () => {};
 
   constructor(opts: CoordinatorOptions, log: Logger) {
     this.opts = opts;
@@ -88,6 +117,61 @@ export class Coordinator {
     let n = 0;
     for (const g of this.groups.values()) n += g.members.size;
     return n;
+  }
+
+  /**
+   * Restores groups from their records, as Kafka's coordinator does from its log: a group with members is
+   * Stable in its recorded generation, each member with its assignment and a fresh session deadline from
+   * now (a member that does not come back expires and its partitions move at the next rebalance).
+   */
+  load(records: GroupRecord[]): void {
+    const now = Date.now();
+    for (const r of records) {
+      const g = this.group(r.id, true)!;
+      g.generation = r.generation;
+      g.protocolType = r.protocolType;
+      g.protocol = r.members.length > 0 ? r.protocol : null;
+      g.leader = r.members.length > 0 ? r.leader : null;
+      g.state = r.members.length > 0 ? 'Stable' : 'Empty';
+      for (const m of r.members) g.members.set(m.id, { ...m, joinCb: undefined, syncCb: undefined, lastSeen: now });
+      this.records.set(r.id, r);
+      this.log.info({ group: r.id, generation: r.generation, members: r.members.length }, 'group loaded');
+    }
+    this.onMembershipChange();
+  }
+
+  /**
+   * Writes the group's current view with every other group's last one. The in-memory record changes only
+   * once the write succeeded, so a failed write never leaks into a later snapshot half-applied.
+   */
+  private record(g: Group): boolean {
+    const rec: GroupRecord = {
+      id: g.id,
+      generation: g.generation,
+      protocolType: g.protocolType,
+      protocol: g.protocol,
+      leader: g.leader,
+      members: [...g.members.values()].map((m) => ({
+        id: m.id,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        protocols: m.protocols,
+        assignment: m.assignment,
+      })),
+    };
+    const next = new Map(this.records);
+    next.set(g.id, rec);
+    try {
+      this.persist([...next.values()]);
+    } catch (e) {
+      this.log.error({ err: e, group: g.id }, 'could not persist group metadata');
+      return false;
+    }
+    this.records = next;
+    return true;
   }
 
   private group(id: string, create: boolean): Group | undefined {
@@ -282,6 +366,8 @@ export class Coordinator {
       g.state = 'Empty';
       g.protocol = null;
       g.leader = null;
+      // Like Kafka: the empty group's generation is written, so a restart does not bring its last members back.
+      this.record(g);
       return;
     }
     g.protocol = this.selectProtocol(g);
@@ -333,9 +419,18 @@ export class Coordinator {
     });
     if (memberId === g.leader) {
       const byId = new Map(assignments.map((a) => [a.memberId, a.assignment]));
+      for (const mm of g.members.values()) mm.assignment = byId.get(mm.id) ?? EMPTY;
+      // Kafka stores the group before anyone receives an assignment, so a restart never forgets a
+      // generation a member has started consuming in. A failed write sends everyone back to JoinGroup.
+      if (!this.record(g)) {
+        for (const mm of g.members.values()) mm.assignment = EMPTY;
+        this.prepareRebalance(g, 'group metadata write failed');
+        return p;
+      }
       g.state = 'Stable';
+      const now = Date.now();
       for (const mm of g.members.values()) {
-        mm.assignment = byId.get(mm.id) ?? EMPTY;
+        if (mm.syncCb) mm.lastSeen = now;
         mm.syncCb?.({ errorCode: ErrorCode.NONE, assignment: mm.assignment });
         mm.syncCb = undefined;
       }
@@ -346,34 +441,47 @@ export class Coordinator {
   heartbeat(groupId: string, generation: number, memberId: string): number {
     const g = this.groups.get(groupId);
     const m = g?.members.get(memberId);
+    // Kafka's order: unknown member, then stale generation, then the state.
     if (!g || !m) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generation !== g.generation) return ErrorCode.ILLEGAL_GENERATION;
     m.lastSeen = Date.now();
     if (g.state === 'PreparingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
-    if (generation !== g.generation) return ErrorCode.ILLEGAL_GENERATION;
     return ErrorCode.NONE;
   }
 
+  /**
+   * One member's LeaveGroup outcome (the per-member code of v3; v0–v2 answer it at the top level). A member
+   * id handed out with MEMBER_ID_REQUIRED but not yet joined leaves cleanly, as on Kafka.
+   */
   leave(groupId: string, memberId: string): number {
     const g = this.groups.get(groupId);
+    if (g?.pending.delete(memberId)) {
+      this.maybeCompleteJoin(g);
+      return ErrorCode.NONE;
+    }
     const m = g?.members.get(memberId);
     if (!g || !m) return ErrorCode.UNKNOWN_MEMBER_ID;
     this.removeMember(g, m, 'left group');
     return ErrorCode.NONE;
   }
 
-  /** Kafka's rules for OffsetCommit from a group member (generation -1 = simple, unmanaged commit). */
-  validateCommit(groupId: string, generation: number, memberId: string): number {
+  /**
+   * Kafka's rules for OffsetCommit (GroupCoordinator.handleCommitOffsets). `hasOffsets`: the group exists
+   * for Kafka through its committed offsets alone (an Empty group), e.g. after simple commits.
+   */
+  validateCommit(groupId: string, generation: number, memberId: string, hasOffsets: boolean): number {
     if (!groupId) return ErrorCode.INVALID_GROUP_ID;
     const g = this.groups.get(groupId);
-    if (generation < 0 && memberId === '') {
-      if (g && g.members.size > 0) return ErrorCode.ILLEGAL_GENERATION;
-      return ErrorCode.NONE;
+    if (!g && !hasOffsets) {
+      // No such group: only an unmanaged commit (generation -1) may create it; anything else is from a
+      // generation the coordinator does not know.
+      return generation < 0 ? ErrorCode.NONE : ErrorCode.ILLEGAL_GENERATION;
     }
-    if (!g) return ErrorCode.UNKNOWN_MEMBER_ID;
-    if (g.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
-    const m = g.members.get(memberId);
-    if (!m) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generation < 0 && (!g || g.state === 'Empty')) return ErrorCode.NONE;
+    const m = g?.members.get(memberId);
+    if (!g || !m) return ErrorCode.UNKNOWN_MEMBER_ID;
     if (generation !== g.generation) return ErrorCode.ILLEGAL_GENERATION;
+    if (g.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
     m.lastSeen = Date.now();
     return ErrorCode.NONE;
   }

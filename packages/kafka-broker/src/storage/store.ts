@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { GroupRecord } from '../group/coordinator.ts';
 import type { Flusher } from './flusher.ts';
 import { type LogConfig, type Logger, PartitionLog } from './log.ts';
 
@@ -19,6 +20,7 @@ export interface CommittedOffset {
  * Topic registry, partition logs and committed offsets under <dataDir>/kafka:
  *   meta.json              cluster id, topics, producer id high-water (rewritten atomically)
  *   offsets.jsonl          committed offsets, append-only, compacted on open
+ *   groups.json            consumer-group metadata (members, generation, assignments), rewritten atomically
  *   logs/<topic>-<p>/      segments <baseOffset>.log + sparse <baseOffset>.index
  */
 export class Store {
@@ -87,15 +89,63 @@ export class Store {
     }
   }
 
-  private saveMeta(): void {
-    const p = path.join(this.root, 'meta.json');
+  /** tmp + fsync + rename + directory fsync: a crash at any point leaves the old file or the new one. */
+  private replaceFile(name: string, body: string): void {
+    const p = path.join(this.root, name);
     const tmp = `${p}.tmp`;
     const fd = fs.openSync(tmp, 'w');
-    fs.writeSync(fd, JSON.stringify(this.meta, null, 1));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    try {
+      fs.writeSync(fd, body);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, p);
     this.syncDir();
+  }
+
+  private saveMeta(): void {
+    this.replaceFile('meta.json', JSON.stringify(this.meta, null, 1));
+  }
+
+  /**
+   * The consumer groups as last written. A file that does not parse (it cannot be torn, see replaceFile, so
+   * only outside damage does this) is moved aside and the broker starts without group metadata: members
+   * then rejoin, as they would on a new coordinator; committed offsets are kept separately and unaffected.
+   */
+  readGroups(): GroupRecord[] {
+    const p = path.join(this.root, 'groups.json');
+    let text: string;
+    try {
+      text = fs.readFileSync(p, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    try {
+      return parseGroups(text);
+    } catch (e) {
+      const aside = `${p}.corrupt-${Date.now()}`;
+      fs.renameSync(p, aside);
+      this.log.error({ err: e, movedTo: aside }, 'unreadable group metadata moved aside; groups start empty');
+      return [];
+    }
+  }
+
+  /** Replaces the whole group snapshot durably before returning (group changes are rare: rebalances). */
+  writeGroups(groups: GroupRecord[]): void {
+    const file: GroupsFile = {
+      version: 1,
+      groups: groups.map((g) => ({
+        ...g,
+        members: g.members.map((m) => ({
+          ...m,
+          protocols: m.protocols.map((pr) => ({ name: pr.name, metadata: pr.metadata.toString('base64') })),
+          assignment: m.assignment.toString('base64'),
+        })),
+      })),
+    };
+    this.replaceFile('groups.json', JSON.stringify(file));
   }
 
   private loadOffsets(p: string): void {
@@ -221,4 +271,76 @@ export class Store {
     this.flusher.syncNow(this.offsetsFd);
     fs.closeSync(this.offsetsFd);
   }
+}
+
+interface GroupsFile {
+  version: 1;
+  groups: Array<
+    Omit<GroupRecord, 'members'> & {
+      members: Array<
+        Omit<GroupRecord['members'][number], 'protocols' | 'assignment'> & {
+          protocols: Array<{ name: string; metadata: string }>;
+          assignment: string;
+        }
+      >;
+    }
+  >;
+}
+
+function isStr(v: unknown): v is string {
+  return typeof v === 'string';
+}
+function isNullableStr(v: unknown): v is string | null {
+  return v === null || typeof v === 'string';
+}
+function isInt(v: unknown): v is number {
+  return Number.isInteger(v);
+}
+
+/** Parses and checks groups.json; throws on anything that is not exactly what writeGroups produces. */
+function parseGroups(text: string): GroupRecord[] {
+  const file = JSON.parse(text) as Partial<GroupsFile>;
+  if (file.version !== 1 || !Array.isArray(file.groups)) throw new Error('groups.json: unknown layout');
+  return file.groups.map((g) => {
+    if (
+      !isStr(g.id) ||
+      !isInt(g.generation) ||
+      !isNullableStr(g.protocolType) ||
+      !isNullableStr(g.protocol) ||
+      !isNullableStr(g.leader) ||
+      !Array.isArray(g.members)
+    )
+      throw new Error('groups.json: malformed group');
+    return {
+      id: g.id,
+      generation: g.generation,
+      protocolType: g.protocolType,
+      protocol: g.protocol,
+      leader: g.leader,
+      members: g.members.map((m) => {
+        if (
+          !isStr(m.id) ||
+          !isNullableStr(m.groupInstanceId) ||
+          !isStr(m.clientId) ||
+          !isStr(m.clientHost) ||
+          !isInt(m.sessionTimeoutMs) ||
+          !isInt(m.rebalanceTimeoutMs) ||
+          !isStr(m.assignment) ||
+          !Array.isArray(m.protocols) ||
+          !m.protocols.every((pr) => isStr(pr.name) && isStr(pr.metadata))
+        )
+          throw new Error(`groups.json: malformed member in group ${g.id}`);
+        return {
+          id: m.id,
+          groupInstanceId: m.groupInstanceId,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          sessionTimeoutMs: m.sessionTimeoutMs,
+          rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+          protocols: m.protocols.map((pr) => ({ name: pr.name, metadata: Buffer.from(pr.metadata, 'base64') })),
+          assignment: Buffer.from(m.assignment, 'base64'),
+        };
+      }),
+    };
+  });
 }
