@@ -17,7 +17,7 @@ const subgraph = defineSubgraph({
   config: productConfig,
   trustedServices: STOCK_CALLERS,
   outbox: true,
-  setup(kit, options: Partial<Pick<ProductConfig, 'reservationLeaseSeconds' | 'sweepIntervalSeconds'>>) {
+  setup(kit, options: Partial<ProductConfig>) {
     const settings = { ...kit.settings, ...options };
     const nextId = () => kit.ids.next();
     const load = (ids: readonly bigint[]) => findByIds(kit.prisma, ids);

@@ -102,6 +102,8 @@ export class ProductCache {
   readonly #invalidations: Counter<'outcome'>;
   readonly #loads: Counter;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Since the first failed Redis call, until a read succeeds again. */
+  #outage = false;
 
   constructor(options: ProductCacheOptions) {
     this.#options = options;
@@ -173,7 +175,7 @@ export class ProductCache {
       this.#invalidations.inc({ outcome: 'ok' });
     } catch (err) {
       this.#invalidations.inc({ outcome: 'failed' });
-      this.#options.logger.warn({ err, productId: String(id) }, 'product cache invalidation failed; retrying');
+      this.#degraded(err, 'product cache invalidation failed; retrying every second');
       if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
       this.#retryTimer ??= setInterval(() => this.#retryUnflushed(), 1_000).unref();
     }
@@ -210,9 +212,13 @@ export class ProductCache {
         if (!entryError && typeof entry === 'string') entries.set(id, decode(entry));
         else versions.set(id, typeof version === 'string' ? version : '');
       });
+      if (this.#outage) {
+        this.#outage = false;
+        this.#options.logger.info('product cache available again');
+      }
       return { entries, versions };
     } catch (err) {
-      this.#options.logger.warn({ err }, 'product cache read failed; reading from Postgres');
+      this.#degraded(err, 'product cache unavailable; reading from Postgres');
       return null;
     }
   }
@@ -252,8 +258,15 @@ export class ProductCache {
         ),
       );
     } catch (err) {
-      this.#options.logger.warn({ err }, 'product cache store failed');
+      this.#degraded(err, 'product cache store failed');
     }
+  }
+
+  /** One warning per outage, not one per request: a Redis that is down fails every read. */
+  #degraded(err: unknown, message: string): void {
+    if (this.#outage) return;
+    this.#outage = true;
+    this.#options.logger.warn({ err }, message);
   }
 
   /** Fails fast when Redis is not connected (instead of queueing) and when it answers too slowly. */

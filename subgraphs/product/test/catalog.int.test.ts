@@ -159,6 +159,19 @@ describe('the contract operations through the router', () => {
       { token: admin.token },
     );
     assert.equal(data(result, 'product').merchant.id, shop.id);
+    // Anyone sees who sells it; the account's own fields stay the user subgraph's to guard.
+    const anonymous = await stack.gql<{ product: { merchant: { id: string } } }>(
+      'query($id: ID!) { product(id: $id) { merchant { id } } }',
+      { id: product.id },
+    );
+    assert.equal(data(anonymous, 'product').merchant.id, shop.id);
+    const buyer = await customer(stack);
+    const nosy = await stack.gql<{ product: { name: string; merchant: null } }>(
+      'query($id: ID!) { product(id: $id) { name merchant { email } } }',
+      { id: product.id },
+      { token: buyer.token },
+    );
+    assert.deepEqual(nosy.body.data?.product, { name: 'Merchant-owned lamp', merchant: null });
   });
 });
 

@@ -157,8 +157,11 @@ export type Product = {
   /** The first of imageUrls, if any. */
   imageUrl?: Maybe<Scalars['String']['output']>;
   imageUrls: Array<Scalars['String']['output']>;
-  /** The merchant who sells it. */
-  merchant: User;
+  /**
+   * The merchant who sells it. Its `id` is always there; other User fields follow the user subgraph's rules (a
+   * shopper cannot read another user's account, so selecting them makes the whole merchant null).
+   */
+  merchant?: Maybe<User>;
   name: Scalars['String']['output'];
   price: Money;
   /** What can still be bought: on hand minus reserved. */
@@ -479,7 +482,7 @@ export type ProductResolvers<ContextType = ProductContext, ParentType extends Re
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   imageUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   imageUrls?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
-  merchant?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  merchant?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
