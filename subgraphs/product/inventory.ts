@@ -193,6 +193,7 @@ export class InventoryService {
       released++;
       await this.#invalidate(lines);
     }
+    if (released) this.#logger.info({ released }, 'released reservations whose lease expired');
     return released;
   }
 

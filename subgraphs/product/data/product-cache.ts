@@ -11,9 +11,9 @@ export interface ProductCacheOptions {
   /** Reads products from Postgres (deleted ones included): what a miss falls back on. */
   readonly load: (ids: readonly bigint[]) => Promise<readonly Product[]>;
   /** How long an entry lives; also how long a failed invalidation is retried (after that nothing stale is left). */
-  readonly ttlSeconds: number;
+  readonly cacheTtlSeconds: number;
   /** A Redis call slower than this is given up on and the read served from Postgres. */
-  readonly timeoutMs: number;
+  readonly cacheTimeoutMs: number;
 }
 
 // Two keys per product, sharing a hash tag so a script touching both runs on Redis Cluster: the entry, and a
@@ -182,7 +182,7 @@ export class ProductCache {
   }
 
   #retryUnflushed(): void {
-    const expiredBefore = Date.now() - this.#options.ttlSeconds * 1000;
+    const expiredBefore = Date.now() - this.#options.cacheTtlSeconds * 1000;
     for (const [id, failedAt] of this.#unflushed) {
       // Anything cached before the change has expired by now: nothing stale is left to remove.
       if (failedAt < expiredBefore) this.#unflushed.delete(id);
@@ -244,7 +244,7 @@ export class ProductCache {
   }
 
   async #store(products: readonly Product[], versions: Map<bigint, string>): Promise<void> {
-    const ttlMs = this.#options.ttlSeconds * 1000;
+    const ttlMs = this.#options.cacheTtlSeconds * 1000;
     try {
       await this.#redisCall(() =>
         Promise.all(
@@ -275,8 +275,8 @@ export class ProductCache {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisTimeout(`redis took over ${this.#options.timeoutMs} ms`)),
-        this.#options.timeoutMs,
+        () => reject(new RedisTimeout(`redis took over ${this.#options.cacheTimeoutMs} ms`)),
+        this.#options.cacheTimeoutMs,
       );
     });
     try {
