@@ -11,8 +11,8 @@ const subgraph = defineSubgraph({
   module: import.meta.url,
   prisma: PrismaClient,
   trustedServices: CART_READERS,
-  setup({ config, internalSecret, logger, prisma }) {
-    const carts = new CartService({ prisma, products: createProductClient(config, internalSecret), logger });
+  setup({ config, internalSecret, prisma }) {
+    const carts = new CartService({ prisma, products: createProductClient(config, internalSecret) });
     return { resolvers, context: createContext(carts), consumers: [orderEventsConsumer(carts)] };
   },
 });

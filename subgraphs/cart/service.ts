@@ -1,7 +1,6 @@
 import {
   createByIdLoader,
   decodeIdOrNotFound,
-  type Logger,
   notFound,
   type RequestScope,
   requireCallerId,
@@ -57,7 +56,6 @@ export interface CartServiceDeps {
   readonly prisma: PrismaClient;
   /** The product subgraph, signed as `cart`. */
   readonly products: ServiceClient;
-  readonly logger: Logger;
 }
 
 /**
@@ -137,14 +135,22 @@ export class CartService {
     checkQuantity(quantity, true);
     const id = decodeIdOrNotFound(productId, 'Cart item');
     if (quantity === 0) return this.removeFromCart(scope, productId);
+    // Only more units need the catalog's word (still for sale, same currency, a total the API can return):
+    // fewer units of a product that went off sale must stay possible.
     const before = await carts.findCart(this.#prisma, userId);
-    const products = await this.#catalog(
-      scope,
-      before.lines.map((line) => line.productId),
-    );
+    const current = before.lines.find((l) => l.productId === id)?.quantity ?? 0;
+    const products =
+      quantity > current
+        ? await this.#catalog(
+            scope,
+            before.lines.map((l) => l.productId),
+          )
+        : null;
     return this.#change(userId, async (tx, cart) => {
-      if (!cart.lines.some((l) => l.productId === id)) throw notFound('Cart item');
-      checkLine(withLine(cart, id, quantity), id, products);
+      const line = cart.lines.find((l) => l.productId === id);
+      if (!line) throw notFound('Cart item');
+      // Without the catalog's answer the line held at least `quantity` when this request began.
+      if (products && quantity > line.quantity) checkLine(withLine(cart, id, quantity), id, products);
       await carts.saveLine(tx, userId, { productId: id, quantity });
     });
   }

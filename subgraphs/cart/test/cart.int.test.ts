@@ -2,10 +2,14 @@
 // consumer fed by real orders placed as checkout places them.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createEvent, createKafka, createProducer, eventHeaders, serializeEvent, topicOf } from '@mall/events';
 import { waitFor } from '@mall/events/testing';
+import { domainDatabaseUrl } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
-import { admin, type Caller, customer, orderInput, placeOrder } from '../../order/test/helpers.ts';
+import type { Producer } from 'kafkajs';
+import pg from 'pg';
+import { admin, type Caller, customer, nextOrderId, orderInput, placeOrder } from '../../order/test/helpers.ts';
 import { createProduct, merchant } from '../../product/test/helpers.ts';
 import {
   ADD_TO_CART,
@@ -25,13 +29,21 @@ const USER_CART = `query UserCart($id: ID!) { user(id: $id) { id cart { itemCoun
 
 let stack: TestStack;
 let shop: Caller;
+let db: pg.Client;
+let producer: Producer;
 
 before(async () => {
   stack = await startTestStack({ subgraphs: ['user', 'auth', 'product', 'cart', 'order'] });
   shop = await merchant(stack, await admin(stack));
+  db = new pg.Client({ connectionString: domainDatabaseUrl(stack.config, 'cart') });
+  await db.connect();
+  producer = createProducer(createKafka({ brokers: [...(stack.config.kafka.brokers ?? [])], clientId: 'test-orders' }));
+  await producer.connect();
 });
 
 after(async () => {
+  await producer?.disconnect();
+  await db?.end();
   await stack?.close();
 });
 
@@ -290,6 +302,56 @@ describe('checkout', () => {
     );
     assert.deepEqual(lines(after), [
       [pot.id, 1],
+      [tea.id, 3],
+    ]);
+  });
+
+  test('order.created counts once however often it is delivered; a flash-sale order leaves the cart alone', async () => {
+    const ada = await customer(stack);
+    const tea = await newProduct();
+    const cup = await newProduct();
+    data(await add(ada, tea.id, 5));
+    data(await add(ada, cup.id, 3));
+    // One key, so one partition: the consumer sees the three events in this order.
+    const key = nextOrderId();
+    const created = (productId: string, quantity: number, extra: Record<string, string> = {}) =>
+      createEvent('order.created', {
+        aggregateId: key,
+        data: {
+          orderId: nextOrderId(),
+          orderNumber: '20261129000001',
+          userId: ada.id,
+          items: [
+            {
+              productId,
+              quantity,
+              unitPrice: { amount: 1000, currency: 'CNY' },
+              lineTotal: { amount: 1000 * quantity, currency: 'CNY' },
+            },
+          ],
+          total: { amount: 1000 * quantity, currency: 'CNY' },
+          expiresAt: new Date(Date.now() + 900_000).toISOString(),
+          ...extra,
+        },
+      });
+    const ordered = created(tea.id, 2);
+    const flash = created(tea.id, 1, { flashSalePurchaseId: nextOrderId() });
+    const last = created(cup.id, 1);
+    const message = (event: ReturnType<typeof created>) => ({
+      key,
+      value: serializeEvent(event),
+      headers: eventHeaders(event),
+    });
+    await producer.send({
+      topic: topicOf('order.created'),
+      messages: [message(ordered), message(ordered), message(flash), message(last)],
+    });
+    await waitFor(
+      async () => (await db.query('SELECT 1 FROM processed_events WHERE event_id = $1', [last.id])).rowCount === 1,
+      { timeoutMs: 20_000, what: 'the last order.created consumed' },
+    );
+    assert.deepEqual(lines(await cartOf(ada)), [
+      [cup.id, 2],
       [tea.id, 3],
     ]);
   });
