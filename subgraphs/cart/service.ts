@@ -96,13 +96,7 @@ export class CartService {
 
   /** The cart priced from the catalog now (one batched call for all its lines). */
   async priced(scope: CartScope, cart: Cart): Promise<PricedCart> {
-    return priceCart(
-      cart,
-      await this.#catalog(
-        scope,
-        cart.lines.map((line) => line.productId),
-      ),
-    );
+    return priceCart(cart, await this.#catalog(scope, productIds(cart)));
   }
 
   /** Internal (checkout): the user's lines, oldest first. */
@@ -120,7 +114,7 @@ export class CartService {
     // The catalog is asked first, outside the transaction: the added product and the cart's others (for the
     // currency and the total), in one call; the same answers price the cart this request returns.
     const before = await carts.findCart(this.#prisma, userId);
-    const products = await this.#catalog(scope, [id, ...before.lines.map((line) => line.productId)]);
+    const products = await this.#catalog(scope, [id, ...productIds(before)]);
     return this.#change(userId, async (tx, cart) => {
       const line = cart.lines.find((l) => l.productId === id);
       if (!line) checkRoom(cart.lines.length);
@@ -139,13 +133,7 @@ export class CartService {
     // fewer units of a product that went off sale must stay possible.
     const before = await carts.findCart(this.#prisma, userId);
     const current = before.lines.find((l) => l.productId === id)?.quantity ?? 0;
-    const products =
-      quantity > current
-        ? await this.#catalog(
-            scope,
-            before.lines.map((l) => l.productId),
-          )
-        : null;
+    const products = quantity > current ? await this.#catalog(scope, productIds(before)) : null;
     return this.#change(userId, async (tx, cart) => {
       const line = cart.lines.find((l) => l.productId === id);
       if (!line) throw notFound('Cart item');
@@ -196,6 +184,8 @@ export class CartService {
     return products;
   }
 }
+
+const productIds = (cart: Cart): bigint[] => cart.lines.map((line) => line.productId);
 
 /** The cart with the product's line at `quantity` (appended when new). */
 function withLine(cart: Cart, productId: bigint, quantity: number): Cart {
