@@ -7,14 +7,14 @@ import { findByIds } from './data/products.ts';
 import { orderEventsConsumer } from './events/order-events.ts';
 import { InventoryService, STOCK_CALLERS } from './inventory.ts';
 import { resolvers } from './resolvers/index.ts';
-import { CatalogService } from './service.ts';
+import { CATALOG_READERS, CatalogService } from './service.ts';
 
 const subgraph = defineSubgraph({
   name: 'product',
   module: import.meta.url,
   prisma: PrismaClient,
   config: productConfig,
-  trustedServices: STOCK_CALLERS,
+  trustedServices: [...STOCK_CALLERS, ...CATALOG_READERS],
   outbox: true,
   setup(kit, options: Partial<ProductConfig>) {
     const settings = { ...kit.settings, ...options };

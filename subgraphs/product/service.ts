@@ -17,6 +17,7 @@ import {
   parseKeysetArgs,
   type RequestScope,
   requireRole,
+  requireService,
   withTransaction,
 } from '@mall/platform';
 import type DataLoader from 'dataloader';
@@ -36,6 +37,12 @@ export interface CatalogLoaders {
   readonly childrenOf: DataLoader<bigint, Category[]>;
   readonly categoriesOf: DataLoader<bigint, Category[]>;
 }
+
+/** Peers that may read products in bulk (`productsByIds`): carts price and check their lines, checkout too. */
+export const CATALOG_READERS = ['cart', 'checkout'] as const;
+
+/** The most ids one `productsByIds` call takes: a cart's line limit. */
+export const PRODUCTS_BY_IDS_MAX = 100;
 
 /** What a use case needs from the request: who is calling, and the request's loaders. */
 export interface ProductScope extends RequestScope, CatalogLoaders {}
@@ -217,6 +224,16 @@ export class CatalogService {
   async reference(scope: ProductScope, id: string): Promise<Product | null> {
     const productId = decodeId(id);
     return productId === null ? null : scope.productById.load(productId);
+  }
+
+  /** Internal (cart, checkout): products in the order asked, null for unknown ids, deleted ones included. */
+  async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(Product | null)[]> {
+    requireService(scope.identity, ...CATALOG_READERS);
+    if (ids.length > PRODUCTS_BY_IDS_MAX)
+      throw badUserInput('Invalid input: ids: too many', [
+        { field: 'ids', message: `at most ${PRODUCTS_BY_IDS_MAX} ids` },
+      ]);
+    return Promise.all(ids.map((id) => this.reference(scope, id)));
   }
 
   productCategories(scope: ProductScope, product: Product): Promise<Category[]> {

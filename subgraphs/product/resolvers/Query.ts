@@ -6,4 +6,5 @@ export const Query: QueryResolvers = {
   product: (_, args, ctx) => ctx.catalog.product(ctx, args.id),
   // Spelled out, not passed whole: a renamed argument must fail tsc here, not become an ignored extra key.
   products: (_, { filter, sort, first, after }, ctx) => ctx.catalog.products(ctx, { filter, sort, first, after }),
+  productsByIds: (_, { ids }, ctx) => ctx.catalog.productsByIds(ctx, ids),
 };

@@ -195,6 +195,18 @@ export type ProductFilter = {
   search?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** Internal (cart, checkout): a product as a cart prices and checks it. */
+export type ProductSnapshot = {
+  __typename?: 'ProductSnapshot';
+  active: Scalars['Boolean']['output'];
+  deleted: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
+  price: Money;
+  /** What can still be bought: on hand minus reserved. */
+  stock: Scalars['Int']['output'];
+};
+
 export type ProductSort =
   | 'NAME'
   | 'NEWEST'
@@ -212,6 +224,8 @@ export type Query = {
   product?: Maybe<Product>;
   /** Active products. `first` is 1–100; sort defaults to RELEVANCE when searching, NEWEST otherwise. */
   products: ProductConnection;
+  /** Internal (cart, checkout): up to 100 products by id, in the order asked; null for an unknown id. */
+  productsByIds: Array<Maybe<ProductSnapshot>>;
 };
 
 
@@ -231,6 +245,11 @@ export type QueryProductsArgs = {
   filter?: InputMaybe<ProductFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
   sort?: InputMaybe<ProductSort>;
+};
+
+
+export type QueryProductsByIdsArgs = {
+  ids: Array<Scalars['ID']['input']>;
 };
 
 export type Reservation = {
@@ -399,6 +418,7 @@ export type ResolversTypes = {
   ProductConnection: ResolverTypeWrapper<ProductConnectionModel>;
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   ProductFilter: ProductFilter;
+  ProductSnapshot: ResolverTypeWrapper<ProductModel>;
   ProductSort: ProductSort;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Reservation: ResolverTypeWrapper<ReservationModel>;
@@ -427,6 +447,7 @@ export type ResolversParentTypes = {
   ProductConnection: ProductConnectionModel;
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   ProductFilter: ProductFilter;
+  ProductSnapshot: ProductModel;
   Query: Record<PropertyKey, never>;
   Reservation: ReservationModel;
   ReservationLine: ReservationLineModel;
@@ -500,11 +521,21 @@ export type ProductEdgeResolvers<ContextType = ProductContext, ParentType extend
   node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 };
 
+export type ProductSnapshotResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['ProductSnapshot'] = ResolversParentTypes['ProductSnapshot']> = {
+  active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   categories: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   category: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, Partial<QueryCategoryArgs>>;
   product: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   products: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  productsByIds: Resolver<Array<Maybe<ResolversTypes['ProductSnapshot']>>, ParentType, ContextType, RequireFields<QueryProductsByIdsArgs, 'ids'>>;
 };
 
 export type ReservationResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['Reservation'] = ResolversParentTypes['Reservation']> = {
@@ -533,6 +564,7 @@ export type Resolvers<ContextType = ProductContext> = {
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
   ProductEdge?: ProductEdgeResolvers<ContextType>;
+  ProductSnapshot?: ProductSnapshotResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Reservation?: ReservationResolvers<ContextType>;
   ReservationLine?: ReservationLineResolvers<ContextType>;
