@@ -39,6 +39,9 @@ const EnvSchema = z
     // Prometheus metrics are served on their own port (the service's port + this offset), never on the public
     // one; 0 turns the metrics listener off.
     METRICS_PORT_OFFSET: z.coerce.number().int().min(0).max(60_000).default(1000),
+    // Test stacks: every metrics listener on a port the OS picks (read back from the running service), because a
+    // fixed offset from a test's random service port can land on a port another process holds by then.
+    METRICS_EPHEMERAL_PORTS: z.stringbool().default(false),
     MALL_WORKER_ID: z.coerce.number().int().min(0).max(1023).optional(),
     AUTH_JWT_ISSUER: z.string().min(1).default('mall-auth'),
     AUTH_JWT_AUDIENCE: z.string().min(1).default('mall-api'),
@@ -77,7 +80,7 @@ export interface Config {
   /** Delay between readiness turning false and the HTTP server closing, on stop. */
   readonly shutdownDrainMs: number;
   /** Metrics listen on the service's port plus `portOffset`; 0: no metrics listener. */
-  readonly metrics: { readonly portOffset: number };
+  readonly metrics: { readonly portOffset: number; readonly ephemeralPorts: boolean };
   readonly secrets: { readonly internal: string | undefined };
   /** Access-token `iss`/`aud`: auth issues them, the router verifies them, so both read the same pair. */
   readonly accessTokens: { readonly issuer: string; readonly audience: string };
@@ -159,7 +162,7 @@ export function loadConfig(
     dataDir: e.MALL_DATA_DIR,
     workerId: e.MALL_WORKER_ID,
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' ? 5_000 : 0),
-    metrics: { portOffset: e.METRICS_PORT_OFFSET },
+    metrics: { portOffset: e.METRICS_PORT_OFFSET, ephemeralPorts: e.METRICS_EPHEMERAL_PORTS },
     secrets: { internal: e.MALL_INTERNAL_SECRET },
     accessTokens: { issuer: e.AUTH_JWT_ISSUER, audience: e.AUTH_JWT_AUDIENCE },
     rateLimit: { ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE, userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE },
@@ -204,9 +207,9 @@ export function kafkaBrokers(config: Config): string[] {
 
 /**
  * Where a service listening on `servicePort` serves its metrics: `servicePort + METRICS_PORT_OFFSET`, a free
- * port when the service took one (port 0, tests), or null when metrics are off.
+ * port when the service took one (port 0) or the configuration asks for it (test stacks), or null when metrics are off.
  */
 export function metricsPortOf(config: Config, servicePort: number): number | null {
   if (config.metrics.portOffset === 0) return null;
-  return servicePort === 0 ? 0 : servicePort + config.metrics.portOffset;
+  return servicePort === 0 || config.metrics.ephemeralPorts ? 0 : servicePort + config.metrics.portOffset;
 }

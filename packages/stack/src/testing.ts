@@ -122,6 +122,7 @@ export async function startTestStack(
     MALL_DATA_DIR: dataDir,
     MALL_ADMIN_EMAIL: admin.email,
     MALL_ADMIN_PASSWORD: admin.password,
+    METRICS_EPHEMERAL_PORTS: 'true',
     ...ports,
     ...options.env,
   };

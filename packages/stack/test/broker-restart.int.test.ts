@@ -172,6 +172,7 @@ test('after a SIGKILL restart user.deleted still revokes sessions and a stopped 
         MALL_REDIS_PREFIX: s.config.redis.prefix,
         MALL_DATA_DIR: s.config.dataDir,
         KAFKA_BROKERS: `127.0.0.1:${brokerPort}`,
+        METRICS_EPHEMERAL_PORTS: 'true',
       },
       /subgraph auth ready/,
     );
