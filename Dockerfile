@@ -11,6 +11,7 @@ COPY router/package.json router/
 COPY subgraphs/user/package.json subgraphs/user/
 COPY subgraphs/auth/package.json subgraphs/auth/
 COPY subgraphs/order/package.json subgraphs/order/
+COPY subgraphs/payment/package.json subgraphs/payment/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 
