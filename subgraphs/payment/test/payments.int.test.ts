@@ -3,10 +3,14 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
+import { createLogger, SnowflakeGenerator, withTransaction } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
-import { admin, type Caller, customer, orderInput, placeOrder } from '../../order/test/helpers.ts';
+import { admin, type Caller, customer, orderInput, orderService, placeOrder } from '../../order/test/helpers.ts';
 import type { PrismaClient } from '../data/generated/client.ts';
+import { createOrderClient } from '../data/orders.ts';
+import { sandboxProvider } from '../providers/sandbox.ts';
+import { PaymentService } from '../service.ts';
 import {
   alipayNotify,
   deliver,
@@ -17,6 +21,7 @@ import {
   sandboxEvent,
   sandboxHeaders,
   startWechatApiStub,
+  WEBHOOK_SECRET,
   wechatNotification,
 } from './helpers.ts';
 
@@ -44,6 +49,7 @@ let db: PrismaClient;
 let ada: Caller;
 let bob: Caller;
 let boss: Caller;
+let orderDb: ReturnType<typeof orderService>['prisma'];
 
 /** 2 × 1999 + 500 = 4498 CNY, the order helpers' two lines. */
 const TOTAL = 4498;
@@ -52,11 +58,13 @@ before(async () => {
   wechatApi = await startWechatApiStub();
   stack = await startTestStack({ env: paymentEnv(wechatApi.url) });
   db = paymentDb(stack);
+  orderDb = orderService(stack).prisma;
   [ada, bob, boss] = await Promise.all([customer(stack), customer(stack), admin(stack)]);
 });
 
 after(async () => {
   await db?.$disconnect();
+  await orderDb?.$disconnect();
   await stack?.close();
   wechatApi?.server.close();
 });
@@ -294,6 +302,16 @@ describe('late success and refunds', () => {
     );
     assert.equal(data(refunded, 'refundPayment').status, 'REFUNDED');
     await waitForOrder(orderId, 'REFUNDED');
+    const orderRefunded = await orderDb.outboxEvent.findFirstOrThrow({
+      where: { type: 'order.refunded', key: orderId },
+    });
+    const event = orderRefunded.payload as { data: { paymentId: string; items: unknown[]; amount: unknown } };
+    assert.equal(event.data.paymentId, payment.id);
+    assert.deepEqual(event.data.amount, { amount: TOTAL, currency: 'CNY' });
+    assert.deepEqual(event.data.items, [
+      { productId: '1001', quantity: 2 },
+      { productId: '1002', quantity: 1 },
+    ]);
     // Refunding again is harmless: the same answer, no second refund.
     const again = await stack.gql<{ refundPayment: { status: string } }>(
       REFUND,
@@ -307,6 +325,85 @@ describe('late success and refunds', () => {
     const pending = await paid(ada, await newOrder());
     assert.equal(errorCode(await stack.gql(REFUND, { paymentId: pending.id }, { token: boss.token })), 'INVALID_STATE');
     assert.equal(errorCode(await stack.gql(REFUND, { paymentId: '12345' }, { token: boss.token })), 'NOT_FOUND');
+  });
+});
+
+describe('refunds that must not happen twice', () => {
+  const logger = createLogger({ service: 'payment-test', level: 'silent' });
+  const ids = new SnowflakeGenerator({ workerId: 1001 });
+  const sandbox = () => sandboxProvider({ secret: WEBHOOK_SECRET, publicUrl: routerBase(stack), prisma: db });
+  /** The payment service on the stack's database, with a sandbox whose refunds `refund` decorates. */
+  function serviceWith(refund: (real: () => Promise<void>) => Promise<void>): PaymentService {
+    const real = sandbox();
+    const provider = { ...real, refund: (r: Parameters<typeof real.refund>[0]) => refund(() => real.refund(r)) };
+    return new PaymentService({
+      prisma: db,
+      ids,
+      logger,
+      orders: createOrderClient(stack.config, 'unused-secret-unused-secret-unused-secret'),
+      providers: { forMethod: () => provider, byName: () => provider },
+    });
+  }
+
+  async function succeeded(orderId: string): Promise<PaymentView> {
+    const payment = await paid(ada, orderId);
+    const body = sandboxEvent(payment.providerReference, TOTAL);
+    assert.equal((await deliver(stack, 'sandbox', body, sandboxHeaders(body))).status, 200);
+    return payment;
+  }
+
+  test('a refund that crashed after the provider refunded is retried with the same key: one refund', async () => {
+    const orderId = await newOrder();
+    const payment = await succeeded(orderId);
+    await waitForOrder(orderId, 'PAID');
+    const crashing = serviceWith(async (refund) => {
+      await refund();
+      throw new Error('crashed before recording the refund');
+    });
+    const request = { reason: 'retry me', kind: 'ORDER' as const, actor: 'admin:test', requestId: 'crash-test' };
+    await assert.rejects(crashing.refund(BigInt(payment.id), request), /crashed/);
+    // The provider refunded; nothing of it is recorded here yet (unless the stack's retry loop got there first,
+    // which asks the provider with the same key just the same).
+    assert.equal(await db.sandboxRefund.count({ where: { reference: payment.providerReference } }), 1);
+
+    // The administrator retries through the API: the same refund (same key) is asked for and recorded.
+    const retried = await stack.gql<{ refundPayment: { status: string } }>(
+      REFUND,
+      { paymentId: payment.id },
+      { token: boss.token },
+    );
+    assert.equal(data(retried, 'refundPayment').status, 'REFUNDED');
+    assert.equal(await db.sandboxRefund.count({ where: { reference: payment.providerReference } }), 1);
+    assert.equal(await db.refund.count({ where: { paymentId: BigInt(payment.id) } }), 1);
+    assert.equal(await outboxCount('payment.refunded', payment.id), 1);
+    await waitForOrder(orderId, 'REFUNDED');
+  });
+
+  test('a second payment that succeeds after the order was paid is refunded on its own', async () => {
+    const orderId = await newOrder();
+    const first = await paid(ada, orderId);
+    const second = await paid(ada, orderId);
+    for (const payment of [first, second]) {
+      const body = sandboxEvent(payment.providerReference, TOTAL);
+      assert.equal((await deliver(stack, 'sandbox', body, sandboxHeaders(body))).status, 200);
+    }
+    await waitFor(async () => (await paymentStatus(second.id)) === 'REFUNDED', { what: 'duplicate refunded' });
+    assert.equal(await paymentStatus(first.id), 'SUCCEEDED');
+    await waitForOrder(orderId, 'PAID');
+    assert.equal((await orderView(orderId)).status, 'PAID');
+  });
+
+  test('order.cancelled for an order whose payment succeeded asks for a refund the retry loop finishes', async () => {
+    const orderId = await newOrder();
+    const payment = await paid(ada, orderId);
+    const service = serviceWith((refund) => refund());
+    // Succeeded in the payment database, while the order is cancelled before it consumed the success.
+    await db.payment.update({ where: { id: BigInt(payment.id) }, data: { status: 'SUCCEEDED' } });
+    await withTransaction(db, (tx) => service.orderCancelled(tx, orderId, new Date()));
+    assert.equal((await db.refund.findUniqueOrThrow({ where: { paymentId: BigInt(payment.id) } })).status, 'REQUESTED');
+    // The stack's own instance retries unfinished refunds every second (PAYMENT_REFUND_RETRY_SECONDS=1).
+    await waitFor(async () => (await paymentStatus(payment.id)) === 'REFUNDED', { what: 'refund finished' });
+    assert.equal(await db.sandboxRefund.count({ where: { reference: payment.providerReference } }), 1);
   });
 });
 
