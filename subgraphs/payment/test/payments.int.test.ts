@@ -3,12 +3,20 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
-import { createLogger, SnowflakeGenerator, withTransaction } from '@mall/platform';
+import {
+  AppError,
+  createLogger,
+  IdentitySigner,
+  resolveInternalSecret,
+  ServiceClient,
+  SnowflakeGenerator,
+  withTransaction,
+} from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
 import { admin, type Caller, customer, orderInput, orderService, placeOrder } from '../../order/test/helpers.ts';
 import type { PrismaClient } from '../data/generated/client.ts';
-import { createOrderClient } from '../data/orders.ts';
+import { createOrderClient, findOrderToPay } from '../data/orders.ts';
 import { sandboxProvider } from '../providers/sandbox.ts';
 import { PaymentService } from '../service.ts';
 import {
@@ -179,6 +187,30 @@ describe('pay', () => {
     assert.equal(errorCode(anonymous), 'UNAUTHENTICATED');
     data(await stack.gql(CANCEL, { id: orderId }, { token: ada.token }));
     assert.equal(errorCode(await pay(ada, orderId)), 'INVALID_STATE');
+  });
+
+  test('orderForPayment is for the payment service alone, and absent from the public API', async () => {
+    const orderId = await newOrder();
+    const secret = await resolveInternalSecret(stack.config);
+    const as = (issuer: string) =>
+      new ServiceClient({
+        url: stack.subgraphUrls['order'] as string,
+        target: 'order',
+        signer: new IdentitySigner(secret, issuer),
+      });
+    const order = await findOrderToPay(as('payment'), { requestId: 'test' }, orderId);
+    assert.deepEqual(order, {
+      id: orderId,
+      userId: ada.id,
+      status: 'PENDING_PAYMENT',
+      total: { amount: TOTAL, currency: 'CNY' },
+    });
+    await assert.rejects(
+      findOrderToPay(as('checkout'), { requestId: 'test' }, orderId),
+      (error: unknown) => error instanceof AppError && error.code === 'FORBIDDEN',
+    );
+    const viaRouter = await stack.gql(`query { orderForPayment(id: "${orderId}") { id } }`, {}, { token: ada.token });
+    assert.equal(errorCode(viaRouter), 'GRAPHQL_VALIDATION_FAILED');
   });
 
   test("payment(id) and Order.payment: the owner's and an ADMIN's, NOT_FOUND or null to anyone else", async () => {
