@@ -13,6 +13,7 @@ COPY subgraphs/auth/package.json subgraphs/auth/
 COPY subgraphs/product/package.json subgraphs/product/
 COPY subgraphs/cart/package.json subgraphs/cart/
 COPY subgraphs/order/package.json subgraphs/order/
+COPY subgraphs/payment/package.json subgraphs/payment/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 

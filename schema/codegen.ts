@@ -52,6 +52,11 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
       User: 'service.ts#UserReference',
     },
   },
+  payment: {
+    context: 'PaymentContext',
+    // Order here is only a reference: its id, to which Order.payment attaches the newest payment.
+    mappers: { Payment: 'domain/payment.ts#Payment', Order: 'service.ts#OrderReference' },
+  },
   user: {
     context: 'UserContext',
     mappers: { User: 'domain/user.ts#User', UserConnection: 'service.ts#UserConnection' },

@@ -19,6 +19,7 @@ import { createGateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
+import { paymentProxy } from './webhooks.ts';
 
 export { routerConfig } from './config.ts';
 
@@ -50,10 +51,11 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     limiter: new RateLimiter(redis),
     metrics: createRouterMetrics(registry),
   });
+  const signer = new IdentitySigner(deps.internalSecret, 'router');
   const gateway = createGateway({
     config,
     logger,
-    signer: new IdentitySigner(deps.internalSecret, 'router'),
+    signer,
     ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
     ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
   });
@@ -69,6 +71,11 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     apollo,
     admit,
     isStopping: () => stopping,
+    routes: paymentProxy({
+      paymentUrl: options.subgraphUrls?.['payment'] ?? config.subgraphs.payment.url,
+      signer,
+      logger,
+    }),
     readiness: {
       // Reaching this server at all means the supergraph loaded; a failed hot reload keeps the previous one.
       supergraph: async () => undefined,

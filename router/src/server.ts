@@ -13,6 +13,7 @@ import {
   type Logger,
   REQUEST_ID_HEADER,
   type ReadinessChecks,
+  type SubgraphRoutes,
   sendJson,
 } from '@mall/platform';
 import cors from 'cors';
@@ -105,6 +106,8 @@ export interface RouterServerOptions {
   readonly admit: Admit;
   readonly readiness: ReadinessChecks;
   readonly isStopping: () => boolean;
+  /** Non-GraphQL paths served before `/graphql` (the payment webhook proxy); false when not theirs. */
+  readonly routes?: SubgraphRoutes;
 }
 
 /**
@@ -121,7 +124,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
     readiness: options.readiness,
     isStopping: options.isStopping,
     handle: async (req, res, url) => {
-      if (url.pathname !== '/graphql') return false;
+      if (url.pathname !== '/graphql') return options.routes ? options.routes(req, res, url) : false;
       if (await applyCors(req, res)) return true;
       if (req.method === 'OPTIONS') {
         // A preflight from an origin CORS does not allow: answered empty, so the browser refuses.

@@ -25,7 +25,6 @@ const PENDING_FIELDS: Record<string, string> = {
   'User.cart': 'cart',
   'User.orders': 'order',
   'Product.name': 'product',
-  'Order.payment': 'payment',
 };
 
 function withoutPendingFields(

@@ -2,7 +2,7 @@ import { defineSubgraph } from '@mall/platform/kit';
 import { orderConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
-import { ORDER_CREATORS } from './domain/access.ts';
+import { ORDER_PEERS } from './domain/access.ts';
 import { paymentEventsConsumer } from './events/payment-events.ts';
 import { OrderExpiryQueue } from './expiry.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -13,7 +13,7 @@ const subgraph = defineSubgraph({
   module: import.meta.url,
   prisma: PrismaClient,
   config: orderConfig,
-  trustedServices: ORDER_CREATORS,
+  trustedServices: ORDER_PEERS,
   outbox: true,
   setup({ config, settings, logger, prisma, redis, ids, onStop, every }) {
     const expiry = new OrderExpiryQueue(config.redis, logger);

@@ -28,7 +28,7 @@ import type { OrderConfig } from './config.ts';
 import type { PrismaClient } from './data/generated/client.ts';
 import { OrderNumbers } from './data/order-numbers.ts';
 import * as orders from './data/orders.ts';
-import { actorOf, cancelReasonFor, canRead, ORDER_CREATORS } from './domain/access.ts';
+import { actorOf, cancelReasonFor, canRead, ORDER_CREATORS, ORDER_PAYER } from './domain/access.ts';
 import {
   type CancelReason,
   type Order,
@@ -160,6 +160,15 @@ export class OrderService {
     return { ...toKeysetPage(NEWEST, rows, page.first), totalCount: () => orders.count(this.#prisma, filter) };
   }
 
+  // ---------- internal, for payment ----------
+
+  /** What the payment subgraph needs to charge an order: owner, status, total. Only `payment` may ask. */
+  async orderForPayment(scope: OrderScope, id: string): Promise<Order | null> {
+    requireService(scope.identity, ORDER_PAYER);
+    const orderId = decodeId(id);
+    return orderId === null ? null : scope.orderById.load(orderId);
+  }
+
   // ---------- internal, for checkout (and flash sale) ----------
 
   /**
@@ -280,6 +289,30 @@ export class OrderService {
     return paid;
   }
 
+  /**
+   * A payment of a PAID order was refunded (`payment.refunded`): PAID → REFUNDED with `order.refunded`, which
+   * the product subgraph acts on to return the stock. A refund of an order that was never paid (the late
+   * success after a cancellation) leaves it as it is.
+   */
+  async paymentRefunded(
+    tx: orders.Tx,
+    refund: { readonly orderId: string; readonly paymentId: string; readonly kind?: 'ORDER' | 'UNAPPLIED' },
+    requestId: string,
+  ): Promise<Order | null> {
+    if (refund.kind === 'UNAPPLIED') return null;
+    const id = decodeId(refund.orderId);
+    const current = id === null ? null : await orders.findById(tx, id);
+    if (!current || !orderMachine.can('refund', current.status)) return null;
+    const refunded = await this.#transitionIn(tx, current.id, {
+      command: 'refund',
+      actor: `service:${ORDER_PAYER}`,
+      requestId,
+      event: (order, at) => events.orderRefunded(order, refund, at, requestId),
+    });
+    if (!refunded) throw new Error(`order ${refund.orderId} changed while being refunded`);
+    return refunded;
+  }
+
   /** PENDING_PAYMENT → PAID on its own transaction (tests, until payments arrive by event). */
   markPaid(orderId: bigint, payment: { paymentId: string; requestId: string }): Promise<Order> {
     return this.#transition(orderId, this.#payRequest(payment.paymentId, payment.requestId));
@@ -288,7 +321,7 @@ export class OrderService {
   #payRequest(paymentId: string, requestId: string): TransitionRequest {
     return {
       command: 'pay',
-      actor: 'service:payment',
+      actor: `service:${ORDER_PAYER}`,
       requestId,
       event: (order, at) => events.orderPaid(order, paymentId, at, requestId),
     };

@@ -112,9 +112,10 @@ describe('event pipeline metrics (Postgres + embedded broker)', () => {
       ((await sample(registry, 'outbox_oldest_pending_seconds')) ?? 0) > 0,
       'the oldest pending event has an age',
     );
-    assert.ok(
-      ((await sample(registry, 'outbox_publish_failures_total', { topic: 'user.events' })) ?? 0) >= 3,
-      'failed publishes counted',
+    // The backlog gauge can be refreshed before the first failed publish is counted: wait for the count.
+    await waitFor(
+      async () => ((await sample(registry, 'outbox_publish_failures_total', { topic: 'user.events' })) ?? 0) >= 3,
+      { what: 'failed publishes counted' },
     );
     assert.equal(
       await sample(registry, 'outbox_events_published_total', { topic: 'user.events' }),

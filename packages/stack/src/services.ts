@@ -43,6 +43,17 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
     load: async () => (await import('@mall/subgraph-order')).default,
   },
+  {
+    name: 'payment',
+    summary: 'payments, provider callbacks (sandbox, Alipay, WeChat Pay), refunds; publishes payment.events',
+    load: async () => (await import('@mall/subgraph-payment')).default,
+    secrets: {
+      PAYMENT_WEBHOOK_SECRET: 'webhook-secret',
+      ALIPAY_PRIVATE_KEY: 'alipay-private-key',
+      WECHATPAY_PRIVATE_KEY: 'wechatpay-private-key',
+      WECHATPAY_API_V3_KEY: 'wechatpay-api-v3-key',
+    },
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);

@@ -4,6 +4,12 @@ import type { CancelReason } from './order.ts';
 /** Services that may create orders (`placeOrder`) and read any order by reference. */
 export const ORDER_CREATORS = ['checkout', 'flashsale'] as const;
 
+/** The service that reads an order to charge it (`orderForPayment`) and whose events pay and refund it. */
+export const ORDER_PAYER = 'payment';
+
+/** Every peer service the order subgraph accepts calls from. */
+export const ORDER_PEERS = [...ORDER_CREATORS, ORDER_PAYER] as const;
+
 /** A peer service rather than the router speaking for an end user. */
 export const isService = (identity: Identity): boolean => identity.issuer !== 'router';
 

@@ -82,3 +82,22 @@ export function orderCompleted(order: Order, at: Date, traceId: string): EventEn
     data: { orderId: String(order.id), userId: String(order.userId), completedAt: at.toISOString() },
   });
 }
+
+export function orderRefunded(
+  order: Order,
+  refund: { readonly paymentId: string },
+  at: Date,
+  traceId: string,
+): EventEnvelope<'order.refunded'> {
+  return createEvent('order.refunded', {
+    ...base(order, traceId),
+    data: {
+      orderId: String(order.id),
+      userId: String(order.userId),
+      paymentId: refund.paymentId,
+      amount: order.total,
+      items: order.lines.map((line) => ({ productId: String(line.productId), quantity: line.quantity })),
+      refundedAt: at.toISOString(),
+    },
+  });
+}

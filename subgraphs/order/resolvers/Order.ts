@@ -6,6 +6,7 @@ export const Order: OrderResolvers = {
   // Called by the router's query plan with the caller's identity: batched, and access-checked like order(id).
   __resolveReference: (reference, ctx) => ctx.orders.reference(ctx, reference.id),
   id: (order) => encodeId(order.id),
+  userId: (order) => encodeId(order.userId),
   items: (order) => [...order.lines],
   statusHistory: (order) => [...order.history],
 };

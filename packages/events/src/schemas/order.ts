@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, Money, Quantity, Timestamp } from './common.ts';
+import { Id, Money, Quantity, StockLine, Timestamp } from './common.ts';
 
 const OrderItem = z.object({ productId: Id, quantity: Quantity, unitPrice: Money, lineTotal: Money });
 
@@ -63,6 +63,14 @@ export const orderEvents = {
   'order.refunded': {
     topic: 'order.events',
     version: 1,
-    data: z.object({ orderId: Id, userId: Id, paymentId: Id, amount: Money, refundedAt: Timestamp }),
+    data: z.object({
+      orderId: Id,
+      userId: Id,
+      paymentId: Id,
+      amount: Money,
+      // What to return to stock: the product subgraph puts these units back (the order had committed them).
+      items: z.array(StockLine).optional(),
+      refundedAt: Timestamp,
+    }),
   },
 } as const;

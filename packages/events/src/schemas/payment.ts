@@ -35,6 +35,10 @@ export const paymentEvents = {
       refundId: Id,
       amount: Money,
       reason: z.string().optional(),
+      // ORDER: the payment had paid its order, which is refunded with it (PAID → REFUNDED). UNAPPLIED: a success
+      // that never paid its order (it came after the cancellation, or after another payment), returned on its
+      // own; the order is left as it is. Absent means ORDER.
+      kind: z.enum(['ORDER', 'UNAPPLIED']).optional(),
       refundedAt: Timestamp,
     }),
   },

@@ -100,6 +100,8 @@ export type Order = {
   statusHistory: Array<OrderStatusChange>;
   total: Money;
   updatedAt: Scalars['DateTime']['output'];
+  /** Internal (payment): the owner's id. */
+  userId: Scalars['ID']['output'];
 };
 
 export type OrderConnection = {
@@ -183,12 +185,19 @@ export type Product = {
 export type Query = {
   __typename?: 'Query';
   order?: Maybe<Order>;
+  /** Internal (payment): the order to charge, whoever owns it. */
+  orderForPayment?: Maybe<Order>;
   /** The caller's orders, newest first; an ADMIN sees every user's, or one user's with `userId`. `first` is 1–100. */
   orders: OrderConnection;
 };
 
 
 export type QueryOrderArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryOrderForPaymentArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -399,6 +408,7 @@ export type OrderResolvers<ContextType = OrderContext, ParentType extends Resolv
   statusHistory?: Resolver<Array<ResolversTypes['OrderStatusChange']>, ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type OrderConnectionResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['OrderConnection'] = ResolversParentTypes['OrderConnection']> = {
@@ -439,6 +449,7 @@ export type ProductResolvers<ContextType = OrderContext, ParentType extends Reso
 
 export type QueryResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   order: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
+  orderForPayment: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderForPaymentArgs, 'id'>>;
   orders: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
 };
 
