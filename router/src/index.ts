@@ -1,4 +1,4 @@
-import { KafkaProbe } from '@mall/events';
+import { createKafka, KafkaProbe } from '@mall/events';
 import {
   closeServer,
   createMetricsRegistry,
@@ -12,13 +12,16 @@ import {
   type ServiceDeps,
   startMetricsServer,
 } from '@mall/platform';
+import type { GraphQLSchema } from 'graphql';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';
 import { routerConfig } from './config.ts';
 import { createAdmission } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
+import { OrderFeed } from './order-feed.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
+import { attachSubscriptions } from './subscriptions.ts';
 
 export { routerConfig } from './config.ts';
 
@@ -38,6 +41,7 @@ export interface StartRouterOptions {
 export async function startRouter(deps: ServiceDeps, options: StartRouterOptions = {}): Promise<RunningService> {
   const { config, logger, redis } = deps;
   const registry = createMetricsRegistry('router');
+  const metrics = createRouterMetrics(registry);
   const admit = createAdmission({
     config,
     logger,
@@ -48,7 +52,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       redis,
     }),
     limiter: new RateLimiter(redis),
-    metrics: createRouterMetrics(registry),
+    metrics,
   });
   const gateway = createGateway({
     config,
@@ -57,9 +61,19 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
     ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
   });
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
+    apiSchema = loaded;
+  });
   const apollo = createApolloServer({ config, logger, gateway, registry });
   // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
   await apollo.start();
+  // Few retries per attempt: without Kafka the router starts at once and the feed retries on its own.
+  const feed = new OrderFeed(
+    createKafka({ brokers: kafkaBrokers(config), clientId: 'router', logger, config: { retry: { retries: 1 } } }),
+    logger,
+  );
+  await feed.start();
 
   const kafka = new KafkaProbe(kafkaBrokers(config), 'router');
   let stopping = false;
@@ -77,29 +91,47 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     },
   });
 
+  const subscriptions = attachSubscriptions(http, {
+    logger,
+    apollo,
+    admit,
+    feed,
+    metrics,
+    schema: () => {
+      if (!apiSchema) throw new Error('supergraph not loaded');
+      return apiSchema;
+    },
+    isProduction: config.isProduction,
+  });
+
   let address: { port: number; url: string };
-  let metrics: MetricsServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     address = await listen(http, options.port ?? config.port, config.host);
     const metricsPort = metricsPortOf(config, options.port ?? config.port);
     if (metricsPort !== null)
-      metrics = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
+      metricsServer = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
   } catch (err) {
+    await subscriptions.close();
     await closeServer(http);
+    await feed.stop();
     await apollo.stop();
     throw err;
   }
-  logger.info({ url: `${address.url}/graphql`, metrics: metrics?.url }, 'router ready');
+  logger.info({ url: `${address.url}/graphql`, metrics: metricsServer?.url }, 'router ready');
   return {
     name: 'router',
     url: address.url,
     port: address.port,
-    ...(metrics ? { metricsUrl: metrics.url } : {}),
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     async stop() {
       stopping = true;
       // Stop taking requests and let in-flight ones finish, then stop the gateway (and its supergraph watch).
+      // Subscribers are told to go (1001) so their clients reconnect to another replica.
+      await subscriptions.close();
       await closeServer(http);
-      await metrics?.close();
+      await feed.stop();
+      await metricsServer?.close();
       await apollo.stop();
     },
   };

@@ -30,6 +30,8 @@ export const LIMITS = {
   maxDepth: 12,
   maxAliases: 30,
   maxCost: 10_000,
+  /** Lexical tokens of one document; parsing stops past it, before any work scales with the document. */
+  maxTokens: 5_000,
   /** Assumed length of a list field that takes no `first`/`last`. */
   defaultListSize: 10,
   bodyBytes: 256 * 1024,

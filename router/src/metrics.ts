@@ -1,9 +1,10 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** Router-specific counters; the GraphQL request metrics come from the platform plugin on the same registry. */
 export interface RouterMetrics {
   readonly authFailures: Counter<'reason'>;
   readonly rateLimited: Counter<'scope'>;
+  readonly activeSubscriptions: Gauge;
 }
 
 export function createRouterMetrics(registry: Registry): RouterMetrics {
@@ -18,6 +19,11 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       name: 'router_rate_limited_total',
       help: 'Requests refused as RATE_LIMITED, by limit (ip or user)',
       labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
+    activeSubscriptions: new Gauge({
+      name: 'router_active_subscriptions',
+      help: 'Subscriptions currently open over graphql-ws',
       registers: [registry],
     }),
   };

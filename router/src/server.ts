@@ -16,7 +16,7 @@ import {
   sendJson,
 } from '@mall/platform';
 import cors from 'cors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
@@ -63,6 +63,18 @@ export function createApolloServer(options: {
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
+      {
+        async requestDidStart() {
+          return {
+            async didResolveOperation({ operation }) {
+              if (operation?.operation !== 'subscription') return;
+              throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) on /graphql', {
+                extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+              });
+            },
+          };
+        },
+      },
     ],
   });
 }
@@ -109,8 +121,8 @@ export interface RouterServerOptions {
 
 /**
  * The router's HTTP server: `/graphql` (admission, then Apollo) inside the shared shell that serves health
- * (metrics have their own listener). Subscriptions will attach to the returned server's `upgrade` event on `/graphql` (graphql-ws
- * with a `noServer` WebSocketServer), admitting `connection_init` through the same `admit`.
+ * (metrics have their own listener). Subscriptions attach to the returned server's `upgrade` event
+ * (`attachSubscriptions`), admitting `connection_init` through the same `admit`.
  */
 export function createRouterServer(options: RouterServerOptions): Server {
   const { apollo, admit, logger } = options;
