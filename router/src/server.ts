@@ -20,7 +20,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
-import { aliasLimitRule, costLimitPlugin, depthLimitRule, LIMITS } from './limits.ts';
+import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
 
 /** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
 const INTERNAL_EXTENSIONS = ['serviceName'];
@@ -55,7 +55,9 @@ export function createApolloServer(options: {
     // The process's Lifecycle owns shutdown order (drain HTTP, then the gateway). Apollo's own handler would
     // stop the gateway under in-flight requests and then re-raise the signal, which reads as a second Ctrl-C.
     stopOnTerminationSignals: false,
-    validationRules: [depthLimitRule(LIMITS.maxDepth), aliasLimitRule(LIMITS.maxAliases)],
+    validationRules: limitRules(),
+    // graphql-js stops lexing past this many tokens, before any work grows with the document.
+    parseOptions: { maxTokens: LIMITS.maxTokens },
     formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
     plugins: [
       config.isProduction

@@ -30,7 +30,7 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
-import { aliasLimitRule, depthLimitRule, LIMITS } from './limits.ts';
+import { LIMITS, limitRules } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 import type { OrderFeed } from './order-feed.ts';
 
@@ -314,11 +314,7 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
       return [err instanceof GraphQLError ? err : error('Unparseable query', 'GRAPHQL_PARSE_FAILED')];
     }
     const schema = plainSchema(options.schema());
-    const invalid = validate(schema, document, [
-      ...specifiedRules,
-      depthLimitRule(LIMITS.maxDepth),
-      aliasLimitRule(LIMITS.maxAliases),
-    ]);
+    const invalid = validate(schema, document, [...specifiedRules, ...limitRules()]);
     if (invalid.length > 0) return invalid;
     const operation = getOperationAST(document, payload.operationName);
     if (operation?.operation !== 'subscription')
