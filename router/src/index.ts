@@ -1,6 +1,7 @@
 import { createKafka, KafkaProbe } from '@mall/events';
 import {
   closeServer,
+  configSection,
   createMetricsRegistry,
   IdentitySigner,
   kafkaBrokers,
@@ -20,6 +21,7 @@ import { createGateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { OrderFeed } from './order-feed.ts';
+import { loadTrustedDocuments } from './persisted-queries.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
 import { attachSubscriptions } from './subscriptions.ts';
 
@@ -65,7 +67,8 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
-  const apollo = createApolloServer({ config, logger, gateway, registry });
+  const trustedDocuments = configSection(config, routerConfig).trustedDocuments ? loadTrustedDocuments() : null;
+  const apollo = createApolloServer({ config, logger, gateway, registry, redis, trustedDocuments });
   // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
   await apollo.start();
   // Few retries per attempt: without Kafka the router starts at once and the feed retries on its own.
@@ -102,6 +105,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       return apiSchema;
     },
     isProduction: config.isProduction,
+    trustedDocuments,
   });
 
   let address: { port: number; url: string };

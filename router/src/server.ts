@@ -17,10 +17,12 @@ import {
 } from '@mall/platform';
 import cors from 'cors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
+import { redisQueryCache, trustedDocumentsPlugin, trustedQueryCache } from './persisted-queries.ts';
 
 /** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
 const INTERNAL_EXTENSIONS = ['serviceName'];
@@ -39,8 +41,11 @@ export function createApolloServer(options: {
   logger: Logger;
   gateway: ApolloGateway;
   registry: Registry;
+  redis: Redis;
+  /** The trusted documents (id → text) when only they may run; null for any operation (APQ in Redis). */
+  trustedDocuments: ReadonlyMap<string, string> | null;
 }): ApolloServer<RouterContext> {
-  const { config, logger } = options;
+  const { config, logger, trustedDocuments } = options;
   const formatError = createErrorFormatter(logger);
   return new ApolloServer<RouterContext>({
     gateway: options.gateway,
@@ -52,6 +57,9 @@ export function createApolloServer(options: {
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     maxRecursiveSelections: true,
+    persistedQueries: trustedDocuments
+      ? { cache: trustedQueryCache(trustedDocuments), ttl: null }
+      : { cache: redisQueryCache(options.redis), ttl: configSection(config, routerConfig).apqTtlSeconds },
     // The process's Lifecycle owns shutdown order (drain HTTP, then the gateway). Apollo's own handler would
     // stop the gateway under in-flight requests and then re-raise the signal, which reads as a second Ctrl-C.
     stopOnTerminationSignals: false,
@@ -65,6 +73,7 @@ export function createApolloServer(options: {
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
+      ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),
       {
         async requestDidStart() {
           return {

@@ -33,6 +33,7 @@ import { type Admit, Rejection, type RouterContext, requestIdFrom } from './cont
 import { LIMITS, limitRules } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 import type { OrderFeed } from './order-feed.ts';
+import { documentId } from './persisted-queries.ts';
 
 /** Subscriptions one socket may hold; each costs a refetch per event of its order. */
 const MAX_SUBSCRIPTIONS_PER_SOCKET = 50;
@@ -169,6 +170,17 @@ const resolveFromRefetch: GraphQLFieldResolver<unknown, unknown> = (source, _arg
   return (source as Record<string, unknown>)[String(info.path.key)];
 };
 
+/** The listed document a subscribe message names, by its persisted-query hash or by its own text; else undefined. */
+function trustedSource(
+  documents: ReadonlyMap<string, string>,
+  payload: { query: string; extensions?: Record<string, unknown> | null },
+): string | undefined {
+  const persisted = payload.extensions?.['persistedQuery'];
+  const hash =
+    typeof persisted === 'object' && persisted !== null && 'sha256Hash' in persisted ? persisted.sha256Hash : undefined;
+  return documents.get(typeof hash === 'string' ? hash : documentId(payload.query));
+}
+
 const plainSchemas = new WeakMap<GraphQLSchema, GraphQLSchema>();
 
 /**
@@ -237,6 +249,8 @@ export interface SubscriptionServerOptions {
   /** The supergraph's API schema as the gateway last loaded it. */
   readonly schema: () => GraphQLSchema;
   readonly isProduction: boolean;
+  /** Trusted-documents mode: only these (id → text) may be subscribed. */
+  readonly trustedDocuments: ReadonlyMap<string, string> | null;
 }
 
 export interface SubscriptionServer {
@@ -300,16 +314,23 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
 
   const onSubscribe = async (
     connection: Connection,
-    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+    payload: {
+      query: string;
+      operationName?: string | null;
+      variables?: Record<string, unknown> | null;
+      extensions?: Record<string, unknown> | null;
+    },
     active: number,
   ): Promise<ExecutionArgs | readonly GraphQLError[]> => {
     const admitted = connection.admitted;
     if (!admitted) return [error('Not acknowledged', 'UNAUTHENTICATED')];
     if (active > MAX_SUBSCRIPTIONS_PER_SOCKET)
       return [error(`At most ${MAX_SUBSCRIPTIONS_PER_SOCKET} subscriptions per connection`, 'BAD_REQUEST')];
+    const source = options.trustedDocuments ? trustedSource(options.trustedDocuments, payload) : payload.query;
+    if (source === undefined) return [error('PersistedQueryNotFound', 'PERSISTED_QUERY_NOT_FOUND')];
     let document: DocumentNode;
     try {
-      document = parse(payload.query, { maxTokens: LIMITS.maxTokens });
+      document = parse(source, { maxTokens: LIMITS.maxTokens });
     } catch (err) {
       return [err instanceof GraphQLError ? err : error('Unparseable query', 'GRAPHQL_PARSE_FAILED')];
     }
