@@ -75,8 +75,11 @@ export function loadTrustedDocuments(path: URL = TRUSTED_DOCUMENTS_PATH): Readon
   return new Map(manifest.operations.map((o) => [o.id, o.body]));
 }
 
-/** Automatic persisted queries in Redis, shared by every router replica. */
-export function redisQueryCache(redis: Redis, prefix = 'router:apq:'): KeyValueCache<string> {
+/** Apollo prefixes every persisted-query key with this (APQ_CACHE_PREFIX, not exported from its entry point). */
+const APOLLO_APQ_PREFIX = 'apq:';
+
+/** Automatic persisted queries in Redis (`router:apq:<sha256>`), shared by every router replica. */
+export function redisQueryCache(redis: Redis, prefix = 'router:'): KeyValueCache<string> {
   return {
     get: async (key) => (await redis.get(prefix + key)) ?? undefined,
     set: async (key, value, options) => {
@@ -92,7 +95,8 @@ export function redisQueryCache(redis: Redis, prefix = 'router:apq:'): KeyValueC
 /** The manifest as Apollo's persisted-query cache: only listed documents are found, nothing is ever registered. */
 export function trustedQueryCache(documents: ReadonlyMap<string, string>): KeyValueCache<string> {
   return {
-    get: async (key) => documents.get(key),
+    get: async (key) =>
+      key.startsWith(APOLLO_APQ_PREFIX) ? documents.get(key.slice(APOLLO_APQ_PREFIX.length)) : undefined,
     set: async () => undefined,
     delete: async () => undefined,
   };
@@ -105,7 +109,8 @@ export function trustedQueryCache(documents: ReadonlyMap<string, string>): KeyVa
 export function trustedDocumentsPlugin<TContext extends BaseContext>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart({ request }) {
-      if (request.query === undefined) return;
+      // Nothing to look up: Apollo answers BAD_REQUEST as for any empty request.
+      if (!request.query) return;
       request.extensions = {
         ...request.extensions,
         persistedQuery: { version: 1, sha256Hash: documentId(request.query) },

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import {
@@ -36,6 +36,36 @@ function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormatt
   };
 }
 
+/** Apollo's own refusals of a request (an unsupported persisted-query version…) carry HTTP 400 but no code. */
+function withRequestErrorCode(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (formatted.extensions?.['code'] !== undefined || !(error instanceof GraphQLError)) return formatted;
+  const http = error.extensions['http'];
+  const status = typeof http === 'object' && http !== null && 'status' in http ? http.status : undefined;
+  return status === 400 ? { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } } : formatted;
+}
+
+const badRequest = (message: string) =>
+  new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+
+/**
+ * Refuses what the gateway would otherwise fail on as an internal error: an `operationName` the document does
+ * not define (Apollo leaves operation resolution to the gateway), and subscriptions, which it cannot run.
+ */
+const operationPlugin: ApolloServerPlugin<RouterContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation, operationName }) {
+        if (!operation)
+          throw badRequest(
+            operationName ? `Unknown operation named "${operationName}"` : 'Must provide an operationName',
+          );
+        if (operation.operation === 'subscription')
+          throw badRequest('Subscriptions are served over WebSocket (graphql-ws) on /graphql');
+      },
+    };
+  },
+};
+
 export function createApolloServer(options: {
   config: Config;
   logger: Logger;
@@ -66,7 +96,8 @@ export function createApolloServer(options: {
     validationRules: limitRules(),
     // graphql-js stops lexing past this many tokens, before any work grows with the document.
     parseOptions: { maxTokens: LIMITS.maxTokens },
-    formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
+    formatError: (formatted, error) =>
+      withoutInternalExtensions(formatError(withRequestErrorCode(formatted, error), error)),
     plugins: [
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
@@ -74,18 +105,7 @@ export function createApolloServer(options: {
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
       ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),
-      {
-        async requestDidStart() {
-          return {
-            async didResolveOperation({ operation }) {
-              if (operation?.operation !== 'subscription') return;
-              throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) on /graphql', {
-                extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-              });
-            },
-          };
-        },
-      },
+      operationPlugin,
     ],
   });
 }
