@@ -13,6 +13,8 @@ export const routerConfig = defineConfig(
       SUPERGRAPH_HOT_RELOAD: z.stringbool().optional(),
       TRUSTED_DOCUMENTS: z.enum(['off', 'on']).default('off'),
       APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
+      APOLLO_KEY: configFields.optionalString,
+      APOLLO_GRAPH_REF: configFields.optionalString,
     })
     .transform((e) => ({
       /** Proxies whose X-Forwarded-For is believed for the client IP. */
@@ -25,6 +27,8 @@ export const routerConfig = defineConfig(
       trustedDocuments: e.TRUSTED_DOCUMENTS === 'on',
       /** How long an automatic persisted query stays registered in Redis. */
       apqTtlSeconds: e.APQ_TTL_SECONDS,
+      /** Apollo Studio usage reporting, only when both are set. */
+      studio: e.APOLLO_KEY && e.APOLLO_GRAPH_REF ? { key: e.APOLLO_KEY, graphRef: e.APOLLO_GRAPH_REF } : undefined,
     })),
 );
 export type RouterConfig = z.infer<typeof routerConfig.schema>;

@@ -60,6 +60,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     config,
     logger,
     signer: new IdentitySigner(deps.internalSecret, 'router'),
+    metrics,
     ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
     ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
   });

@@ -22,6 +22,7 @@ export class OrderFeed {
   #consumer: Consumer | undefined;
   #retry: NodeJS.Timeout | undefined;
   #stopped = false;
+  #eventsSeen = 0;
   readonly #log = throttled();
 
   constructor(kafka: Kafka, logger: Logger) {
@@ -73,6 +74,11 @@ export class OrderFeed {
     }, RETRY_MS);
   }
 
+  /** Events dispatched so far: a refetch started at the same count has seen every one of them. */
+  get eventsSeen(): number {
+    return this.#eventsSeen;
+  }
+
   /** Calls `listener` on every event of `orderId` until the returned function is called. */
   watch(orderId: string, listener: OrderListener): () => void {
     let listeners = this.#listeners.get(orderId);
@@ -102,6 +108,7 @@ export class OrderFeed {
       return;
     }
     if (typeof orderId !== 'string') return;
+    this.#eventsSeen += 1;
     for (const listener of this.#listeners.get(orderId) ?? []) listener();
   }
 }

@@ -1,8 +1,12 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginUsageReporting } from '@apollo/server/plugin/usageReporting';
 import {
   type Config,
   configSection,
@@ -76,6 +80,7 @@ export function createApolloServer(options: {
   trustedDocuments: ReadonlyMap<string, string> | null;
 }): ApolloServer<RouterContext> {
   const { config, logger, trustedDocuments } = options;
+  const { studio } = configSection(config, routerConfig);
   const formatError = createErrorFormatter(logger);
   return new ApolloServer<RouterContext>({
     gateway: options.gateway,
@@ -87,6 +92,8 @@ export function createApolloServer(options: {
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     maxRecursiveSelections: true,
+    // Usage reporting only on an explicit opt-in; Apollo would otherwise also pick these up from process.env.
+    apollo: studio ?? {},
     persistedQueries: trustedDocuments
       ? { cache: trustedQueryCache(trustedDocuments), ttl: null }
       : { cache: redisQueryCache(options.redis), ttl: configSection(config, routerConfig).apqTtlSeconds },
@@ -102,6 +109,10 @@ export function createApolloServer(options: {
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      // Operation shapes and timings only: variables and headers (tokens, personal data) never leave.
+      studio
+        ? ApolloServerPluginUsageReporting({ sendVariableValues: { none: true }, sendHeaders: { none: true } })
+        : ApolloServerPluginUsageReportingDisabled(),
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
       ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),

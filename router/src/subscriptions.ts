@@ -267,8 +267,11 @@ export interface SubscriptionServer {
 export function attachSubscriptions(http: Server, options: SubscriptionServerOptions): SubscriptionServer {
   const { logger, apollo, admit, feed, metrics } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.bodyBytes });
-  /** Refetches in flight per (order, identity, query): subscribers with the same view share one. */
-  const inflight = new Map<string, Promise<Refetched | readonly GraphQLError[]>>();
+  /**
+   * Refetches in flight per (order, identity, query): subscribers with the same view share one, but only one
+   * started after the latest event, or a subscriber could be handed a state from before the event it was told of.
+   */
+  const inflight = new Map<string, { seen: number; result: Promise<Refetched | readonly GraphQLError[]> }>();
   let closing = false;
 
   const refetch = (
@@ -285,9 +288,9 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
       queryText,
       variables,
     ]);
-    let pending = inflight.get(key);
-    if (pending) return pending;
-    pending = (async () => {
+    const shared = inflight.get(key);
+    if (shared && shared.seen === feed.eventsSeen) return shared.result;
+    const pending = (async () => {
       const response = await apollo.executeOperation(
         { query, variables },
         {
@@ -307,8 +310,10 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
         ? errors
         : [{ message: 'Order not found', extensions: { code: 'NOT_FOUND' } }];
       return formatted.map((e) => new GraphQLError(e.message, { extensions: { ...e.extensions } }));
-    })().finally(() => inflight.delete(key));
-    inflight.set(key, pending);
+    })().finally(() => {
+      if (inflight.get(key)?.result === pending) inflight.delete(key);
+    });
+    inflight.set(key, { seen: feed.eventsSeen, result: pending });
     return pending;
   };
 

@@ -160,6 +160,26 @@ describe('orderStatusChanged', () => {
   });
 });
 
+describe('metrics', () => {
+  test("active subscriptions, subgraph fetches, and the refetches under the subscription's operation name", async () => {
+    const owner = await customer(stack);
+    const order = await placeOrder(stack, orderInput(owner.id));
+    const { client } = connect(stack.url, owner.token);
+    try {
+      await nextUpdate(subscribe(client, order.id));
+      const metricsUrl = stack.metricsUrls['router'];
+      assert.ok(metricsUrl);
+      const metrics = await (await fetch(metricsUrl)).text();
+      const active = Number(/^router_active_subscriptions\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+      assert.ok(active >= 1, `router_active_subscriptions ${active}`);
+      assert.match(metrics, /router_subgraph_fetch_duration_seconds_count\{[^}]*subgraph="order"[^}]*\} [1-9]/);
+      assert.match(metrics, /graphql_requests_total\{[^}]*operation="OrderStatus"[^}]*\} [1-9]/);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
 describe('replicas and tokens', () => {
   const logger = createLogger({ service: 'router-test', level: 'silent' });
   const routers: RunningService[] = [];
