@@ -73,7 +73,7 @@ type Connection = {
  * `state: order(id:) { id status statusHistory {…} }` plus `view_<key>: order(id:) { <selection> }` for each
  * `order` field of the update. The order id argument is the client's own node (literal or variable).
  */
-export function refetchQuery(
+function refetchQuery(
   document: DocumentNode,
   operation: OperationDefinitionNode,
   root: FieldNode,
