@@ -11,6 +11,10 @@ export const routerConfig = defineConfig(
       CORS_ORIGINS: configFields.optionalString,
       SUPERGRAPH_PATH: configFields.optionalString,
       SUPERGRAPH_HOT_RELOAD: z.stringbool().optional(),
+      TRUSTED_DOCUMENTS: z.enum(['off', 'on']).default('off'),
+      APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
+      APOLLO_KEY: configFields.optionalString,
+      APOLLO_GRAPH_REF: configFields.optionalString,
     })
     .transform((e) => ({
       /** Proxies whose X-Forwarded-For is believed for the client IP. */
@@ -19,6 +23,12 @@ export const routerConfig = defineConfig(
         .map((o) => o.trim())
         .filter(Boolean),
       supergraph: { path: e.SUPERGRAPH_PATH, hotReload: e.SUPERGRAPH_HOT_RELOAD ?? e.NODE_ENV !== 'production' },
+      /** `on`: only the operations of `router/trusted-documents.json` run (production); `off`: any, with APQ. */
+      trustedDocuments: e.TRUSTED_DOCUMENTS === 'on',
+      /** How long an automatic persisted query stays registered in Redis. */
+      apqTtlSeconds: e.APQ_TTL_SECONDS,
+      /** Apollo Studio usage reporting, only when both are set. */
+      studio: e.APOLLO_KEY && e.APOLLO_GRAPH_REF ? { key: e.APOLLO_KEY, graphRef: e.APOLLO_GRAPH_REF } : undefined,
     })),
 );
 export type RouterConfig = z.infer<typeof routerConfig.schema>;

@@ -19,6 +19,7 @@ import { Agent, type Dispatcher, request } from 'undici';
 import { routerConfig } from './config.ts';
 import type { RouterContext } from './context.ts';
 import { LIMITS } from './limits.ts';
+import type { RouterMetrics } from './metrics.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -87,19 +88,34 @@ export class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
   readonly #name: string;
   readonly #signer: IdentitySigner;
 
-  constructor(options: { name: string; url: string; signer: IdentitySigner }) {
+  readonly #fetches: RouterMetrics['subgraphFetch'] | undefined;
+
+  constructor(options: {
+    name: string;
+    url: string;
+    signer: IdentitySigner;
+    fetches?: RouterMetrics['subgraphFetch'];
+  }) {
     super({ url: options.url });
     this.#name = options.name;
     this.#signer = options.signer;
+    this.#fetches = options.fetches;
     this.fetcher = boundedFetch;
   }
 
-  override process(options: GraphQLDataSourceProcessOptions<RouterContext>) {
+  override async process(options: GraphQLDataSourceProcessOptions<RouterContext>) {
     if (!('incomingRequestContext' in options)) return super.process(options);
     const { deadline } = options.context;
-    if (deadline.aborted)
-      return Promise.reject(new Error(`request deadline passed before calling subgraph ${this.#name}`));
-    return requestDeadline.run(deadline, () => super.process(options));
+    if (deadline.aborted) throw new Error(`request deadline passed before calling subgraph ${this.#name}`);
+    const end = this.#fetches?.startTimer({ subgraph: this.#name });
+    try {
+      const response = await requestDeadline.run(deadline, () => super.process(options));
+      end?.({ outcome: 'ok' });
+      return response;
+    } catch (err) {
+      end?.({ outcome: 'error' });
+      throw err;
+    }
   }
 
   override async willSendRequest(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<void> {
@@ -151,6 +167,7 @@ export interface GatewayOptions {
   readonly config: Config;
   readonly logger: Logger;
   readonly signer: IdentitySigner;
+  readonly metrics?: RouterMetrics;
   /** Per-subgraph URL overrides (tests with random ports); otherwise `config.subgraphs[name].url`. */
   readonly subgraphUrls?: Partial<Record<string, string>>;
   /** A supergraph given as text (tests); otherwise read from `supergraphPath(config)`. */
@@ -178,7 +195,12 @@ export function createGateway(options: GatewayOptions): ApolloGateway {
   const common = {
     logger: gatewayLogger,
     buildService: ({ name, url }: { name: string; url?: string }) =>
-      new SignedDataSource({ name, url: urlOf(name, url), signer: options.signer }),
+      new SignedDataSource({
+        name,
+        url: urlOf(name, url),
+        signer: options.signer,
+        ...(options.metrics ? { fetches: options.metrics.subgraphFetch } : {}),
+      }),
   };
 
   if (options.supergraphSdl !== undefined)

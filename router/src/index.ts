@@ -1,6 +1,7 @@
-import { KafkaProbe } from '@mall/events';
+import { createKafka, KafkaProbe } from '@mall/events';
 import {
   closeServer,
+  configSection,
   createMetricsRegistry,
   IdentitySigner,
   kafkaBrokers,
@@ -12,13 +13,17 @@ import {
   type ServiceDeps,
   startMetricsServer,
 } from '@mall/platform';
+import type { GraphQLSchema } from 'graphql';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';
 import { routerConfig } from './config.ts';
 import { createAdmission } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
+import { OrderFeed } from './order-feed.ts';
+import { loadTrustedDocuments } from './persisted-queries.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
+import { attachSubscriptions } from './subscriptions.ts';
 import { paymentProxy } from './webhooks.ts';
 
 export { routerConfig } from './config.ts';
@@ -39,6 +44,7 @@ export interface StartRouterOptions {
 export async function startRouter(deps: ServiceDeps, options: StartRouterOptions = {}): Promise<RunningService> {
   const { config, logger, redis } = deps;
   const registry = createMetricsRegistry('router');
+  const metrics = createRouterMetrics(registry);
   const admit = createAdmission({
     config,
     logger,
@@ -49,19 +55,31 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       redis,
     }),
     limiter: new RateLimiter(redis),
-    metrics: createRouterMetrics(registry),
+    metrics,
   });
   const signer = new IdentitySigner(deps.internalSecret, 'router');
   const gateway = createGateway({
     config,
     logger,
     signer,
+    metrics,
     ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
     ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
   });
-  const apollo = createApolloServer({ config, logger, gateway, registry });
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
+    apiSchema = loaded;
+  });
+  const trustedDocuments = configSection(config, routerConfig).trustedDocuments ? loadTrustedDocuments() : null;
+  const apollo = createApolloServer({ config, logger, gateway, registry, redis, trustedDocuments });
   // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
   await apollo.start();
+  // Few retries per attempt: without Kafka the router starts at once and the feed retries on its own.
+  const feed = new OrderFeed(
+    createKafka({ brokers: kafkaBrokers(config), clientId: 'router', logger, config: { retry: { retries: 1 } } }),
+    logger,
+  );
+  await feed.start();
 
   const kafka = new KafkaProbe(kafkaBrokers(config), 'router');
   let stopping = false;
@@ -84,29 +102,48 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     },
   });
 
+  const subscriptions = attachSubscriptions(http, {
+    logger,
+    apollo,
+    admit,
+    feed,
+    metrics,
+    schema: () => {
+      if (!apiSchema) throw new Error('supergraph not loaded');
+      return apiSchema;
+    },
+    isProduction: config.isProduction,
+    trustedDocuments,
+  });
+
   let address: { port: number; url: string };
-  let metrics: MetricsServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     address = await listen(http, options.port ?? config.port, config.host);
     const metricsPort = metricsPortOf(config, options.port ?? config.port);
     if (metricsPort !== null)
-      metrics = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
+      metricsServer = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
   } catch (err) {
+    await subscriptions.close();
     await closeServer(http);
+    await feed.stop();
     await apollo.stop();
     throw err;
   }
-  logger.info({ url: `${address.url}/graphql`, metrics: metrics?.url }, 'router ready');
+  logger.info({ url: `${address.url}/graphql`, metrics: metricsServer?.url }, 'router ready');
   return {
     name: 'router',
     url: address.url,
     port: address.port,
-    ...(metrics ? { metricsUrl: metrics.url } : {}),
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     async stop() {
       stopping = true;
       // Stop taking requests and let in-flight ones finish, then stop the gateway (and its supergraph watch).
+      // Subscribers are told to go (1001) so their clients reconnect to another replica.
+      await subscriptions.close();
       await closeServer(http);
-      await metrics?.close();
+      await feed.stop();
+      await metricsServer?.close();
       await apollo.stop();
     },
   };

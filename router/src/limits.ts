@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { defineScript } from '@mall/platform';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import {
   type DocumentNode,
   type FieldNode,
@@ -21,6 +24,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
  * What one request may ask of the router. Sized for the public operations (the heaviest, a page of 100
@@ -30,6 +34,9 @@ export const LIMITS = {
   maxDepth: 12,
   maxAliases: 30,
   maxCost: 10_000,
+  /** Lexical tokens of one document; parsing stops past it, before any work scales with the document. */
+  maxTokens: 5_000,
+  maxDirectives: 50,
   /** Assumed length of a list field that takes no `first`/`last`. */
   defaultListSize: 10,
   bodyBytes: 256 * 1024,
@@ -56,73 +63,60 @@ function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode
   return fragments;
 }
 
-/** Deepest field nesting of an operation, fragments expanded (each fragment measured once). */
-export function operationDepth(
-  operation: OperationDefinitionNode,
-  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
-): number {
-  const memo = new Map<string, number>();
-  const visiting = new Set<string>();
-  const depthOf = (selectionSet: SelectionSetNode): number => {
-    let max = 0;
-    for (const selection of selectionSet.selections) {
-      if (selection.kind === Kind.FIELD) {
-        if (!isMeta(selection)) max = Math.max(max, 1 + (selection.selectionSet ? depthOf(selection.selectionSet) : 0));
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        max = Math.max(max, depthOf(selection.selectionSet));
-      } else {
-        const name = selection.name.value;
-        const fragment = fragments.get(name);
-        // A cycle is reported by graphql-js's own NoFragmentCycles rule; here it just ends the walk.
-        if (!fragment || visiting.has(name)) continue;
-        let depth = memo.get(name);
-        if (depth === undefined) {
-          visiting.add(name);
-          depth = depthOf(fragment.selectionSet);
-          visiting.delete(name);
-          memo.set(name, depth);
-        }
-        max = Math.max(max, depth);
-      }
-    }
-    return max;
-  };
-  return depthOf(operation.selectionSet);
+/**
+ * A GraphQL Armor rule whose refusal is reported as a validation error in our words (its own are "Syntax
+ * Error: … limit of n exceeded, found m."): Armor's default throws out of `validate`, which Apollo would
+ * answer as an internal error instead of GRAPHQL_VALIDATION_FAILED.
+ */
+function armorRule(
+  rule: (options: {
+    n: number;
+    exposeLimits: true;
+    propagateOnRejection: false;
+    onReject: GraphQLArmorRejectCallback[];
+  }) => ValidationRule,
+  limit: number,
+  message: (found: number, limit: number) => string,
+): ValidationRule {
+  return rule({
+    n: limit,
+    exposeLimits: true,
+    propagateOnRejection: false,
+    onReject: [
+      (context, error) => {
+        const found = Number(/found (\d+)/.exec(error.message)?.[1]);
+        context?.reportError(new GraphQLError(Number.isFinite(found) ? message(found, limit) : error.message));
+      },
+    ],
+  });
 }
 
-export function depthLimitRule(maxDepth: number): ValidationRule {
-  return (context) => {
-    const fragments = fragmentsOf(context.getDocument());
-    return {
-      OperationDefinition(node) {
-        const depth = operationDepth(node, fragments);
-        if (depth > maxDepth) {
-          context.reportError(
-            new GraphQLError(`Query depth ${depth} exceeds the limit of ${maxDepth}`, { nodes: [node] }),
-          );
-        }
-      },
-    };
-  };
-}
+/** Deepest field nesting, fragments expanded and not counted as levels; `__schema` is left to the introspection switch. */
+export const depthLimitRule = (maxDepth: number): ValidationRule =>
+  armorRule(
+    (options) => maxDepthRule({ ...options, flattenFragments: true, ignoreIntrospection: true }),
+    maxDepth,
+    (depth, limit) => `Query depth ${depth} exceeds the limit of ${limit}`,
+  );
 
 /** Aliases let one request repeat an expensive field many times over; the cost limit covers the rest. */
-export function aliasLimitRule(maxAliases: number): ValidationRule {
-  return (context) => {
-    let aliases = 0;
-    return {
-      Field(node) {
-        if (node.alias) aliases += 1;
-      },
-      Document: {
-        leave() {
-          if (aliases > maxAliases)
-            context.reportError(new GraphQLError(`Query uses ${aliases} aliases; the limit is ${maxAliases}`));
-        },
-      },
-    };
-  };
-}
+export const aliasLimitRule = (maxAliases: number): ValidationRule =>
+  armorRule(maxAliasesRule, maxAliases, (aliases, limit) => `Query uses ${aliases} aliases; the limit is ${limit}`);
+
+/** Directives repeated on one field (`@include(if: true)` × 10 000) cost parsing and validation, nothing else. */
+export const directiveLimitRule = (maxDirectives: number): ValidationRule =>
+  armorRule(
+    maxDirectivesRule,
+    maxDirectives,
+    (directives, limit) => `Query uses ${directives} directives; the limit is ${limit}`,
+  );
+
+/** The validation rules of every operation the router runs, HTTP and WebSocket alike. */
+export const limitRules = (): ValidationRule[] => [
+  depthLimitRule(LIMITS.maxDepth),
+  aliasLimitRule(LIMITS.maxAliases),
+  directiveLimitRule(LIMITS.maxDirectives),
+];
 
 type Variables = Readonly<Record<string, unknown>> | undefined;
 
@@ -250,24 +244,6 @@ export function rateLimitSubject(ip: string): string {
     .join(':')}::/64`;
 }
 
-/**
- * INCR and set the window's expiry in one step, so concurrent routers share a count and no key outlives its
- * window. The window opens on the bucket's first request (a fixed window per bucket, no clock needed).
- * Replies with the count and the milliseconds left in the window.
- */
-const hitScript = defineScript<[bucketKey: string], [windowMs: number], [number, number]>({
-  name: 'mallRouterRateLimitHit',
-  lua: `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return { count, ttl }
-`,
-});
-
 export interface RateLimitDecision {
   readonly allowed: boolean;
   readonly count: number;
@@ -276,9 +252,17 @@ export interface RateLimitDecision {
   readonly retryAfterSeconds: number;
 }
 
+/**
+ * Fixed windows in Redis shared by every router replica, counted by rate-limiter-flexible's `RateLimiterRedis`
+ * (one atomic INCR-with-expiry script per hit; the window opens on a bucket's first request). No insurance
+ * limiter: when Redis is away the admission fails open (README "Operating it"), rather than each replica
+ * counting alone. The wait is bounded by the platform's Redis client (command time-out, no offline queue once up).
+ */
 export class RateLimiter {
   readonly #redis: Redis;
   readonly #windowMs: number;
+  /** One limiter per limit: rate-limiter-flexible fixes its points at construction. */
+  readonly #limiters = new Map<number, RateLimiterRedis>();
 
   constructor(redis: Redis, options: { windowMs?: number } = {}) {
     this.#redis = redis;
@@ -288,12 +272,38 @@ export class RateLimiter {
   /** Counts one request against `bucket`; `limit` 0 means no limit (and no Redis call). */
   async hit(bucket: string, limit: number): Promise<RateLimitDecision | null> {
     if (limit <= 0) return null;
-    const [count, ttlMs] = await hitScript(this.#redis, [RateLimiter.key(bucket)], [this.#windowMs]);
-    return { allowed: count <= limit, count, limit, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
+    let limiter = this.#limiters.get(limit);
+    if (!limiter) {
+      limiter = new RateLimiterRedis({
+        storeClient: this.#redis,
+        keyPrefix: KEY_PREFIX,
+        points: limit,
+        duration: Math.max(1, Math.floor(this.#windowMs / 1000)),
+      });
+      this.#limiters.set(limit, limiter);
+    }
+    let result: RateLimiterRes;
+    let allowed = true;
+    try {
+      result = await limiter.consume(bucket);
+    } catch (err) {
+      // Over the limit rejects with the counter's state; anything else (Redis) is the caller's to handle.
+      if (!(err instanceof RateLimiterRes)) throw err;
+      result = err;
+      allowed = false;
+    }
+    return {
+      allowed,
+      count: result.consumedPoints,
+      limit,
+      retryAfterSeconds: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
+    };
   }
 
   /** The Redis key of a bucket (before the client's MALL_REDIS_PREFIX). */
   static key(bucket: string): string {
-    return `router:rate:${bucket}`;
+    return `${KEY_PREFIX}:${bucket}`;
   }
 }
+
+const KEY_PREFIX = 'router:rate';

@@ -1,8 +1,12 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ApolloGateway } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import {
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginUsageReporting } from '@apollo/server/plugin/usageReporting';
 import {
   type Config,
   configSection,
@@ -17,11 +21,13 @@ import {
   sendJson,
 } from '@mall/platform';
 import cors from 'cors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
-import { aliasLimitRule, costLimitPlugin, depthLimitRule, LIMITS } from './limits.ts';
+import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
+import { redisQueryCache, trustedDocumentsPlugin, trustedQueryCache } from './persisted-queries.ts';
 
 /** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
 const INTERNAL_EXTENSIONS = ['serviceName'];
@@ -35,13 +41,47 @@ function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormatt
   };
 }
 
+/** Apollo's own refusals of a request (an unsupported persisted-query version…) carry HTTP 400 but no code. */
+function withRequestErrorCode(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (formatted.extensions?.['code'] !== undefined || !(error instanceof GraphQLError)) return formatted;
+  const http = error.extensions['http'];
+  const status = typeof http === 'object' && http !== null && 'status' in http ? http.status : undefined;
+  return status === 400 ? { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } } : formatted;
+}
+
+const badRequest = (message: string) =>
+  new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+
+/**
+ * Refuses what the gateway would otherwise fail on as an internal error: an `operationName` the document does
+ * not define (Apollo leaves operation resolution to the gateway), and subscriptions, which it cannot run.
+ */
+const operationPlugin: ApolloServerPlugin<RouterContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation, operationName }) {
+        if (!operation)
+          throw badRequest(
+            operationName ? `Unknown operation named "${operationName}"` : 'Must provide an operationName',
+          );
+        if (operation.operation === 'subscription')
+          throw badRequest('Subscriptions are served over WebSocket (graphql-ws) on /graphql');
+      },
+    };
+  },
+};
+
 export function createApolloServer(options: {
   config: Config;
   logger: Logger;
   gateway: ApolloGateway;
   registry: Registry;
+  redis: Redis;
+  /** The trusted documents (id → text) when only they may run; null for any operation (APQ in Redis). */
+  trustedDocuments: ReadonlyMap<string, string> | null;
 }): ApolloServer<RouterContext> {
-  const { config, logger } = options;
+  const { config, logger, trustedDocuments } = options;
+  const { studio } = configSection(config, routerConfig);
   const formatError = createErrorFormatter(logger);
   return new ApolloServer<RouterContext>({
     gateway: options.gateway,
@@ -53,17 +93,31 @@ export function createApolloServer(options: {
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     maxRecursiveSelections: true,
+    // Usage reporting only on an explicit opt-in; Apollo would otherwise also pick these up from process.env.
+    apollo: studio ?? {},
+    persistedQueries: trustedDocuments
+      ? { cache: trustedQueryCache(trustedDocuments), ttl: null }
+      : { cache: redisQueryCache(options.redis), ttl: configSection(config, routerConfig).apqTtlSeconds },
     // The process's Lifecycle owns shutdown order (drain HTTP, then the gateway). Apollo's own handler would
     // stop the gateway under in-flight requests and then re-raise the signal, which reads as a second Ctrl-C.
     stopOnTerminationSignals: false,
-    validationRules: [depthLimitRule(LIMITS.maxDepth), aliasLimitRule(LIMITS.maxAliases)],
-    formatError: (formatted, error) => withoutInternalExtensions(formatError(formatted, error)),
+    validationRules: limitRules(),
+    // graphql-js stops lexing past this many tokens, before any work grows with the document.
+    parseOptions: { maxTokens: LIMITS.maxTokens },
+    formatError: (formatted, error) =>
+      withoutInternalExtensions(formatError(withRequestErrorCode(formatted, error), error)),
     plugins: [
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      // Operation shapes and timings only: variables and headers (tokens, personal data) never leave.
+      studio
+        ? ApolloServerPluginUsageReporting({ sendVariableValues: { none: true }, sendHeaders: { none: true } })
+        : ApolloServerPluginUsageReportingDisabled(),
       graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
+      ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),
+      operationPlugin,
     ],
   });
 }
@@ -112,8 +166,8 @@ export interface RouterServerOptions {
 
 /**
  * The router's HTTP server: `/graphql` (admission, then Apollo) inside the shared shell that serves health
- * (metrics have their own listener). Subscriptions will attach to the returned server's `upgrade` event on `/graphql` (graphql-ws
- * with a `noServer` WebSocketServer), admitting `connection_init` through the same `admit`.
+ * (metrics have their own listener). Subscriptions attach to the returned server's `upgrade` event
+ * (`attachSubscriptions`), admitting `connection_init` through the same `admit`.
  */
 export function createRouterServer(options: RouterServerOptions): Server {
   const { apollo, admit, logger } = options;

@@ -6,6 +6,7 @@ import {
   aliasLimitRule,
   costLimitPlugin,
   depthLimitRule,
+  directiveLimitRule,
   LIMITS,
   operationCost,
   rateLimitSubject,
@@ -52,6 +53,17 @@ describe('depth limit', () => {
 
   it('leaves introspection to the introspection switch', () => {
     assert.deepEqual(errorsOf('{ __schema { types { fields { type { ofType { ofType { name } } } } } } }'), []);
+  });
+});
+
+describe('directive limit', () => {
+  it('allows the limit and refuses one directive more', () => {
+    const tags = (n: number) => `{ tags ${'@include(if: true) '.repeat(n)}}`;
+    assert.deepEqual(
+      errorsOf(tags(3), [directiveLimitRule(3)]).filter((m) => !m.includes('@include')),
+      [],
+    );
+    assert.ok(errorsOf(tags(4), [directiveLimitRule(3)]).includes('Query uses 4 directives; the limit is 3'));
   });
 });
 

@@ -410,6 +410,8 @@ describe('router (gateway + subgraphs + Redis)', () => {
     assert.equal(unknown.body.errors?.[0]?.extensions?.['code'], 'PERSISTED_QUERY_NOT_FOUND');
     assert.deepEqual((await post(router, { query, extensions })).body.data, { leaky: 'fine' });
     assert.deepEqual((await post(router, { extensions })).body.data, { leaky: 'fine' });
+    // Registered in Redis: another replica knows it without being sent the text.
+    assert.deepEqual((await post(await start(), { extensions })).body.data, { leaky: 'fine' });
   });
 
   it('allows local origins in development and no others', async () => {

@@ -149,6 +149,22 @@ export type OrderStatusChange = {
   status: OrderStatus;
 };
 
+/**
+ * One status transition of an order, pushed by the router's `orderStatusChanged` subscription. The first message
+ * is the order's current status (its latest transition), then one per transition.
+ */
+export type OrderStatusUpdate = {
+  __typename?: 'OrderStatusUpdate';
+  at: Scalars['DateTime']['output'];
+  /** The order as it is now: any of its fields, resolved through the supergraph like a query. */
+  order: Order;
+  orderId: Scalars['ID']['output'];
+  previousStatus?: Maybe<OrderStatus>;
+  /** For CANCELLED: USER, TIMEOUT or ADMIN; otherwise null. */
+  reason?: Maybe<Scalars['String']['output']>;
+  status: OrderStatus;
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
@@ -207,6 +223,27 @@ export type QueryOrdersArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   status?: InputMaybe<OrderStatus>;
   userId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+/**
+ * Served by the router over graphql-ws (`/graphql`, token in `connection_init`), never by this subgraph: the router
+ * reads order.events and resolves each update as `order(id:)` with the subscriber's identity. The owner or an
+ * ADMIN only (another user's order is NOT_FOUND).
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** The order's current status first, then every transition. */
+  orderStatusChanged: OrderStatusUpdate;
+};
+
+
+/**
+ * Served by the router over graphql-ws (`/graphql`, token in `connection_init`), never by this subgraph: the router
+ * reads order.events and resolves each update as `order(id:)` with the subscriber's identity. The owner or an
+ * ADMIN only (another user's order is NOT_FOUND).
+ */
+export type SubscriptionOrderStatusChangedArgs = {
+  orderId: Scalars['ID']['input'];
 };
 
 export type User = {
@@ -335,12 +372,14 @@ export type ResolversTypes = {
   OrderItem: ResolverTypeWrapper<OrderLineModel>;
   OrderStatus: OrderStatus;
   OrderStatusChange: ResolverTypeWrapper<StatusChangeModel>;
+  OrderStatusUpdate: ResolverTypeWrapper<Omit<OrderStatusUpdate, 'order'> & { order: ResolversTypes['Order'] }>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PlaceOrderInput: PlaceOrderInput;
   PlaceOrderLineInput: PlaceOrderLineInput;
   Product: ResolverTypeWrapper<Product>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<UserReferenceModel>;
 };
 
@@ -359,12 +398,14 @@ export type ResolversParentTypes = {
   OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   OrderItem: OrderLineModel;
   OrderStatusChange: StatusChangeModel;
+  OrderStatusUpdate: Omit<OrderStatusUpdate, 'order'> & { order: ResolversParentTypes['Order'] };
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
   PlaceOrderInput: PlaceOrderInput;
   PlaceOrderLineInput: PlaceOrderLineInput;
   Product: Product;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   User: UserReferenceModel;
 };
 
@@ -438,6 +479,15 @@ export type OrderStatusChangeResolvers<ContextType = OrderContext, ParentType ex
   status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
 };
 
+export type OrderStatusUpdateResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['OrderStatusUpdate'] = ResolversParentTypes['OrderStatusUpdate']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  order?: Resolver<ResolversTypes['Order'], ParentType, ContextType>;
+  orderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  previousStatus?: Resolver<Maybe<ResolversTypes['OrderStatus']>, ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
+};
+
 export type PageInfoResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -451,6 +501,10 @@ export type QueryResolvers<ContextType = OrderContext, ParentType extends Resolv
   order: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orderForPayment: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderForPaymentArgs, 'id'>>;
   orders: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, RequireFields<QueryOrdersArgs, 'first'>>;
+};
+
+export type SubscriptionResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  orderStatusChanged?: SubscriptionResolver<ResolversTypes['OrderStatusUpdate'], "orderStatusChanged", ParentType, ContextType, RequireFields<SubscriptionOrderStatusChangedArgs, 'orderId'>>;
 };
 
 export type UserResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -469,8 +523,10 @@ export type Resolvers<ContextType = OrderContext> = {
   OrderEdge?: OrderEdgeResolvers<ContextType>;
   OrderItem?: OrderItemResolvers<ContextType>;
   OrderStatusChange?: OrderStatusChangeResolvers<ContextType>;
+  OrderStatusUpdate?: OrderStatusUpdateResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
