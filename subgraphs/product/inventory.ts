@@ -262,8 +262,8 @@ export class InventoryService {
   }
 
   /**
-   * HELD → COMMITTED or RELEASED, exactly once: the conditional UPDATE in moveReservation decides, so a repeat, or the
-   * other settlement arriving later, finds nothing HELD and changes nothing. Releasing an order that has no
+   * HELD → COMMITTED or RELEASED, exactly once: the conditional UPDATE in moveReservation decides, so a repeat,
+   * or the other settlement arriving later, finds nothing HELD and changes nothing. Releasing an order that has no
    * reservation yet records a RELEASED one without lines, so a reserveStock arriving after the cancellation
    * holds nothing.
    */
