@@ -64,7 +64,7 @@ export class InventoryService {
     this.#lowStock = deps.lowStockThreshold;
     this.#reservations = new Counter({
       name: 'product_reservations_total',
-      help: 'Reservation operations by outcome: reserve (held, repeated, out_of_stock), commit/release/expire (changed, unchanged)',
+      help: 'Reservation operations by outcome: reserve (held, repeated, out_of_stock), commit/release/expire/return (changed, unchanged)',
       labelNames: ['operation', 'outcome'] as const,
       registers: [deps.registry],
     });
@@ -168,7 +168,40 @@ export class InventoryService {
     return changed ? shownLevelChanges(settlement, reservation) : [];
   }
 
-  /** After the consumer's transaction committed: the cache forgets what settleInTransaction changed. */
+  /**
+   * A refunded order's sold units go back on the shelf (order.refunded), inside the consumer's transaction:
+   * COMMITTED → RETURNED exactly once (the conditional update decides; a repeat finds nothing COMMITTED), each
+   * line back into `available` with its stock.changed (RETURNED) and level events. An order without a committed
+   * reservation (a flash-sale order, one never reserved, or one whose order.paid was dead-lettered and whose
+   * reservation the lease releases) returns nothing. order.paid always comes first: both are keyed by order id,
+   * so they share a partition; the order subgraph writes order.refunded only after the transaction that wrote
+   * order.paid committed, its relay publishes in outbox order, and this consumer handles a partition in order,
+   * retrying a failing event in place. The lines whose cache entries the caller invalidates after the commit.
+   */
+  async returnInTransaction(tx: Tx, orderId: bigint, traceId: string): Promise<readonly ReservationLine[]> {
+    const { reservation, changed } = await stock.moveReservation(tx, orderId, 'COMMITTED', 'RETURNED', null);
+    this.#reservations.inc({ operation: 'return', outcome: changed ? 'changed' : 'unchanged' });
+    if (!reservation || !changed) {
+      if (reservation?.status !== 'RETURNED')
+        this.#logger.info(
+          { orderId: String(orderId), status: reservation?.status ?? null },
+          'order.refunded for an order with no committed reservation; nothing to return',
+        );
+      return [];
+    }
+    const outbox: EventEnvelope[] = [];
+    for (const line of reservation.lines) {
+      const available = await stock.returnSoldStock(tx, line.productId, line.quantity);
+      // Only past the column's range (a merchant added ~2^31 units since): roll back and let the consumer retry.
+      if (available === null) throw new Error(`cannot return ${line.quantity} units to product ${line.productId}`);
+      const movement = { productId: line.productId, available, delta: line.quantity, reason: 'RETURNED' as const };
+      outbox.push(...this.#levelEvents(movement, traceId));
+    }
+    await writeOutbox(tx, outbox);
+    return reservation.lines;
+  }
+
+  /** After the consumer's transaction committed: the cache forgets what a settlement or return changed. */
   async invalidateLines(lines: readonly ReservationLine[]): Promise<void> {
     await this.#invalidate(lines);
   }
@@ -229,8 +262,8 @@ export class InventoryService {
   }
 
   /**
-   * HELD → COMMITTED or RELEASED, exactly once: the conditional UPDATE in settleHeld decides, so a repeat, or the
-   * other settlement arriving later, finds nothing HELD and changes nothing. Releasing an order that has no
+   * HELD → COMMITTED or RELEASED, exactly once: the conditional UPDATE in moveReservation decides, so a repeat,
+   * or the other settlement arriving later, finds nothing HELD and changes nothing. Releasing an order that has no
    * reservation yet records a RELEASED one without lines, so a reserveStock arriving after the cancellation
    * holds nothing.
    */
@@ -242,7 +275,7 @@ export class InventoryService {
     traceId: string,
   ): Promise<{ reservation: Reservation | null; changed: boolean }> {
     const to = settlement === 'commit' ? 'COMMITTED' : 'RELEASED';
-    const result = await stock.settleHeld(tx, orderId, to, to === 'RELEASED' ? reason : null);
+    const result = await stock.moveReservation(tx, orderId, 'HELD', to, to === 'RELEASED' ? reason : null);
     const operation = settlement === 'commit' ? 'commit' : reason === 'EXPIRED' ? 'expire' : 'release';
     this.#reservations.inc({ operation, outcome: result.changed ? 'changed' : 'unchanged' });
     const { reservation } = result;

@@ -45,6 +45,18 @@ export async function consumeHeldStock(tx: Tx, productId: bigint, quantity: numb
   await tx.$executeRaw`UPDATE products SET reserved = reserved - ${quantity} WHERE id = ${productId}`;
 }
 
+/**
+ * Sold units come back (a refund returned them): they rejoin `available` unless on hand would pass the column's
+ * range. The new level, or null when refused or when there is no such product (deleted ones take them back too).
+ */
+export async function returnSoldStock(tx: Tx, productId: bigint, quantity: number): Promise<number | null> {
+  const rows = await tx.$queryRaw<{ available: number }[]>`
+    UPDATE products SET available = available + ${quantity}, updated_at = now()
+    WHERE id = ${productId} AND available::bigint + reserved + ${quantity} <= ${INT_MAX}
+    RETURNING available`;
+  return rows[0]?.available ?? null;
+}
+
 /** What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. */
 export async function availableToBuy(db: Db, productIds: readonly bigint[]): Promise<Map<bigint, number>> {
   const rows = await db.product.findMany({
@@ -90,18 +102,19 @@ export async function insertReservationLines(
 }
 
 /**
- * HELD → `to`, only if still HELD: the whole exactly-once guard of commit, release and expiry. The row lock
- * makes a concurrent transition wait and then find the reservation no longer HELD. The reservation as it is
- * now, with `changed` telling whether this call moved it.
+ * `from` → `to`, only if still `from`: the whole exactly-once guard of commit, release and expiry (from HELD)
+ * and of a refund's return (from COMMITTED). The row lock makes a concurrent transition wait and then find the
+ * reservation moved on. The reservation as it is now, with `changed` telling whether this call moved it.
  */
-export async function settleHeld(
+export async function moveReservation(
   tx: Tx,
   orderId: bigint,
-  to: Exclude<ReservationStatus, 'HELD'>,
+  from: ReservationStatus,
+  to: ReservationStatus,
   reason: ReleaseReason | null,
 ): Promise<{ reservation: Reservation | null; changed: boolean }> {
   const { count } = await tx.reservation.updateMany({
-    where: { orderId, status: 'HELD' },
+    where: { orderId, status: from },
     data: { status: to, reason },
   });
   return { reservation: await findReservation(tx, orderId), changed: count === 1 };

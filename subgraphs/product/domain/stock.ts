@@ -2,7 +2,7 @@ import { badUserInput, fromZodIssues } from '@mall/platform/errors';
 import { z } from 'zod';
 import { STOCK_MAX } from './catalog.ts';
 
-export type ReservationStatus = 'HELD' | 'COMMITTED' | 'RELEASED';
+export type ReservationStatus = 'HELD' | 'COMMITTED' | 'RELEASED' | 'RETURNED';
 
 export interface ReservationLine {
   readonly productId: bigint;

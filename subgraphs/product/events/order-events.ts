@@ -9,31 +9,35 @@ import type { InventoryService } from '../inventory.ts';
 export const ORDER_EVENTS_CONSUMER = 'product';
 
 /**
- * order.paid commits the order's reservation, order.cancelled releases it: in the consumer's transaction, so
- * the effect and the processed_events mark commit together and a redelivery changes nothing; the conditional
- * HELD → … transition makes the two events idempotent against each other too, in whichever order they come.
- * The product cache is invalidated once the transaction has committed (onProcessed), never before: a read
- * between an early invalidation and the commit would cache the old stock again.
+ * order.paid commits the order's reservation, order.cancelled releases it, order.refunded returns a committed
+ * one to the shelf: in the consumer's transaction, so the effect and the processed_events mark commit together
+ * and a redelivery changes nothing; the conditional HELD → … and COMMITTED → RETURNED transitions make the
+ * events idempotent against each other too. The product cache is invalidated once the transaction has
+ * committed (onProcessed), never before: a read between an early invalidation and the commit would cache the
+ * old stock again.
  */
 export function orderEventsConsumer(inventory: InventoryService): ConsumerDefinition<Tx> {
   // Lines a handler changed, by event id, until its transaction's outcome is final.
   const toInvalidate = new Map<string, readonly ReservationLine[]>();
-  const settle = async (
-    settlement: 'commit' | 'release',
-    event: EventEnvelope<'order.paid' | 'order.cancelled'>,
-    tx: Tx,
+  const apply = async (
+    event: EventEnvelope<'order.paid' | 'order.cancelled' | 'order.refunded'>,
+    change: (orderId: bigint) => Promise<readonly ReservationLine[]>,
   ): Promise<void> => {
     const orderId = decodeId(event.data.orderId);
     // Not one of our snowflakes: no reservation can exist for it.
     if (orderId === null) return;
-    toInvalidate.set(event.id, await inventory.settleInTransaction(tx, settlement, orderId, event.traceId));
+    toInvalidate.set(event.id, await change(orderId));
   };
   return {
     name: ORDER_EVENTS_CONSUMER,
     topics: ['order.events'],
     handlers: {
-      'order.paid': (event, tx) => settle('commit', event, tx),
-      'order.cancelled': (event, tx) => settle('release', event, tx),
+      'order.paid': (event, tx) =>
+        apply(event, (orderId) => inventory.settleInTransaction(tx, 'commit', orderId, event.traceId)),
+      'order.cancelled': (event, tx) =>
+        apply(event, (orderId) => inventory.settleInTransaction(tx, 'release', orderId, event.traceId)),
+      'order.refunded': (event, tx) =>
+        apply(event, (orderId) => inventory.returnInTransaction(tx, orderId, event.traceId)),
     },
     options: {
       onProcessed: (outcome) => {

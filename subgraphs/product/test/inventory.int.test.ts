@@ -92,6 +92,24 @@ const orderCancelled = (orderId: string) =>
     data: { orderId, userId: '1', reason: 'USER_CANCELLED', cancelledAt: new Date().toISOString() },
   });
 
+const orderRefunded = (orderId: string, quantity: number, productId: string) =>
+  createEvent('order.refunded', {
+    aggregateId: orderId,
+    data: {
+      orderId,
+      userId: '1',
+      paymentId: '2',
+      amount: { amount: 100, currency: 'CNY' },
+      items: [{ productId, quantity }],
+      refundedAt: new Date().toISOString(),
+    },
+  });
+
+async function reservationStatus(orderId: string): Promise<string | undefined> {
+  const { rows } = await db.query('SELECT status FROM reservations WHERE order_id = $1', [orderId]);
+  return rows[0]?.status;
+}
+
 before(async () => {
   stack = await startTestStack({ subgraphs: ['user', 'auth', 'product'] });
   db = new pg.Client({ connectionString: domainDatabaseUrl(stack.config, 'product') });
@@ -215,6 +233,60 @@ describe('reservations', () => {
     await waitFor(() => processed(cancelledLate.id), { what: 'order.cancelled consumed' });
     assert.equal(await stockOf(product.id), 6);
     assert.deepEqual(await levels(product.id), { available: 6, reserved: 0 });
+  });
+});
+
+describe('refunds (order.refunded)', () => {
+  test('a committed reservation is returned to the shelf once, whatever the redeliveries', async () => {
+    const product = await createProduct(stack, shop, { name: 'Returned', stock: 10 });
+    const orderId = nextOrderId();
+    data(await reserve(orderId, [{ productId: product.id, quantity: 3 }]));
+    const paid = orderPaid(orderId);
+    await publish(paid);
+    await waitFor(() => processed(paid.id), { what: 'order.paid consumed' });
+    assert.deepEqual(await levels(product.id), { available: 7, reserved: 0 });
+    assert.equal(await stockOf(product.id), 7); // now in the product cache
+
+    const refunded = orderRefunded(orderId, 3, product.id);
+    const duplicate = orderRefunded(orderId, 3, product.id); // the same refund under another event id
+    await publish(refunded);
+    await publish(refunded); // a redelivery
+    await publish(duplicate);
+    await waitFor(() => processed(duplicate.id), { what: 'order.refunded consumed' });
+    assert.equal(await reservationStatus(orderId), 'RETURNED');
+    assert.deepEqual(await levels(product.id), { available: 10, reserved: 0 });
+    // Through the router, so through the cache: invalidated once the consumer's transaction committed.
+    await waitFor(async () => (await stockOf(product.id)) === 10, { what: 'the cache shows the returned stock' });
+    const { rows } = await db.query<{ payload: { data: Record<string, unknown> } }>(
+      "SELECT payload FROM outbox WHERE key = $1 AND type = 'stock.changed' AND payload->'data'->>'reason' = 'RETURNED'",
+      [product.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.payload.data),
+      [{ productId: product.id, available: 10, delta: 3, reason: 'RETURNED' }],
+    );
+    // A later order.paid or order.cancelled of the refunded order changes nothing either.
+    const late = orderCancelled(orderId);
+    await publish(late);
+    await waitFor(() => processed(late.id), { what: 'order.cancelled consumed' });
+    assert.deepEqual(await levels(product.id), { available: 10, reserved: 0 });
+  });
+
+  test('nothing is returned without a committed reservation: none at all, or still held', async () => {
+    const product = await createProduct(stack, shop, { name: 'Not returned', stock: 10 });
+    const never = nextOrderId(); // e.g. a flash-sale order: no reservation here
+    const unknown = orderRefunded(never, 2, product.id);
+    await publish(unknown);
+    const held = nextOrderId();
+    data(await reserve(held, [{ productId: product.id, quantity: 2 }]));
+    const early = orderRefunded(held, 2, product.id);
+    await publish(early);
+    await waitFor(async () => (await processed(unknown.id)) && (await processed(early.id)), {
+      what: 'order.refunded consumed',
+    });
+    assert.equal(await reservationStatus(never), undefined);
+    assert.equal(await reservationStatus(held), 'HELD');
+    assert.deepEqual(await levels(product.id), { available: 8, reserved: 2 });
   });
 });
 

@@ -3,8 +3,8 @@ import { Id, StockLine } from './common.ts';
 
 const Lines = z.array(StockLine).min(1);
 
-/** Why a product's available stock moved. */
-export const StockChangeReason = z.enum(['CREATED', 'ADJUSTED', 'RESERVED', 'RELEASED', 'EXPIRED']);
+/** Why a product's available stock moved (RETURNED: sold units back on the shelf after a refund). */
+export const StockChangeReason = z.enum(['CREATED', 'ADJUSTED', 'RESERVED', 'RELEASED', 'EXPIRED', 'RETURNED']);
 
 // A product's level after a change: what stock.changed/low/out all carry, so a consumer can resync from any one.
 const Level = { productId: Id, available: z.number().int().min(0) };

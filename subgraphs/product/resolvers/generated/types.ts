@@ -275,7 +275,9 @@ export type ReservationLineInput = {
 export type ReservationStatus =
   | 'COMMITTED'
   | 'HELD'
-  | 'RELEASED';
+  | 'RELEASED'
+  /** The order was refunded after it was paid: its units went back on the shelf. */
+  | 'RETURNED';
 
 export type UpdateCategoryInput = {
   name?: InputMaybe<Scalars['String']['input']>;

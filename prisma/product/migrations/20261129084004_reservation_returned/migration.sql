@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "reservation_status" ADD VALUE 'RETURNED';
