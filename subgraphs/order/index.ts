@@ -3,6 +3,7 @@ import { orderConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { ORDER_CREATORS } from './domain/access.ts';
+import { flashsaleEventsConsumer } from './events/flashsale-events.ts';
 import { paymentEventsConsumer } from './events/payment-events.ts';
 import { OrderExpiryQueue } from './expiry.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -20,7 +21,11 @@ const subgraph = defineSubgraph({
     onStop('order expiry', () => expiry.close());
     const orders = new OrderService({ prisma, redis, ids, expiry, settings, logger });
     expiry.start(orders);
-    return { resolvers, context: createContext(orders), consumers: [paymentEventsConsumer(orders)] };
+    return {
+      resolvers,
+      context: createContext(orders),
+      consumers: [paymentEventsConsumer(orders), flashsaleEventsConsumer(orders)],
+    };
   },
 });
 export default subgraph;

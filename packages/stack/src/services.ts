@@ -38,6 +38,12 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
     load: async () => (await import('@mall/subgraph-order')).default,
   },
+  {
+    name: 'flashsale',
+    summary:
+      'flash sales: Redis Lua buys, sold-count guard, settlement; publishes flashsale.events, consumes order.events',
+    load: async () => (await import('@mall/subgraph-flashsale')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);
