@@ -18,6 +18,7 @@ import {
   createSale,
   FLASH_SALES,
   flashSaleEnv,
+  flashSaleService,
   type PurchaseView,
   pool,
   productStock,
@@ -227,6 +228,24 @@ describe('a flash sale under a crowd', () => {
     await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 5000 });
     const late = await buy(stack, caller as Caller, { flashSaleId: ending.id });
     assert.deepEqual([late.status, late.reason], ['REJECTED', 'NOT_ACTIVE']);
+  });
+
+  test('when a sale ends its unsold units go back to the product’s stock, once', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const endsAt = new Date(Date.now() + 2500);
+    const sale = await createSale(stack, admin, { productId, quantity: 5, endsAt });
+    assert.equal(await productStock(stack, productId), 5);
+    const answers = await pool(await buyers(3), 3, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    assert.ok(answers.every((a) => a.status === 'PENDING'));
+    await settled(sale.id);
+    await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 5000 });
+    const flashSales = flashSaleService(stack);
+    await flashSales.settleEnded();
+    await flashSales.settleEnded();
+    assert.equal(await productStock(stack, productId), 7, 'the 2 unsold units are back; the 3 sold stay sold');
+    const row = await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } });
+    assert.ok(row.settledAt && row.stockSettledAt);
+    assert.equal(row.sold, 3);
   });
 
   test('bad input is BAD_USER_INPUT; customers cannot create sales; unknown sales are NOT_FOUND', async () => {
