@@ -124,7 +124,7 @@ export class FlashSaleService {
   /** Upcoming and running sales, the soonest to end first (at most `first`, 1–100). */
   async flashSales(first: number | null | undefined): Promise<FlashSale[]> {
     const take = Math.min(Math.max(first ?? 20, 1), MAX_LIST);
-    return sales.listOpen(this.#prisma, new Date(this.#now()), { after: null, take });
+    return sales.listOpen(this.#prisma, new Date(this.#now()), take);
   }
 
   /** Units still to be had: Redis's live count while the sale is loaded, else the database's. */

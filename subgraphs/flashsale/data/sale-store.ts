@@ -231,9 +231,4 @@ export class SaleStore {
     const value = await this.#redis.hget(keysOf(saleId)[0], 'remaining');
     return value === null ? null : Number(value);
   }
-
-  /** Drops a sale's state, so the next buy rebuilds it (tests: a flush of one sale). */
-  async forget(saleId: bigint): Promise<void> {
-    await this.#redis.del(...keysOf(saleId));
-  }
 }

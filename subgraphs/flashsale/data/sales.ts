@@ -54,20 +54,12 @@ export async function findSale(db: Db, id: bigint): Promise<FlashSale | null> {
   return row && toSale(row);
 }
 
-export async function findSales(db: Db, ids: readonly bigint[]): Promise<FlashSale[]> {
-  return (await db.flashSale.findMany({ where: { id: { in: [...ids] } } })).map(toSale);
-}
-
-/** Sales not yet ended, soonest end first, keyset on (endsAt, id). */
-export async function listOpen(db: Db, now: Date, page: { after: { endsAt: Date; id: bigint } | null; take: number }) {
-  const after = page.after;
+/** Sales not yet ended, the soonest to end first (at most `take`). */
+export async function listOpen(db: Db, now: Date, take: number): Promise<FlashSale[]> {
   const rows = await db.flashSale.findMany({
-    where: {
-      endsAt: { gt: now },
-      ...(after ? { OR: [{ endsAt: { gt: after.endsAt } }, { endsAt: after.endsAt, id: { gt: after.id } }] } : {}),
-    },
+    where: { endsAt: { gt: now } },
     orderBy: [{ endsAt: 'asc' }, { id: 'asc' }],
-    take: page.take,
+    take,
   });
   return rows.map(toSale);
 }
