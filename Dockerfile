@@ -14,6 +14,7 @@ COPY subgraphs/product/package.json subgraphs/product/
 COPY subgraphs/cart/package.json subgraphs/cart/
 COPY subgraphs/order/package.json subgraphs/order/
 COPY subgraphs/payment/package.json subgraphs/payment/
+COPY subgraphs/flashsale/package.json subgraphs/flashsale/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 

@@ -72,6 +72,10 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
       ReservationLine: 'domain/stock.ts#ReservationLine',
     },
   },
+  flashsale: {
+    context: 'FlashSaleContext',
+    mappers: { FlashSale: 'domain/sale.ts#FlashSale', FlashSalePurchase: 'domain/sale.ts#Purchase' },
+  },
 };
 
 export interface GeneratedFile {

@@ -3,6 +3,7 @@ import { orderConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { ORDER_PEERS } from './domain/access.ts';
+import { flashsaleEventsConsumer } from './events/flashsale-events.ts';
 import { paymentEventsConsumer } from './events/payment-events.ts';
 import { OrderExpiryQueue } from './expiry.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -22,7 +23,8 @@ const subgraph = defineSubgraph({
     expiry.start(orders);
     // The safety net for jobs Redis lost: overdue unpaid orders, cancelled through the same transition.
     every('order expiry sweep', settings.sweepIntervalSeconds * 1000, () => orders.sweepExpired());
-    return { resolvers, context: createContext(orders), consumers: [paymentEventsConsumer(orders)] };
+    const consumers = [paymentEventsConsumer(orders), flashsaleEventsConsumer(orders)];
+    return { resolvers, context: createContext(orders), consumers };
   },
 });
 export default subgraph;

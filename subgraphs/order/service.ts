@@ -1,4 +1,4 @@
-import { type EventEnvelope, type EventType, writeOutbox } from '@mall/events';
+import { type EventData, type EventEnvelope, type EventType, writeOutbox } from '@mall/events';
 import {
   AppError,
   createByIdLoader,
@@ -31,6 +31,7 @@ import * as orders from './data/orders.ts';
 import { actorOf, cancelReasonFor, canRead, ORDER_CREATORS, ORDER_PAYER } from './domain/access.ts';
 import {
   type CancelReason,
+  type NewOrder,
   type Order,
   type OrderStatus,
   parseNewOrder,
@@ -78,6 +79,14 @@ export interface OrderServiceDeps {
 
 const NEWEST = defineKeyset({ name: 'newest', field: 'createdAt', kind: 'date', direction: 'desc' });
 const SYSTEM_EXPIRY = 'system:expiry';
+/** A flash-sale buyer may buy without an address; the order then carries this one until they give theirs. */
+const ADDRESS_TO_BE_PROVIDED = {
+  recipient: 'to be provided',
+  phone: 'to be provided',
+  line1: 'to be provided',
+  city: 'to be provided',
+  country: 'to be provided',
+};
 /** How often placeOrder asks for another number when the database refuses one (only after a Redis flush). */
 const NUMBER_ATTEMPTS = 5;
 
@@ -178,7 +187,34 @@ export class OrderService {
    */
   async placeOrder(scope: OrderScope, input: unknown): Promise<Order> {
     requireService(scope.identity, ...ORDER_CREATORS);
-    const requested = parseNewOrder(input);
+    return this.#place(parseNewOrder(input), actorOf(scope.identity), scope.requestId);
+  }
+
+  /**
+   * A flash-sale grant (`flashsale.purchase_granted`) becomes a PENDING_PAYMENT order at the sale price, under
+   * the purchase's id, so a redelivery finds it and changes nothing. Its units came out of stock when the sale
+   * was created: it reserves nothing. Without an address the buyer gave, the order's reads "to be provided".
+   */
+  async placeFlashSaleOrder(grant: EventData<'flashsale.purchase_granted'>, requestId: string): Promise<Order> {
+    const requested = parseNewOrder({
+      orderId: grant.purchaseId,
+      userId: grant.userId,
+      lines: [
+        {
+          productId: grant.productId,
+          quantity: grant.quantity,
+          unitPriceAmount: grant.unitPrice.amount,
+          currency: grant.unitPrice.currency,
+          name: grant.productName ?? `Flash sale ${grant.flashSaleId}`,
+        },
+      ],
+      shippingAddress: grant.shippingAddress ?? ADDRESS_TO_BE_PROVIDED,
+      note: null,
+    });
+    return this.#place({ ...requested, flashSalePurchaseId: requested.id }, 'service:flashsale', requestId);
+  }
+
+  async #place(requested: NewOrder, actor: string, requestId: string): Promise<Order> {
     const existing = await orders.findById(this.#prisma, requested.id);
     if (existing) return sameOwner(existing, requested.userId);
 
@@ -195,13 +231,13 @@ export class OrderService {
           status: 'PENDING_PAYMENT',
           previousStatus: null,
           reason: null,
-          actor: actorOf(scope.identity),
+          actor,
           at: createdAt,
         };
         await orders.insertStatusChange(tx, requested.id, created);
         const order = await orders.findById(tx, requested.id);
         if (!order) throw new Error(`order ${requested.id} vanished inside its own transaction`);
-        await writeOutbox(tx, events.orderCreated(order, scope.requestId));
+        await writeOutbox(tx, events.orderCreated(order, requestId));
         return order;
       });
       if (placed) {

@@ -105,10 +105,16 @@ export class InventoryService {
    * Holds every line's quantity for the order, or nothing: the first line without enough stock rolls the whole
    * transaction back (OUT_OF_STOCK). Idempotent per order id; lines lock their products in product id order.
    */
-  async reserveStock(scope: ProductScope, orderId: string, linesInput: unknown): Promise<Reservation> {
+  async reserveStock(
+    scope: ProductScope,
+    orderId: string,
+    linesInput: unknown,
+    leaseEnd?: Date | null,
+  ): Promise<Reservation> {
     requireService(scope.identity, ...STOCK_CALLERS);
     const order = decodeOrderId(orderId);
     const lines = parseReservationLines(linesInput, decodeId);
+    const expiresAt = leaseEnd ? checkLeaseEnd(leaseEnd) : new Date(Date.now() + this.#leaseMs);
     const existing = await stock.findReservation(this.#prisma, order);
     if (existing) return this.#repeated(existing, lines);
     // Refused without a transaction when a line is already short: under a rush on a sold-out product the
@@ -121,7 +127,7 @@ export class InventoryService {
       id: this.#nextId(),
       orderId: order,
       status: 'HELD',
-      expiresAt: new Date(Date.now() + this.#leaseMs),
+      expiresAt,
       lines,
     };
     // A rush of checkouts on one product queues on its row lock: wait longer than usual for a pooled connection
@@ -148,6 +154,52 @@ export class InventoryService {
   async releaseReservation(scope: ProductScope, orderId: string): Promise<Reservation> {
     requireService(scope.identity, ...STOCK_CALLERS);
     return this.#settleNow('release', decodeOrderId(orderId), scope.requestId);
+  }
+
+  /**
+   * A flash sale ended: of its one-line reservation `keepQuantity` units are sold and the rest go back on the
+   * shelf, in one transaction with the events, exactly once (HELD → COMMITTED decides; a repeat changes
+   * nothing and returns the reservation as it is).
+   */
+  async settleReservation(scope: ProductScope, orderId: string, keepQuantity: number): Promise<Reservation> {
+    requireService(scope.identity, 'flashsale');
+    const order = decodeOrderId(orderId);
+    const settled = await withTransaction(this.#prisma, async (tx) => {
+      const held = await stock.findReservation(tx, order);
+      if (!held) throw notFound('Reservation');
+      const [line, ...others] = held.lines;
+      if (
+        !line ||
+        others.length > 0 ||
+        !Number.isSafeInteger(keepQuantity) ||
+        keepQuantity < 0 ||
+        keepQuantity > line.quantity
+      )
+        throw badUserInput('Invalid input: keepQuantity', [
+          { field: 'keepQuantity', message: 'must be 0 up to the quantity of a one-line reservation' },
+        ]);
+      const { reservation, changed } = await stock.moveReservation(tx, order, 'HELD', 'COMMITTED', null);
+      this.#reservations.inc({ operation: 'commit', outcome: changed ? 'changed' : 'unchanged' });
+      if (!changed) return { reservation: reservation ?? held, returned: null };
+      await stock.consumeHeldStock(tx, line.productId, keepQuantity);
+      const back = line.quantity - keepQuantity;
+      // stock.committed names what was sold (nothing when nothing was); the rest moves the level up again.
+      const sold = { ...held, lines: [{ ...line, quantity: keepQuantity }] };
+      const outbox: EventEnvelope[] = keepQuantity > 0 ? [events.stockCommitted(sold, scope.requestId)] : [];
+      if (back > 0) {
+        const available = await stock.returnHeldStock(tx, line.productId, back);
+        outbox.push(
+          ...this.#levelEvents(
+            { productId: line.productId, available, delta: back, reason: 'RELEASED' },
+            scope.requestId,
+          ),
+        );
+      }
+      await writeOutbox(tx, outbox);
+      return { reservation: reservation ?? held, returned: back > 0 ? line : null };
+    });
+    if (settled.returned) await this.#invalidate([settled.returned]);
+    return settled.reservation;
   }
 
   // ---------- from order.events (the consumer's transaction) ----------
@@ -351,6 +403,15 @@ function firstShortLine(
  */
 function shownLevelChanges(settlement: Settlement, reservation: Reservation | null): readonly ReservationLine[] {
   return settlement === 'release' && reservation ? reservation.lines : [];
+}
+
+/** A lease end given by the caller (a flash sale's): in the future and at most 60 days ahead. */
+const MAX_LEASE_MS = 60 * 24 * 3600 * 1000;
+function checkLeaseEnd(at: Date): Date {
+  const ahead = at.getTime() - Date.now();
+  if (!(ahead > 0 && ahead <= MAX_LEASE_MS))
+    throw badUserInput('Invalid input: expiresAt', [{ field: 'expiresAt', message: 'must be in the next 60 days' }]);
+  return at;
 }
 
 function decodeOrderId(orderId: string): bigint {

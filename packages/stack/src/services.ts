@@ -54,6 +54,12 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
       WECHATPAY_API_V3_KEY: 'wechatpay-api-v3-key',
     },
   },
+  {
+    name: 'flashsale',
+    summary:
+      'flash sales: Redis Lua buys, sold-count guard, settlement; publishes flashsale.events, consumes order.events',
+    load: async () => (await import('@mall/subgraph-flashsale')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);

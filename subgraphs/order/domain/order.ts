@@ -48,6 +48,8 @@ export interface Order {
   readonly shippingAddress: Address;
   readonly note: string | null;
   readonly history: readonly StatusChange[];
+  /** Set for an order made from a flash-sale purchase (its id). */
+  readonly flashSalePurchaseId: bigint | null;
   readonly expiresAt: Date;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -56,6 +58,7 @@ export interface Order {
 /** An order as checkout asks for it, validated and totalled. */
 export interface NewOrder {
   readonly id: bigint;
+  readonly flashSalePurchaseId?: bigint | null;
   readonly userId: bigint;
   readonly lines: readonly OrderLine[];
   readonly total: Money;

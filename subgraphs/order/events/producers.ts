@@ -5,6 +5,9 @@ import { type CancelReason, lineTotal, type Order } from '../domain/order.ts';
 // describe. Keyed by order id, so one order's events stay in order on one partition.
 
 const base = (order: Order, traceId: string) => ({ aggregateId: String(order.id), traceId });
+// A flash-sale order names its purchase, so flashsale can confirm or release it.
+const flashSale = (order: Order) =>
+  order.flashSalePurchaseId === null ? {} : { flashSalePurchaseId: String(order.flashSalePurchaseId) };
 
 export function orderCreated(order: Order, traceId: string): EventEnvelope<'order.created'> {
   return createEvent('order.created', {
@@ -20,6 +23,7 @@ export function orderCreated(order: Order, traceId: string): EventEnvelope<'orde
         lineTotal: lineTotal(line),
       })),
       total: order.total,
+      ...flashSale(order),
       expiresAt: order.expiresAt.toISOString(),
     },
   });
@@ -40,6 +44,7 @@ export function orderCancelled(
       orderId: String(order.id),
       userId: String(order.userId),
       reason: EVENT_REASON[reason],
+      ...flashSale(order),
       cancelledAt: at.toISOString(),
     },
   });

@@ -8,7 +8,8 @@ export const Mutation: MutationResolvers = {
   updateProduct: (_, args, ctx) => ctx.catalog.updateProduct(ctx, args.id, args.input),
   deleteProduct: (_, args, ctx) => ctx.catalog.deleteProduct(ctx, args.id),
   adjustStock: (_, args, ctx) => ctx.inventory.adjustStock(ctx, args.productId, args.delta),
-  reserveStock: (_, args, ctx) => ctx.inventory.reserveStock(ctx, args.orderId, args.lines),
+  reserveStock: (_, args, ctx) => ctx.inventory.reserveStock(ctx, args.orderId, args.lines, args.expiresAt),
   commitReservation: (_, args, ctx) => ctx.inventory.commitReservation(ctx, args.orderId),
   releaseReservation: (_, args, ctx) => ctx.inventory.releaseReservation(ctx, args.orderId),
+  settleReservation: (_, args, ctx) => ctx.inventory.settleReservation(ctx, args.orderId, args.keepQuantity),
 };

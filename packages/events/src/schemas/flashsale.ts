@@ -16,6 +16,9 @@ export const flashsaleEvents = {
       unitPrice: Money,
       idempotencyKey: z.string().min(1),
       grantedAt: Timestamp,
+      // Added for the order the grant becomes (optional: additive to version 1).
+      productName: z.string().min(1).optional(),
+      shippingAddress: z.record(z.string(), z.string().nullable()).optional(),
     }),
   },
   'flashsale.purchase_rejected': {

@@ -82,6 +82,8 @@ export type Mutation = {
   releaseReservation: Reservation;
   /** Internal (checkout, order, flashsale): holds stock for an order. */
   reserveStock: Reservation;
+  /** Internal (flashsale): a one-line reservation ends part sold: keepQuantity units are sold, the rest return. */
+  settleReservation: Reservation;
   updateCategory: Category;
   updateProduct: Product;
 };
@@ -124,7 +126,14 @@ export type MutationReleaseReservationArgs = {
 
 
 export type MutationReserveStockArgs = {
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
   lines: Array<ReservationLineInput>;
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type MutationSettleReservationArgs = {
+  keepQuantity: Scalars['Int']['input'];
   orderId: Scalars['ID']['input'];
 };
 
@@ -487,6 +496,7 @@ export type MutationResolvers<ContextType = ProductContext, ParentType extends R
   deleteProduct: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteProductArgs, 'id'>>;
   releaseReservation: Resolver<ResolversTypes['Reservation'], ParentType, ContextType, RequireFields<MutationReleaseReservationArgs, 'orderId'>>;
   reserveStock: Resolver<ResolversTypes['Reservation'], ParentType, ContextType, RequireFields<MutationReserveStockArgs, 'lines' | 'orderId'>>;
+  settleReservation: Resolver<ResolversTypes['Reservation'], ParentType, ContextType, RequireFields<MutationSettleReservationArgs, 'keepQuantity' | 'orderId'>>;
   updateCategory: Resolver<ResolversTypes['Category'], ParentType, ContextType, RequireFields<MutationUpdateCategoryArgs, 'id' | 'input'>>;
   updateProduct: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationUpdateProductArgs, 'id' | 'input'>>;
 };

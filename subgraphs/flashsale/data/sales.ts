@@ -1,0 +1,179 @@
+import { money } from '@mall/platform/money';
+import type { FlashSale, Purchase, PurchaseStatus, RejectReason } from '../domain/sale.ts';
+import type { Prisma, PrismaClient } from './generated/client.ts';
+
+export type Db = PrismaClient | Prisma.TransactionClient;
+export type Tx = Prisma.TransactionClient;
+
+type SaleRow = Prisma.FlashSaleGetPayload<object>;
+type PurchaseRow = Prisma.FlashSalePurchaseGetPayload<object>;
+
+const toSale = (row: SaleRow): FlashSale => ({
+  id: row.id,
+  productId: row.productId,
+  productName: row.productName,
+  createdBy: row.createdBy,
+  price: money(Number(row.priceAmount), row.currency),
+  quantity: row.quantity,
+  sold: row.sold,
+  perUserLimit: row.perUserLimit,
+  startsAt: row.startsAt,
+  endsAt: row.endsAt,
+  settledAt: row.settledAt,
+});
+
+const toPurchase = (row: PurchaseRow): Purchase => ({
+  id: row.id,
+  flashSaleId: row.flashSaleId,
+  userId: row.userId,
+  quantity: row.quantity,
+  status: row.status,
+  reason: row.reason as RejectReason | null,
+  orderId: row.orderId,
+});
+
+export async function insertSale(tx: Tx, sale: FlashSale): Promise<void> {
+  await tx.flashSale.create({
+    data: {
+      id: sale.id,
+      productId: sale.productId,
+      productName: sale.productName,
+      createdBy: sale.createdBy,
+      priceAmount: BigInt(sale.price.amount),
+      currency: sale.price.currency,
+      quantity: sale.quantity,
+      perUserLimit: sale.perUserLimit,
+      startsAt: sale.startsAt,
+      endsAt: sale.endsAt,
+    },
+  });
+}
+
+export async function findSale(db: Db, id: bigint): Promise<FlashSale | null> {
+  const row = await db.flashSale.findUnique({ where: { id } });
+  return row && toSale(row);
+}
+
+/** Sales not yet ended, the soonest to end first (at most `take`). */
+export async function listOpen(db: Db, now: Date, take: number): Promise<FlashSale[]> {
+  const rows = await db.flashSale.findMany({
+    where: { endsAt: { gt: now } },
+    orderBy: [{ endsAt: 'asc' }, { id: 'asc' }],
+    take,
+  });
+  return rows.map(toSale);
+}
+
+/** The sales to load into Redis at start: every one that has not ended. */
+export async function runningOrUpcoming(db: Db, now: Date): Promise<FlashSale[]> {
+  return (await db.flashSale.findMany({ where: { endsAt: { gt: now } } })).map(toSale);
+}
+
+/** Ended sales whose stock the product subgraph has not settled yet. */
+export async function endedUnsettledIds(db: Db, now: Date, limit: number): Promise<bigint[]> {
+  const rows = await db.flashSale.findMany({
+    where: { stockSettledAt: null, endsAt: { lte: now } },
+    select: { id: true },
+    orderBy: { endsAt: 'asc' },
+    take: limit,
+  });
+  return rows.map((r) => r.id);
+}
+
+/** Freezes the sold count of an ended sale (first call only) and returns it as frozen. */
+export async function freezeSold(db: Db, saleId: bigint, at: Date): Promise<number> {
+  await db.$executeRaw`
+    UPDATE "flash_sales" SET "settled_at" = ${at}
+    WHERE "id" = ${saleId} AND "settled_at" IS NULL AND "ends_at" <= ${at}`;
+  const row = await db.flashSale.findUniqueOrThrow({ where: { id: saleId }, select: { sold: true } });
+  return row.sold;
+}
+
+export async function markStockSettled(db: Db, saleId: bigint, at: Date): Promise<void> {
+  await db.flashSale.updateMany({ where: { id: saleId, stockSettledAt: null }, data: { stockSettledAt: at } });
+}
+
+/**
+ * The last guard against overselling: counts `quantity` more units only while they fit, in the transaction
+ * that records the grant. False when they do not (Redis granted more than the sale has: it lost writes).
+ */
+export async function takeUnits(tx: Tx, saleId: bigint, quantity: number): Promise<boolean> {
+  const changed = await tx.$executeRaw`
+    UPDATE "flash_sales" SET "sold" = "sold" + ${quantity}
+    WHERE "id" = ${saleId} AND "sold" + ${quantity} <= "quantity" AND "settled_at" IS NULL`;
+  return changed === 1;
+}
+
+/** Gives units back to a sale that has not been settled (only the caller's own grant: sold never goes below 0). */
+export async function returnUnits(tx: Tx, saleId: bigint, quantity: number): Promise<boolean> {
+  const changed = await tx.$executeRaw`
+    UPDATE "flash_sales" SET "sold" = "sold" - ${quantity}
+    WHERE "id" = ${saleId} AND "sold" >= ${quantity} AND "settled_at" IS NULL`;
+  return changed === 1;
+}
+
+export interface NewPurchaseRow {
+  readonly id: bigint;
+  readonly flashSaleId: bigint;
+  readonly userId: bigint;
+  readonly quantity: number;
+  readonly idempotencyKey: string;
+}
+
+/** Records a grant unless the caller's key already has one (ON CONFLICT DO NOTHING); false then. */
+export async function insertPurchaseIfAbsent(tx: Tx, row: NewPurchaseRow): Promise<boolean> {
+  const created = await tx.flashSalePurchase.createMany({ data: [row], skipDuplicates: true });
+  return created.count === 1;
+}
+
+export async function findPurchase(db: Db, id: bigint): Promise<Purchase | null> {
+  const row = await db.flashSalePurchase.findUnique({ where: { id } });
+  return row && toPurchase(row);
+}
+
+export async function findPurchaseByKey(
+  db: Db,
+  key: { flashSaleId: bigint; userId: bigint; idempotencyKey: string },
+): Promise<Purchase | null> {
+  const row = await db.flashSalePurchase.findUnique({ where: { flashSaleId_userId_idempotencyKey: key } });
+  return row && toPurchase(row);
+}
+
+/** Units each user holds in the sale (PENDING or CONFIRMED purchases): the per-user counters to rebuild. */
+export async function unitsByUser(db: Db, saleId: bigint): Promise<Map<bigint, number>> {
+  const rows = await db.flashSalePurchase.groupBy({
+    by: ['userId'],
+    where: { flashSaleId: saleId, status: { in: ['PENDING', 'CONFIRMED'] } },
+    _sum: { quantity: true },
+  });
+  return new Map(rows.map((r) => [r.userId, r._sum.quantity ?? 0]));
+}
+
+/** Every recorded purchase of the sale with its key: the idempotency records to rebuild. */
+export function purchaseKeys(db: Db, saleId: bigint) {
+  return db.flashSalePurchase.findMany({
+    where: { flashSaleId: saleId },
+    select: { id: true, userId: true, idempotencyKey: true, quantity: true },
+  });
+}
+
+/**
+ * Moves a purchase from one status to another (conditional UPDATE); the purchase as it now is, or null when it
+ * was not in `from` (a redelivery, or another path got there first).
+ */
+export async function compareAndSetPurchase(
+  tx: Tx,
+  id: bigint,
+  from: readonly PurchaseStatus[],
+  to: { status: PurchaseStatus; orderId?: bigint; reason?: RejectReason },
+): Promise<Purchase | null> {
+  const changed = await tx.flashSalePurchase.updateMany({
+    where: { id, status: { in: [...from] } },
+    data: {
+      status: to.status,
+      ...(to.orderId ? { orderId: to.orderId } : {}),
+      ...(to.reason ? { reason: to.reason } : {}),
+    },
+  });
+  return changed.count === 1 ? findPurchase(tx, id) : null;
+}

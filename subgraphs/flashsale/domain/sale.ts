@@ -1,0 +1,127 @@
+import { fromZodIssues } from '@mall/platform/errors';
+import type { Money } from '@mall/platform/money';
+import { z } from 'zod';
+
+export type PurchaseStatus = 'PENDING' | 'CONFIRMED' | 'REJECTED' | 'RELEASED';
+export type RejectReason = 'SOLD_OUT' | 'LIMIT_EXCEEDED' | 'NOT_ACTIVE' | 'ORDER_FAILED';
+
+export interface FlashSale {
+  readonly id: bigint;
+  readonly productId: bigint;
+  readonly productName: string;
+  readonly createdBy: bigint;
+  readonly price: Money;
+  readonly quantity: number;
+  /** Units granted and not given back (the database's count; Redis answers `remaining` live). */
+  readonly sold: number;
+  readonly perUserLimit: number;
+  readonly startsAt: Date;
+  readonly endsAt: Date;
+  readonly settledAt: Date | null;
+}
+
+export interface Purchase {
+  readonly id: bigint;
+  readonly flashSaleId: bigint;
+  readonly userId: bigint;
+  readonly quantity: number;
+  readonly status: PurchaseStatus;
+  readonly reason: RejectReason | null;
+  readonly orderId: bigint | null;
+}
+
+export const MAX_SALE_QUANTITY = 100_000;
+export const MAX_PER_USER = 100;
+export const MAX_SALE_DAYS = 31;
+
+const INT64_MAX = 2n ** 63n - 1n;
+const Id = z
+  .string()
+  .regex(/^[1-9]\d{0,18}$/, 'must be an id')
+  .transform((s) => BigInt(s))
+  .refine((n) => n <= INT64_MAX, 'must be an id');
+
+// The DateTime scalar has parsed the wire's ISO-8601 text already.
+const instant = z.date({ message: 'must be a date-time' });
+
+const CreateInput = z
+  .object({
+    productId: Id,
+    priceAmount: z.number().int().min(0, 'must not be negative').max(Number.MAX_SAFE_INTEGER),
+    quantity: z
+      .number()
+      .int()
+      .min(1, 'must be at least 1')
+      .max(MAX_SALE_QUANTITY, `must be at most ${MAX_SALE_QUANTITY}`),
+    perUserLimit: z
+      .number()
+      .int()
+      .min(1, 'must be at least 1')
+      .max(MAX_PER_USER, `must be at most ${MAX_PER_USER}`)
+      .nullish()
+      .transform((n) => n ?? 1),
+    startsAt: instant,
+    endsAt: instant,
+  })
+  .superRefine((input, ctx) => {
+    if (input.endsAt <= input.startsAt)
+      ctx.addIssue({ code: 'custom', path: ['endsAt'], message: 'must be after startsAt' });
+    if (input.endsAt.getTime() - input.startsAt.getTime() > MAX_SALE_DAYS * 86_400_000)
+      ctx.addIssue({ code: 'custom', path: ['endsAt'], message: `must be within ${MAX_SALE_DAYS} days of startsAt` });
+    if (input.endsAt.getTime() <= Date.now())
+      ctx.addIssue({ code: 'custom', path: ['endsAt'], message: 'must be in the future' });
+  });
+export type NewFlashSale = z.output<typeof CreateInput>;
+
+const text = (max: number) =>
+  z.string().trim().min(1, 'must not be blank').max(max, `must be at most ${max} characters`);
+const optionalText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .nullish()
+    .transform((s) => (s ? s : null));
+
+/** The order's address; the same rules as the order subgraph's placeOrder applies to it. */
+const AddressInput = z.object({
+  recipient: text(100),
+  phone: text(30),
+  line1: text(200),
+  line2: optionalText(200),
+  city: text(100),
+  province: optionalText(100),
+  postalCode: optionalText(20),
+  country: text(60),
+});
+export type Address = z.output<typeof AddressInput>;
+
+const BuyInput = z.object({
+  flashSaleId: Id,
+  quantity: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1')
+    .max(MAX_PER_USER, `must be at most ${MAX_PER_USER}`)
+    .nullish()
+    .transform((n) => n ?? 1),
+  idempotencyKey: z.string().min(1, 'must be 1–200 characters').max(200, 'must be 1–200 characters'),
+  shippingAddress: AddressInput.nullish().transform((a) => a ?? null),
+});
+export type BuyRequest = z.output<typeof BuyInput>;
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw fromZodIssues(parsed.error.issues);
+  return parsed.data;
+}
+
+/** A merchant's new sale: BAD_USER_INPUT naming every bad field. */
+export const parseNewFlashSale = (input: unknown): NewFlashSale => parse(CreateInput, input);
+export const parseBuyRequest = (input: unknown): BuyRequest => parse(BuyInput, input);
+
+export type Window = 'UPCOMING' | 'ACTIVE' | 'ENDED';
+export function windowAt(sale: Pick<FlashSale, 'startsAt' | 'endsAt'>, now: Date): Window {
+  if (now < sale.startsAt) return 'UPCOMING';
+  return now < sale.endsAt ? 'ACTIVE' : 'ENDED';
+}

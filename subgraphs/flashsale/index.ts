@@ -1,0 +1,40 @@
+import { defineSubgraph } from '@mall/platform/kit';
+import { flashsaleConfig } from './config.ts';
+import { createContext } from './context.ts';
+import { PrismaClient } from './data/generated/client.ts';
+import { ProductClient } from './data/product-client.ts';
+import { SaleStore } from './data/sale-store.ts';
+import { orderEventsConsumer } from './events/order-events.ts';
+import { resolvers } from './resolvers/index.ts';
+import { FlashSaleService } from './service.ts';
+import { startSettlement } from './settlement.ts';
+
+export type { FlashSaleService } from './service.ts';
+
+const subgraph = defineSubgraph({
+  name: 'flashsale',
+  module: import.meta.url,
+  prisma: PrismaClient,
+  config: flashsaleConfig,
+  outbox: true,
+  async setup(
+    { config, settings, logger, prisma, redis, ids, internalSecret, onStop },
+    options: { now?: () => number },
+  ) {
+    const store = new SaleStore(redis, settings.ipLimit);
+    const products = new ProductClient(config, internalSecret);
+    const flashSales = new FlashSaleService({ prisma, redis, store, products, ids, logger, ...options });
+    await flashSales.warm();
+    const settlement = startSettlement(flashSales, settings.settleSweepSeconds, logger);
+    onStop('flash-sale settlement', settlement);
+    return {
+      resolvers,
+      context: createContext(flashSales),
+      consumers: [orderEventsConsumer(flashSales)],
+      info: flashSales,
+    };
+  },
+});
+export default subgraph;
+
+if (import.meta.main) await subgraph.main();

@@ -1,0 +1,386 @@
+import { writeOutbox } from '@mall/events';
+import {
+  conflict,
+  decodeId,
+  decodeIdOrNotFound,
+  forbidden,
+  hasRole,
+  type Logger,
+  notFound,
+  type RequestScope,
+  rateLimited,
+  requireCallerId,
+  requireOwnerOrAdmin,
+  unavailable,
+  withTransaction,
+} from '@mall/platform';
+import { money } from '@mall/platform/money';
+import type { Redis } from 'ioredis';
+import type { PrismaClient } from './data/generated/client.ts';
+import type { ProductClient } from './data/product-client.ts';
+import type { KeyRecord, SaleStore } from './data/sale-store.ts';
+import * as sales from './data/sales.ts';
+import {
+  type FlashSale,
+  type Purchase,
+  parseBuyRequest,
+  parseNewFlashSale,
+  type RejectReason,
+  windowAt,
+} from './domain/sale.ts';
+import * as events from './events/producers.ts';
+
+export interface FlashSaleServiceDeps {
+  readonly prisma: PrismaClient;
+  /** Shared client (keys prefixed with MALL_REDIS_PREFIX): rejected purchases, read back by id. */
+  readonly redis: Redis;
+  readonly store: SaleStore;
+  readonly products: ProductClient;
+  readonly ids: { next(): bigint };
+  readonly logger: Logger;
+  /** The clock (tests move it; everything else uses the real one). */
+  readonly now?: () => number;
+}
+
+/** The product reservation holding a sale's units outlives the sale by this much, so settlement finds it HELD. */
+const RESERVATION_MARGIN_MS = 7 * 24 * 3600 * 1000;
+/** How long a rejected purchase can still be read by id (as long as its key answers the same). */
+const REJECTED_TTL_SECONDS = 24 * 3600;
+const MAX_LIST = 100;
+
+/** A database write refused the grant: the sale's sold count is full. Thrown to roll the grant back. */
+class SoldOutInDatabase extends Error {}
+
+/**
+ * Flash sales: creation takes the units out of the product's stock; a buy is one Redis script (window, limits,
+ * key, units) and, for a grant only, one short transaction (purchase row, sold-count guard, outbox event), so
+ * the database sees at most as many writes as the sale has units. Orders are made from the events.
+ */
+export class FlashSaleService {
+  readonly #prisma: PrismaClient;
+  readonly #deps: FlashSaleServiceDeps;
+  readonly #store: SaleStore;
+  readonly #now: () => number;
+  /** A sale's fields never change after creation (only `sold` and `settledAt`, read from the database). */
+  readonly #sales = new Map<bigint, FlashSale>();
+
+  constructor(deps: FlashSaleServiceDeps) {
+    this.#prisma = deps.prisma;
+    this.#deps = deps;
+    this.#store = deps.store;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  // ---------- merchants ----------
+
+  /**
+   * MERCHANT (of their own product) or ADMIN. Reserves the units at the product subgraph under the sale's id
+   * (OUT_OF_STOCK when it has too few), records the sale, loads it into Redis. A sale that cannot be recorded
+   * gives its units back.
+   */
+  async createFlashSale(scope: RequestScope, input: unknown): Promise<FlashSale> {
+    const callerId = requireCallerId(scope.identity);
+    const isAdmin = hasRole(scope.identity, 'ADMIN');
+    if (!isAdmin && !hasRole(scope.identity, 'MERCHANT')) throw forbidden('Requires role MERCHANT or ADMIN');
+    const request = parseNewFlashSale(input);
+    const call = { requestId: scope.requestId, userId: String(callerId) };
+    const product = await this.#deps.products.product(call, request.productId);
+    if (!product || (!isAdmin && product.merchantId !== String(callerId))) throw notFound('Product');
+    const sale: FlashSale = {
+      id: this.#deps.ids.next(),
+      productId: request.productId,
+      productName: product.name,
+      createdBy: callerId,
+      price: money(request.priceAmount, product.currency),
+      quantity: request.quantity,
+      sold: 0,
+      perUserLimit: request.perUserLimit,
+      startsAt: request.startsAt,
+      endsAt: request.endsAt,
+      settledAt: null,
+    };
+    const leaseEnd = new Date(sale.endsAt.getTime() + RESERVATION_MARGIN_MS);
+    await this.#deps.products.reserve(call, sale.id, sale.productId, sale.quantity, leaseEnd);
+    try {
+      await withTransaction(this.#prisma, (tx) => sales.insertSale(tx, sale));
+    } catch (error) {
+      await this.#deps.products.release(call, sale.id).catch((err: unknown) => {
+        this.#deps.logger.error({ err, saleId: String(sale.id) }, 'could not give back a failed sale’s units');
+      });
+      throw error;
+    }
+    this.#sales.set(sale.id, sale);
+    await this.#loadQuietly(sale);
+    return sale;
+  }
+
+  // ---------- reads ----------
+
+  async flashSale(id: string): Promise<FlashSale | null> {
+    const saleId = decodeId(id);
+    return saleId === null ? null : sales.findSale(this.#prisma, saleId);
+  }
+
+  /** Upcoming and running sales, the soonest to end first (at most `first`, 1–100). */
+  async flashSales(first: number | null | undefined): Promise<FlashSale[]> {
+    const take = Math.min(Math.max(first ?? 20, 1), MAX_LIST);
+    return sales.listOpen(this.#prisma, new Date(this.#now()), take);
+  }
+
+  /** Units still to be had: Redis's live count while the sale is loaded, else the database's. */
+  async remaining(sale: FlashSale): Promise<number> {
+    if (sale.settledAt || windowAt(sale, new Date(this.#now())) === 'ENDED') return 0;
+    const live = await this.#store.remaining(sale.id).catch(() => null);
+    return live ?? sale.quantity - sale.sold;
+  }
+
+  /** The caller's own purchase (any for an ADMIN); everything else is NOT_FOUND. */
+  async purchase(scope: RequestScope, id: string): Promise<Purchase> {
+    requireCallerId(scope.identity);
+    const purchaseId = decodeIdOrNotFound(id, 'FlashSalePurchase');
+    const purchase = (await sales.findPurchase(this.#prisma, purchaseId)) ?? (await this.#rejected(purchaseId));
+    if (!purchase) throw notFound('FlashSalePurchase');
+    requireOwnerOrAdmin(scope.identity, purchase.userId, 'FlashSalePurchase');
+    return purchase;
+  }
+
+  // ---------- buying ----------
+
+  /**
+   * One script call decides: NOT_ACTIVE, LIMIT_EXCEEDED, SOLD_OUT (answered at once, nothing written to the
+   * database), the first answer again for a repeated key, or a grant. A grant is recorded with the sold-count
+   * guard and its event in one transaction, then answered PENDING; the order follows from the event.
+   */
+  async buy(scope: RequestScope, input: unknown): Promise<Purchase> {
+    const userId = requireCallerId(scope.identity);
+    const request = parseBuyRequest(input);
+    const sale = await this.#sale(request.flashSaleId);
+    const purchaseId = this.#deps.ids.next();
+    const attempt = {
+      saleId: sale.id,
+      userId,
+      idempotencyKey: request.idempotencyKey,
+      quantity: request.quantity,
+      purchaseId,
+      clientIp: scope.identity.clientIp,
+    };
+    let outcome = await this.#store.buy({ ...attempt, now: this.#now() });
+    // Missing: never loaded, flushed, or dropped by a grant the database refused meanwhile; reload and retry.
+    for (let reloads = 0; outcome.kind === 'missing' && reloads < 3; reloads++) {
+      await this.rebuild(sale.id);
+      outcome = await this.#store.buy({ ...attempt, now: this.#now() });
+    }
+    if (outcome.kind === 'missing') throw unavailable('The sale is being loaded; retry shortly');
+    if (outcome.kind === 'rate_limited') throw rateLimited(outcome.retryAfterSeconds);
+    const { record } = outcome;
+    const view = { flashSaleId: sale.id, userId, orderId: null };
+    if (outcome.kind === 'replay') {
+      if (record.quantity !== request.quantity)
+        throw conflict('This idempotency key was already used with a different input', { field: 'idempotencyKey' });
+      if (record.status === 'REJECTED') return { ...view, ...record, status: 'REJECTED' };
+      return (await sales.findPurchase(this.#prisma, record.id)) ?? { ...view, ...record, status: 'PENDING' };
+    }
+    if (record.status === 'REJECTED') {
+      const rejected: Purchase = { ...view, ...record, status: 'REJECTED' };
+      await this.#rememberRejection(rejected);
+      return rejected;
+    }
+    return this.#recordGrant(scope, sale, { ...view, ...record, status: 'PENDING' }, request);
+  }
+
+  async #recordGrant(
+    scope: RequestScope,
+    sale: FlashSale,
+    purchase: Purchase,
+    request: ReturnType<typeof parseBuyRequest>,
+  ): Promise<Purchase> {
+    const grant = { userId: purchase.userId, quantity: purchase.quantity, idempotencyKey: request.idempotencyKey };
+    try {
+      const recorded = async (tx: sales.Tx) => {
+        const row = { ...grant, id: purchase.id, flashSaleId: sale.id };
+        if (!(await sales.insertPurchaseIfAbsent(tx, row)))
+          return sales.findPurchaseByKey(tx, { flashSaleId: sale.id, ...grant });
+        const at = new Date(this.#now());
+        await writeOutbox(tx, events.purchaseGranted(sale, purchase, { ...request, at }, scope.requestId));
+        // Last, so the sale's row stays locked only for this statement and the commit: every grant of the
+        // sale queues on it.
+        if (!(await sales.takeUnits(tx, sale.id, purchase.quantity))) throw new SoldOutInDatabase();
+        return null;
+      };
+      // The first moments of a sale queue up to `quantity` grants on one row: wait longer for a connection.
+      const existing = await withTransaction(this.#prisma, recorded, { maxWait: 10_000 });
+      if (!existing) return purchase;
+      // Redis forgot this key (flushed) and granted again: the database's purchase is the answer; the unit
+      // Redis took for the repeat goes back.
+      const answer: KeyRecord = {
+        status: 'PENDING',
+        reason: null,
+        id: existing.id,
+        quantity: existing.quantity,
+      };
+      await this.#store.giveBack(sale.id, grant, { toRemaining: true, answer, rebuild: false });
+      if (existing.quantity !== purchase.quantity)
+        throw conflict('This idempotency key was already used with a different input', { field: 'idempotencyKey' });
+      return existing;
+    } catch (error) {
+      if (error instanceof SoldOutInDatabase) {
+        // Redis granted a unit the sale no longer has (it lost writes): the database's count wins, the key
+        // answers SOLD_OUT from now on, and the sale's state is reloaded from the database.
+        this.#deps.logger.warn({ saleId: String(sale.id) }, 'Redis granted past the sold count; reloading the sale');
+        const rejected: Purchase = { ...purchase, status: 'REJECTED', reason: 'SOLD_OUT' };
+        await this.#store.giveBack(sale.id, grant, { toRemaining: false, answer: asRecord(rejected), rebuild: true });
+        await this.#rememberRejection(rejected);
+        return rejected;
+      }
+      // Nothing was recorded: the unit and the key go back, so a retry with the key may buy again.
+      await this.#store
+        .giveBack(sale.id, grant, { toRemaining: true, answer: null, rebuild: false })
+        .catch((err: unknown) => this.#deps.logger.warn({ err }, 'could not give a failed grant back to Redis'));
+      throw error;
+    }
+  }
+
+  // ---------- from order.events (the consumer's transaction) ----------
+
+  /** `order.created` of a flash-sale order: PENDING → CONFIRMED with its order (a repeat changes nothing). */
+  async confirmIn(tx: sales.Tx, purchaseId: string, orderId: string): Promise<void> {
+    const purchase = decodeId(purchaseId);
+    const order = decodeId(orderId);
+    if (purchase === null || order === null) return;
+    await sales.compareAndSetPurchase(tx, purchase, ['PENDING'], { status: 'CONFIRMED', orderId: order });
+  }
+
+  /**
+   * `order.cancelled` of a flash-sale order (not paid in time, or cancelled): the purchase is RELEASED and,
+   * while the sale is not settled, its units leave the sold count. Returns what Redis must be given back after
+   * the commit (only while the sale runs), or null.
+   */
+  async releaseIn(
+    tx: sales.Tx,
+    purchaseId: string,
+    orderId: string,
+    traceId: string,
+  ): Promise<{ saleId: bigint; userId: bigint; quantity: number; toRemaining: boolean } | null> {
+    const id = decodeId(purchaseId);
+    const order = decodeId(orderId);
+    if (id === null || order === null) return null;
+    const purchase = await sales.compareAndSetPurchase(tx, id, ['PENDING', 'CONFIRMED'], {
+      status: 'RELEASED',
+      orderId: order,
+    });
+    if (!purchase) return null;
+    await writeOutbox(tx, events.purchaseReleased(purchase, 'ORDER_CANCELLED', traceId));
+    // After settlement the sold count is frozen: the unit stays counted (see the README).
+    const returned = await sales.returnUnits(tx, purchase.flashSaleId, purchase.quantity);
+    const sale = await this.#sale(purchase.flashSaleId);
+    const running = returned && windowAt(sale, new Date(this.#now())) !== 'ENDED';
+    return { saleId: sale.id, userId: purchase.userId, quantity: purchase.quantity, toRemaining: running };
+  }
+
+  /** After the release committed: the user's count always, and the unit to `remaining` while the sale runs. */
+  async releaseInRedis(released: { saleId: bigint; userId: bigint; quantity: number; toRemaining: boolean }) {
+    const grant = { userId: released.userId, quantity: released.quantity, idempotencyKey: null };
+    try {
+      await this.#store.giveBack(released.saleId, grant, { ...released, answer: null, rebuild: false });
+    } catch (err) {
+      // Redis then holds one unit too few until the sale is reloaded: never too many.
+      this.#deps.logger.warn({ err, saleId: String(released.saleId) }, 'could not return a unit to Redis');
+    }
+  }
+
+  // ---------- settlement ----------
+
+  /**
+   * Every ended sale's stock, once: its sold count is frozen, the product subgraph keeps that many units of
+   * the reservation and shelves the rest (exactly once on its side too), then the sale is marked settled.
+   * A failure leaves the sale for the next round. How many sales this call settled.
+   */
+  async settleEnded(limit = 50): Promise<number> {
+    const now = new Date(this.#now());
+    let settled = 0;
+    for (const id of await sales.endedUnsettledIds(this.#prisma, now, limit)) {
+      const sold = await sales.freezeSold(this.#prisma, id, now);
+      await this.#deps.products.settle({ requestId: `flashsale-settle-${id}` }, id, sold);
+      await sales.markStockSettled(this.#prisma, id, new Date(this.#now()));
+      settled++;
+    }
+    return settled;
+  }
+
+  // ---------- Redis state ----------
+
+  /** Reloads a sale's counters from the database: remaining = quantity − sold, and each user's units. */
+  async rebuild(saleId: bigint): Promise<void> {
+    const sale = await sales.findSale(this.#prisma, saleId);
+    if (!sale) return;
+    const users = await sales.unitsByUser(this.#prisma, saleId);
+    // A recorded purchase's key answers that purchase (the buy then reads its current status from here).
+    const purchases = (await sales.purchaseKeys(this.#prisma, saleId)).map((p) => ({
+      ...p,
+      status: 'PENDING' as const,
+      reason: null,
+    }));
+    const remaining = sale.settledAt ? 0 : sale.quantity - sale.sold;
+    await this.#store.load(saleId, { ...sale, remaining, users, purchases });
+  }
+
+  /** At start: every sale that has not ended is loaded (a sale whose state is there is left as it is). */
+  async warm(): Promise<number> {
+    const open = await sales.runningOrUpcoming(this.#prisma, new Date(this.#now()));
+    for (const sale of open) await this.#loadQuietly(sale);
+    return open.length;
+  }
+
+  async #loadQuietly(sale: FlashSale): Promise<void> {
+    try {
+      await this.rebuild(sale.id);
+    } catch (err) {
+      // The first buy finds the state missing and loads it then.
+      this.#deps.logger.warn({ err, saleId: String(sale.id) }, 'could not load the sale into Redis');
+    }
+  }
+
+  async #sale(id: bigint): Promise<FlashSale> {
+    const cached = this.#sales.get(id);
+    if (cached) return cached;
+    const sale = await sales.findSale(this.#prisma, id);
+    if (!sale) throw notFound('FlashSale');
+    this.#sales.set(id, sale);
+    return sale;
+  }
+
+  async #rememberRejection(purchase: Purchase): Promise<void> {
+    const value = JSON.stringify({
+      flashSaleId: String(purchase.flashSaleId),
+      userId: String(purchase.userId),
+      quantity: purchase.quantity,
+      reason: purchase.reason,
+    });
+    await this.#deps.redis
+      .set(rejectedKey(purchase.id), value, 'EX', REJECTED_TTL_SECONDS)
+      .catch((err: unknown) => this.#deps.logger.warn({ err }, 'could not remember a rejected purchase'));
+  }
+
+  async #rejected(id: bigint): Promise<Purchase | null> {
+    const text = await this.#deps.redis.get(rejectedKey(id));
+    if (!text) return null;
+    const stored = JSON.parse(text) as { flashSaleId: string; userId: string; quantity: number; reason: RejectReason };
+    return {
+      id,
+      flashSaleId: BigInt(stored.flashSaleId),
+      userId: BigInt(stored.userId),
+      quantity: stored.quantity,
+      status: 'REJECTED',
+      reason: stored.reason,
+      orderId: null,
+    };
+  }
+}
+
+const rejectedKey = (id: bigint) => `flashsale:rejected:${id}`;
+const asRecord = (p: Purchase): KeyRecord => ({
+  status: p.status === 'PENDING' ? 'PENDING' : 'REJECTED',
+  reason: p.reason,
+  id: p.id,
+  quantity: p.quantity,
+});

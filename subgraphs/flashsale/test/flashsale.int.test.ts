@@ -1,0 +1,282 @@
+// Flash sales through the router, as buyers and merchants use them: the core guarantees under concurrency.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { waitFor } from '@mall/events/testing';
+import { createLogger, createPrismaClient, domainDatabaseUrl } from '@mall/platform';
+import { errorCode } from '@mall/platform/testing';
+import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { orderService } from '../../order/test/helpers.ts';
+import { PrismaClient } from '../data/generated/client.ts';
+import {
+  BUY_FLASH_SALE,
+  buy,
+  type Caller,
+  CREATE_FLASH_SALE,
+  countBy,
+  createProduct,
+  createSale,
+  FLASH_SALES,
+  flashSaleEnv,
+  flashSaleService,
+  type PurchaseView,
+  pool,
+  productStock,
+  purchase,
+  retried,
+  signInAdmin,
+  TokenMint,
+} from './helpers.ts';
+
+let stack: TestStack;
+let admin: Caller;
+let db: PrismaClient;
+let orders: ReturnType<typeof orderService>;
+const mint = new TokenMint();
+
+before(async () => {
+  stack = await startTestStack({
+    subgraphs: ['user', 'auth', 'product', 'order', 'flashsale'],
+    env: flashSaleEnv(mint),
+  });
+  admin = await signInAdmin(stack);
+  db = createPrismaClient(PrismaClient, {
+    url: domainDatabaseUrl(stack.config, 'flashsale'),
+    poolSize: 2,
+    logger: createLogger({ service: 'flashsale-test', level: 'silent' }),
+    applicationName: 'flashsale-test',
+  });
+  orders = orderService(stack);
+});
+
+after(async () => {
+  await db?.$disconnect();
+  await orders?.prisma.$disconnect();
+  await stack?.close();
+});
+
+const buyers = (n: number) => Promise.all(Array.from({ length: n }, () => mint.buyer()));
+
+/** Waits until every granted purchase of the sale is settled (no PENDING left); returns them by status. */
+async function settled(saleId: string): Promise<Record<string, number>> {
+  await waitFor(
+    async () => (await db.flashSalePurchase.count({ where: { flashSaleId: BigInt(saleId), status: 'PENDING' } })) === 0,
+    { timeoutMs: 30_000 },
+  );
+  const rows = await db.flashSalePurchase.findMany({ where: { flashSaleId: BigInt(saleId) } });
+  return countBy(rows, (r) => r.status);
+}
+
+describe('a flash sale under a crowd', () => {
+  test('2,000 concurrent buyers for 50 units: exactly 50 confirmed purchases and orders, the rest SOLD_OUT', async (t) => {
+    const productId = await createProduct(stack, admin, 80);
+    const sale = await createSale(stack, admin, { productId, quantity: 50, priceAmount: 4999 });
+    assert.equal(sale.remaining, 50);
+    assert.equal(await productStock(stack, productId), 30, 'the sale’s units left the product’s stock');
+
+    const crowd = await buyers(2000);
+    const started = performance.now();
+    const answers = await pool(crowd, 200, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    const took = Math.round(performance.now() - started);
+    t.diagnostic(
+      `2,000 buys through the router, 200 at a time: ${took} ms (${retried.unavailable} UNAVAILABLE retried)`,
+    );
+    const byStatus = countBy(answers, (a) => `${a.status}${a.reason ? `:${a.reason}` : ''}`);
+    assert.deepEqual(byStatus, { PENDING: 50, 'REJECTED:SOLD_OUT': 1950 });
+
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 50 });
+    t.diagnostic(`every purchase settled ${Math.round(performance.now() - started)} ms after the first buy`);
+    const granted = await db.flashSalePurchase.findMany({ where: { flashSaleId: BigInt(sale.id) } });
+    const made = await orders.prisma.order.findMany({
+      where: { flashSalePurchaseId: { in: granted.map((p) => p.id) } },
+      include: { lines: true },
+    });
+    assert.equal(made.length, 50);
+    for (const order of made) {
+      assert.equal(order.status, 'PENDING_PAYMENT');
+      assert.equal(Number(order.totalAmount), 4999);
+      assert.equal(String(order.lines[0]?.productId), productId);
+    }
+    const saleRow = await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } });
+    assert.equal(saleRow.sold, 50);
+    assert.equal(await productStock(stack, productId), 30, 'flash-sale orders reserve no stock of their own');
+
+    // A winner reads their purchase with its order through the contract's operation.
+    const winnerIndex = answers.findIndex((a) => a.status === 'PENDING');
+    const winner = crowd[winnerIndex] as Caller;
+    const view = await purchase(stack, winner, (answers[winnerIndex] as PurchaseView).id);
+    assert.equal(view.status, 'CONFIRMED');
+    assert.equal(view.order?.status, 'PENDING_PAYMENT');
+    assert.equal(view.order?.total?.amount, 4999);
+    // Another buyer cannot see it.
+    const other = await stack.gql(
+      `query P($id: ID!) { flashSalePurchase(id: $id) { id } }`,
+      { id: view.id },
+      {
+        token: (crowd[(winnerIndex + 1) % crowd.length] as Caller).token,
+      },
+    );
+    assert.equal(errorCode(other), 'NOT_FOUND');
+    const listed = await stack.gql<{ flashSales: { id: string; remaining: number }[] }>(FLASH_SALES);
+    assert.equal(listed.body.data?.flashSales.find((s) => s.id === sale.id)?.remaining, 0);
+  });
+
+  test('the per-user limit holds under concurrency', async () => {
+    const productId = await createProduct(stack, admin, 50);
+    const sale = await createSale(stack, admin, { productId, quantity: 40, perUserLimit: 2 });
+    const [greedy] = await buyers(1);
+    const answers = await pool(Array.from({ length: 30 }), 30, () =>
+      buy(stack, greedy as Caller, { flashSaleId: sale.id }),
+    );
+    assert.deepEqual(
+      countBy(answers, (a) => `${a.status}:${a.reason}`),
+      { 'PENDING:null': 2, 'REJECTED:LIMIT_EXCEEDED': 28 },
+    );
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 2 });
+  });
+
+  test('one idempotency key sent 20 times at once makes one purchase', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const sale = await createSale(stack, admin, { productId, quantity: 5, perUserLimit: 5 });
+    const [caller] = await buyers(1);
+    const idempotencyKey = randomUUID();
+    const answers = await pool(Array.from({ length: 20 }), 20, () =>
+      buy(stack, caller as Caller, { flashSaleId: sale.id, idempotencyKey }),
+    );
+    assert.equal(new Set(answers.map((a) => a.id)).size, 1);
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1 });
+    const again = await stack.gql(
+      BUY_FLASH_SALE,
+      { input: { flashSaleId: sale.id, idempotencyKey, quantity: 2 } },
+      {
+        token: (caller as Caller).token,
+      },
+    );
+    assert.equal(errorCode(again), 'CONFLICT', 'the same key with another quantity');
+  });
+
+  test('Redis flushed or wrong mid-sale: still no unit oversold', async () => {
+    const productId = await createProduct(stack, admin, 30);
+    const sale = await createSale(stack, admin, { productId, quantity: 20 });
+    const first = await pool(await buyers(10), 10, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    assert.equal(first.filter((a) => a.status === 'PENDING').length, 10);
+    // Redis loses writes: it believes 1,000 units are left, and every buyer's count is gone.
+    const tag = `{sale:${sale.id}}`;
+    await stack.redis.hset(`${tag}:state`, 'remaining', 1000);
+    await stack.redis.del(`${tag}:users`);
+    const crowd = await buyers(60);
+    const flushing = (async () => {
+      // ... and then loses the sale altogether while the crowd buys (rebuilt from the database).
+      await waitFor(async () => Number(await stack.redis.hget(`${tag}:state`, 'remaining')) < 1000, { intervalMs: 1 });
+      await stack.redis.del(`${tag}:state`, `${tag}:users`, `${tag}:keys`);
+    })();
+    const second = await pool(crowd, 30, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    await flushing;
+    assert.equal(second.filter((a) => a.status === 'PENDING').length, 10, 'only the 10 units left were granted');
+    assert.ok(second.every((a) => a.status === 'PENDING' || a.reason === 'SOLD_OUT'));
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 20 });
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 20);
+    // Redis flushed again after the sale: a retry of a winner's key answers the same purchase, not a second one.
+    await stack.redis.del(`${tag}:state`, `${tag}:users`, `${tag}:keys`);
+    const winner = crowd[second.findIndex((a) => a.status === 'PENDING')] as Caller;
+    const keys = await db.flashSalePurchase.findFirstOrThrow({ where: { userId: BigInt(winner.id) } });
+    const replay = await buy(stack, winner, { flashSaleId: sale.id, idempotencyKey: keys.idempotencyKey });
+    assert.equal(replay.id, String(keys.id));
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 20);
+  });
+
+  test('a timed-out flash-sale order gives its unit back and another buyer gets it', async () => {
+    const productId = await createProduct(stack, admin, 5);
+    const sale = await createSale(stack, admin, { productId, quantity: 1 });
+    const [first, second] = await buyers(2);
+    const won = await buy(stack, first as Caller, { flashSaleId: sale.id });
+    assert.equal(won.status, 'PENDING');
+    assert.equal((await buy(stack, second as Caller, { flashSaleId: sale.id })).reason, 'SOLD_OUT');
+    await settled(sale.id);
+    const orderId = BigInt(won.id);
+    await orders.prisma.order.update({ where: { id: orderId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    assert.equal(await orders.service.expire(orderId), 'cancelled');
+    await waitFor(async () => (await purchase(stack, first as Caller, won.id)).status === 'RELEASED', {
+      timeoutMs: 15_000,
+    });
+    const retry = await waitFor(
+      async () => {
+        const answer = await buy(stack, second as Caller, { flashSaleId: sale.id });
+        return answer.status === 'PENDING' ? answer : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(retry.status, 'PENDING');
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1, RELEASED: 1 });
+  });
+
+  test('before the window or after it: NOT_ACTIVE', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const now = Date.now();
+    const upcoming = await createSale(stack, admin, {
+      productId,
+      quantity: 2,
+      startsAt: new Date(now + 3600_000),
+      endsAt: new Date(now + 7200_000),
+    });
+    const [caller] = await buyers(1);
+    const early = await buy(stack, caller as Caller, { flashSaleId: upcoming.id });
+    assert.deepEqual([early.status, early.reason], ['REJECTED', 'NOT_ACTIVE']);
+    const endsAt = new Date(Date.now() + 1500);
+    const ending = await createSale(stack, admin, { productId, quantity: 2, endsAt });
+    // The window closes by the clock: wait for the clock, not for an event.
+    await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 5000 });
+    const late = await buy(stack, caller as Caller, { flashSaleId: ending.id });
+    assert.deepEqual([late.status, late.reason], ['REJECTED', 'NOT_ACTIVE']);
+  });
+
+  test('when a sale ends its unsold units go back to the product’s stock, once', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const endsAt = new Date(Date.now() + 2500);
+    const sale = await createSale(stack, admin, { productId, quantity: 5, endsAt });
+    assert.equal(await productStock(stack, productId), 5);
+    const answers = await pool(await buyers(3), 3, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    assert.ok(answers.every((a) => a.status === 'PENDING'));
+    await settled(sale.id);
+    await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 5000 });
+    const flashSales = flashSaleService(stack);
+    await flashSales.settleEnded();
+    await flashSales.settleEnded();
+    assert.equal(await productStock(stack, productId), 7, 'the 2 unsold units are back; the 3 sold stay sold');
+    const row = await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } });
+    assert.ok(row.settledAt && row.stockSettledAt);
+    assert.equal(row.sold, 3);
+  });
+
+  test('bad input is BAD_USER_INPUT; customers cannot create sales; unknown sales are NOT_FOUND', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const [caller] = await buyers(1);
+    const token = (caller as Caller).token;
+    const base = {
+      productId,
+      priceAmount: 100,
+      quantity: 1,
+      startsAt: new Date().toISOString(),
+      endsAt: new Date(Date.now() + 60_000).toISOString(),
+    };
+    for (const input of [
+      { ...base, quantity: 0 },
+      { ...base, priceAmount: -1 },
+      { ...base, endsAt: base.startsAt },
+    ])
+      assert.equal(errorCode(await stack.gql(CREATE_FLASH_SALE, { input }, { token: admin.token })), 'BAD_USER_INPUT');
+    assert.equal(errorCode(await stack.gql(CREATE_FLASH_SALE, { input: base }, { token })), 'FORBIDDEN');
+    const sale = await createSale(stack, admin, { productId, quantity: 1 });
+    for (const input of [
+      { flashSaleId: sale.id, quantity: 0, idempotencyKey: 'k' },
+      { flashSaleId: sale.id, idempotencyKey: '' },
+      { flashSaleId: sale.id, idempotencyKey: 'x'.repeat(201) },
+      { flashSaleId: 'not-an-id', idempotencyKey: 'k' },
+    ])
+      assert.equal(errorCode(await stack.gql(BUY_FLASH_SALE, { input }, { token })), 'BAD_USER_INPUT');
+    const unknown = { flashSaleId: '123456789', idempotencyKey: 'k' };
+    assert.equal(errorCode(await stack.gql(BUY_FLASH_SALE, { input: unknown }, { token })), 'NOT_FOUND');
+    const anonymous = await stack.gql(BUY_FLASH_SALE, { input: { flashSaleId: sale.id, idempotencyKey: 'k' } });
+    assert.equal(errorCode(anonymous), 'UNAUTHENTICATED');
+  });
+});

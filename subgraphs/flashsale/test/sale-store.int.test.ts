@@ -1,0 +1,106 @@
+// The buy script against a real Redis: each rule on its own, the per-address cap, and the rebuild.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createTestRedis, type TestRedis } from '@mall/platform/testing';
+import { type BuyAttempt, SaleStore } from '../data/sale-store.ts';
+
+let redis: TestRedis;
+let store: SaleStore;
+let nextId = 1000n;
+const NOW = Date.parse('2026-11-29T10:00:00Z');
+
+before(() => {
+  redis = createTestRedis('flashsale-store');
+  store = new SaleStore(redis.redis, { max: 5, windowSeconds: 60 });
+});
+after(() => redis?.cleanup());
+
+async function openSale(saleId: bigint, remaining: number, perUserLimit = 1): Promise<void> {
+  await store.load(saleId, {
+    remaining,
+    startsAt: new Date(NOW - 1000),
+    endsAt: new Date(NOW + 60_000),
+    perUserLimit,
+    users: new Map(),
+    purchases: [],
+  });
+}
+
+const attempt = (saleId: bigint, over: Partial<BuyAttempt> = {}): BuyAttempt => ({
+  saleId,
+  userId: nextId++,
+  idempotencyKey: `k-${nextId}`,
+  quantity: 1,
+  purchaseId: nextId++,
+  clientIp: null,
+  now: NOW,
+  ...over,
+});
+
+const answer = async (a: BuyAttempt) => {
+  const outcome = await store.buy(a);
+  return outcome.kind === 'new' || outcome.kind === 'replay'
+    ? `${outcome.kind} ${outcome.record.status}${outcome.record.reason ? ` ${outcome.record.reason}` : ''}`
+    : outcome.kind;
+};
+
+describe('the buy script', () => {
+  test('window, per-user limit, units, and the first answer again for a repeated key', async () => {
+    await openSale(1n, 2, 1);
+    assert.equal(await answer(attempt(1n, { now: NOW - 2000 })), 'new REJECTED NOT_ACTIVE');
+    assert.equal(await answer(attempt(1n, { now: NOW + 60_000 })), 'new REJECTED NOT_ACTIVE');
+    const first = attempt(1n);
+    assert.equal(await answer(first), 'new PENDING');
+    assert.equal(await answer({ ...first, purchaseId: 1n }), 'replay PENDING');
+    assert.equal(await answer({ ...first, idempotencyKey: 'other' }), 'new REJECTED LIMIT_EXCEEDED');
+    assert.equal(await answer(attempt(1n, { quantity: 2 })), 'new REJECTED LIMIT_EXCEEDED');
+    assert.equal(await answer(attempt(1n)), 'new PENDING');
+    assert.equal(await answer(attempt(1n)), 'new REJECTED SOLD_OUT');
+    assert.equal(await store.remaining(1n), 0);
+  });
+
+  test('a sale that is not loaded answers missing, and loads with its users and keys', async () => {
+    assert.equal(await answer(attempt(2n)), 'missing');
+    const buyer = attempt(2n);
+    await store.load(2n, {
+      remaining: 3,
+      startsAt: new Date(NOW - 1000),
+      endsAt: new Date(NOW + 60_000),
+      perUserLimit: 1,
+      users: new Map([[buyer.userId, 1]]),
+      purchases: [
+        {
+          id: 77n,
+          userId: buyer.userId,
+          idempotencyKey: buyer.idempotencyKey,
+          quantity: 1,
+          status: 'PENDING',
+          reason: null,
+        },
+      ],
+    });
+    const replay = await store.buy(buyer);
+    assert.ok(replay.kind === 'replay' && replay.record.id === 77n, 'the recorded purchase answers its key');
+    assert.equal(await answer({ ...buyer, idempotencyKey: 'again' }), 'new REJECTED LIMIT_EXCEEDED');
+  });
+
+  test('giving a unit back: to remaining, the user’s count, and the key forgotten', async () => {
+    await openSale(3n, 1);
+    const buyer = attempt(3n);
+    assert.equal(await answer(buyer), 'new PENDING');
+    await store.giveBack(3n, buyer, { toRemaining: true, answer: null, rebuild: false });
+    assert.equal(await store.remaining(3n), 1);
+    assert.equal(await answer({ ...buyer, purchaseId: nextId++ }), 'new PENDING', 'the key runs again');
+  });
+
+  test('one address hammering one sale is capped there, not on other sales', async () => {
+    await openSale(4n, 100, 100);
+    await openSale(5n, 100, 100);
+    const bot = { clientIp: '203.0.113.9' };
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await answer(attempt(4n, bot)));
+    assert.deepEqual(answers, [...Array(5).fill('new PENDING'), ...Array(3).fill('rate_limited')]);
+    assert.equal(await answer(attempt(4n, { clientIp: '198.51.100.1' })), 'new PENDING', 'another address buys');
+    assert.equal(await answer(attempt(5n, bot)), 'new PENDING', 'the same address on another sale');
+  });
+});
