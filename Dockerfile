@@ -12,6 +12,7 @@ COPY subgraphs/user/package.json subgraphs/user/
 COPY subgraphs/auth/package.json subgraphs/auth/
 COPY subgraphs/product/package.json subgraphs/product/
 COPY subgraphs/order/package.json subgraphs/order/
+COPY subgraphs/checkout/package.json subgraphs/checkout/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 

@@ -31,6 +31,11 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
     // AuthService answers with plain objects; the User in them is the account the user subgraph returned.
     mappers: { AuthPayload: 'service.ts#AuthPayload', User: 'service.ts#Account' },
   },
+  checkout: {
+    context: 'CheckoutContext',
+    // checkout answers an Order reference (its id); the order subgraph resolves the rest.
+    mappers: {},
+  },
   order: {
     context: 'OrderContext',
     mappers: {

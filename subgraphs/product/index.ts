@@ -8,14 +8,14 @@ import { orderEventsConsumer } from './events/order-events.ts';
 import { InventoryService, STOCK_CALLERS } from './inventory.ts';
 import { startLeaseSweep } from './lease-sweep.ts';
 import { resolvers } from './resolvers/index.ts';
-import { CatalogService } from './service.ts';
+import { CATALOG_READERS, CatalogService } from './service.ts';
 
 const subgraph = defineSubgraph({
   name: 'product',
   module: import.meta.url,
   prisma: PrismaClient,
   config: productConfig,
-  trustedServices: STOCK_CALLERS,
+  trustedServices: [...new Set([...STOCK_CALLERS, ...CATALOG_READERS])],
   outbox: true,
   setup(kit, options: Partial<Pick<ProductConfig, 'reservationLeaseSeconds' | 'sweepIntervalSeconds'>>) {
     const settings = { ...kit.settings, ...options };

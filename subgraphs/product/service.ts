@@ -17,6 +17,7 @@ import {
   parseKeysetArgs,
   type RequestScope,
   requireRole,
+  requireService,
   withTransaction,
 } from '@mall/platform';
 import type DataLoader from 'dataloader';
@@ -50,6 +51,10 @@ export interface CatalogServiceDeps {
   readonly cache: ProductCache;
   readonly nextId: () => bigint;
 }
+
+/** Peers that read products by id (internal `productsByIds`): the cart and the checkout saga. */
+export const CATALOG_READERS = ['cart', 'checkout'] as const;
+const MAX_PRODUCTS_BY_IDS = 100;
 
 const unknownCategory = (field: string) =>
   badUserInput(`Invalid input: ${field}: unknown category`, [{ field, message: 'no such category' }]);
@@ -217,6 +222,17 @@ export class CatalogService {
   async reference(scope: ProductScope, id: string): Promise<Product | null> {
     const productId = decodeId(id);
     return productId === null ? null : scope.productById.load(productId);
+  }
+
+  /** Internal: products in the order of `ids`, null for an unknown, malformed or deleted one (one batch). */
+  async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(Product | null)[]> {
+    requireService(scope.identity, ...CATALOG_READERS);
+    if (ids.length > MAX_PRODUCTS_BY_IDS)
+      throw badUserInput('Invalid input: ids: too many', [
+        { field: 'ids', message: `must have at most ${MAX_PRODUCTS_BY_IDS} ids` },
+      ]);
+    const found = await Promise.all(ids.map((id) => this.reference(scope, id)));
+    return found.map((product) => (product && !product.deletedAt ? product : null));
   }
 
   productCategories(scope: ProductScope, product: Product): Promise<Category[]> {

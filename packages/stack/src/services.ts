@@ -38,6 +38,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
     load: async () => (await import('@mall/subgraph-order')).default,
   },
+  {
+    name: 'checkout',
+    summary: 'the checkout saga (cart → prices → reservation → order), idempotency keys and crash repair',
+    load: async () => (await import('@mall/subgraph-checkout')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);

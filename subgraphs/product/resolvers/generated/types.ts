@@ -209,6 +209,8 @@ export type Query = {
   product?: Maybe<Product>;
   /** Active products. `first` is 1–100; sort defaults to RELEVANCE when searching, NEWEST otherwise. */
   products: ProductConnection;
+  /** Internal (cart, checkout): products by id, in order; null for an unknown or deleted one. At most 100 ids. */
+  productsByIds: Array<Maybe<Product>>;
 };
 
 
@@ -228,6 +230,11 @@ export type QueryProductsArgs = {
   filter?: InputMaybe<ProductFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
   sort?: InputMaybe<ProductSort>;
+};
+
+
+export type QueryProductsByIdsArgs = {
+  ids: Array<Scalars['ID']['input']>;
 };
 
 export type Reservation = {
@@ -502,6 +509,7 @@ export type QueryResolvers<ContextType = ProductContext, ParentType extends Reso
   category: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, Partial<QueryCategoryArgs>>;
   product: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   products: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
+  productsByIds: Resolver<Array<Maybe<ResolversTypes['Product']>>, ParentType, ContextType, RequireFields<QueryProductsByIdsArgs, 'ids'>>;
 };
 
 export type ReservationResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['Reservation'] = ResolversParentTypes['Reservation']> = {
