@@ -11,6 +11,7 @@ COPY router/package.json router/
 COPY subgraphs/user/package.json subgraphs/user/
 COPY subgraphs/auth/package.json subgraphs/auth/
 COPY subgraphs/product/package.json subgraphs/product/
+COPY subgraphs/cart/package.json subgraphs/cart/
 COPY subgraphs/order/package.json subgraphs/order/
 COPY subgraphs/checkout/package.json subgraphs/checkout/
 # <<< npm run infra: subgraphs

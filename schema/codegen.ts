@@ -31,6 +31,16 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
     // AuthService answers with plain objects; the User in them is the account the user subgraph returned.
     mappers: { AuthPayload: 'service.ts#AuthPayload', User: 'service.ts#Account' },
   },
+  cart: {
+    context: 'CartContext',
+    mappers: {
+      Cart: 'domain/cart.ts#Cart',
+      CartItem: 'domain/cart.ts#CartItem',
+      CheckoutCart: 'service.ts#CheckoutCart',
+      CheckoutCartLine: 'service.ts#CheckoutCartLine',
+      User: 'service.ts#UserReference',
+    },
+  },
   checkout: {
     context: 'CheckoutContext',
     // checkout answers an Order reference (its id); the order subgraph resolves the rest.
@@ -55,6 +65,7 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
     context: 'ProductContext',
     mappers: {
       Product: 'domain/catalog.ts#Product',
+      ProductSnapshot: 'domain/catalog.ts#Product',
       Category: 'domain/catalog.ts#Category',
       ProductConnection: 'service.ts#ProductConnection',
       Reservation: 'domain/stock.ts#Reservation',

@@ -3,7 +3,6 @@ import { checkoutConfig } from './config.ts';
 import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { createPeers } from './data/peers.ts';
-import { startRepair } from './repair.ts';
 import { resolvers } from './resolvers/index.ts';
 import { CheckoutService } from './service.ts';
 
@@ -12,11 +11,18 @@ const subgraph = defineSubgraph({
   module: import.meta.url,
   prisma: PrismaClient,
   config: checkoutConfig,
-  setup: async ({ config, settings, logger, prisma, ids, internalSecret, onStop }) => {
-    const peers = createPeers(config, internalSecret);
-    const checkouts = new CheckoutService({ prisma, peers, ids, logger, ...settings });
-    const repair = await startRepair(checkouts, { logger, intervalSeconds: settings.repairIntervalSeconds });
-    onStop('checkout repair', () => repair.stop());
+  setup: async ({ config, settings, logger, prisma, ids, internalSecret, every }) => {
+    const checkouts = new CheckoutService({
+      prisma,
+      peers: createPeers(config, internalSecret),
+      ids,
+      logger,
+      ...settings,
+    });
+    // Before serving, a restarted instance finishes or undoes the checkouts its crash left; then, as a safety
+    // net, any instance takes over those of an instance that is gone.
+    await checkouts.repair();
+    every('checkout repair', settings.repairIntervalSeconds * 1000, () => checkouts.repair());
     return { resolvers, context: createContext(checkouts) };
   },
 });

@@ -6,7 +6,6 @@
  */
 import type { Config, Logger } from '@mall/platform';
 import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
-import type { OrderConfig } from './config.ts';
 import type { ExpiryOutcome } from './service.ts';
 
 const QUEUE = 'order-expiry';
@@ -46,15 +45,12 @@ export class OrderExpiryQueue {
   readonly #redisUrl: string;
   /** The stack's MALL_REDIS_PREFIX + `bull`, so a stack's (and a test's) jobs stay its own. */
   readonly #prefix: string;
-  readonly #sweepIntervalMs: number;
   readonly #logger: Logger;
   #worker: Worker | undefined;
-  #stopSweep: (() => Promise<void>) | undefined;
 
-  constructor(redis: Config['redis'], settings: Pick<OrderConfig, 'sweepIntervalSeconds'>, logger: Logger) {
+  constructor(redis: Config['redis'], logger: Logger) {
     this.#redisUrl = redis.url;
     this.#prefix = `${redis.prefix}bull`;
-    this.#sweepIntervalMs = settings.sweepIntervalSeconds * 1000;
     this.#logger = logger;
     this.#queue = new Queue(QUEUE, { connection: bullConnection(redis.url, 'queue'), prefix: this.#prefix });
     this.#queue.on('error', (err) => logger.warn({ err }, 'order expiry queue error'));
@@ -77,8 +73,9 @@ export class OrderExpiryQueue {
   }
 
   /**
-   * Starts this instance's worker and sweep. Every instance runs both: BullMQ hands each due job to one worker,
-   * and the conditional UPDATE behind `expire` settles any overlap with the sweeps.
+   * Starts this instance's worker (the subgraph runs the database sweep beside it, `kit.every`). Every instance
+   * runs both: BullMQ hands each due job to one worker, and the conditional UPDATE behind `expire` settles any
+   * overlap with the sweeps.
    */
   start(orders: Expirer): void {
     const logger = this.#logger;
@@ -89,35 +86,10 @@ export class OrderExpiryQueue {
     });
     this.#worker.on('failed', (job, err) => logger.warn({ err, jobId: job?.id }, 'order expiry job failed'));
     this.#worker.on('error', (err) => logger.warn({ err }, 'order expiry worker error'));
-    this.#stopSweep = startSweep(() => orders.sweepExpired(), this.#sweepIntervalMs, logger);
   }
 
   async close(): Promise<void> {
-    await this.#stopSweep?.();
     await this.#worker?.close();
     await this.#queue.close();
   }
-}
-
-/**
- * Runs `sweep` every `intervalMs` (never two at once) until stopped. Its failures are logged and the next
- * round tries again.
- */
-function startSweep(sweep: () => Promise<number>, intervalMs: number, logger: Logger): () => Promise<void> {
-  let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
-    running ??= sweep()
-      .then((cancelled) => {
-        if (cancelled > 0) logger.info({ cancelled }, 'expiry sweep cancelled overdue orders');
-      })
-      .catch((err: unknown) => logger.warn({ err }, 'expiry sweep failed'))
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
 }

@@ -15,11 +15,13 @@ const subgraph = defineSubgraph({
   config: orderConfig,
   trustedServices: ORDER_CREATORS,
   outbox: true,
-  setup({ config, settings, logger, prisma, redis, ids, onStop }) {
-    const expiry = new OrderExpiryQueue(config.redis, settings, logger);
+  setup({ config, settings, logger, prisma, redis, ids, onStop, every }) {
+    const expiry = new OrderExpiryQueue(config.redis, logger);
     onStop('order expiry', () => expiry.close());
     const orders = new OrderService({ prisma, redis, ids, expiry, settings, logger });
     expiry.start(orders);
+    // The safety net for jobs Redis lost: overdue unpaid orders, cancelled through the same transition.
+    every('order expiry sweep', settings.sweepIntervalSeconds * 1000, () => orders.sweepExpired());
     return { resolvers, context: createContext(orders), consumers: [paymentEventsConsumer(orders)] };
   },
 });

@@ -325,6 +325,7 @@ export class OrderService {
     let cancelled = 0;
     for (const id of await orders.findExpiredIds(this.#prisma, new Date(), limit))
       if ((await this.expire(id, `expiry-sweep-${id}`)) === 'cancelled') cancelled++;
+    if (cancelled > 0) this.#deps.logger.info({ cancelled }, 'expiry sweep cancelled overdue orders');
     return cancelled;
   }
 

@@ -124,9 +124,11 @@ export class InventoryService {
       expiresAt: new Date(Date.now() + this.#leaseMs),
       lines,
     };
-    // A rush of checkouts on one product queues on its row lock: wait for a pooled connection longer than usual.
+    // A rush of checkouts on one product queues on its row lock: wait longer than usual for a pooled connection
+    // and for the lock (each holder keeps it for a few statements; the statement timeout still bounds a stuck one).
     const outcome = await withTransaction(this.#prisma, (tx) => this.#hold(tx, reservation, scope.requestId), {
       maxWait: 10_000,
+      timeout: 15_000,
     });
     if (!outcome) {
       const winner = await stock.findReservation(this.#prisma, order);
@@ -191,6 +193,7 @@ export class InventoryService {
       released++;
       await this.#invalidate(lines);
     }
+    if (released) this.#logger.info({ released }, 'released reservations whose lease expired');
     return released;
   }
 

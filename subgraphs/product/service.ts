@@ -38,6 +38,12 @@ export interface CatalogLoaders {
   readonly categoriesOf: DataLoader<bigint, Category[]>;
 }
 
+/** Peers that may read products in bulk (`productsByIds`): carts price and check their lines, checkout too. */
+export const CATALOG_READERS = ['cart', 'checkout'] as const;
+
+/** The most ids one `productsByIds` call takes: a cart's line limit. */
+export const PRODUCTS_BY_IDS_MAX = 100;
+
 /** What a use case needs from the request: who is calling, and the request's loaders. */
 export interface ProductScope extends RequestScope, CatalogLoaders {}
 
@@ -51,10 +57,6 @@ export interface CatalogServiceDeps {
   readonly cache: ProductCache;
   readonly nextId: () => bigint;
 }
-
-/** Peers that read products by id (internal `productsByIds`): the cart and the checkout saga. */
-export const CATALOG_READERS = ['cart', 'checkout'] as const;
-const MAX_PRODUCTS_BY_IDS = 100;
 
 const unknownCategory = (field: string) =>
   badUserInput(`Invalid input: ${field}: unknown category`, [{ field, message: 'no such category' }]);
@@ -224,15 +226,14 @@ export class CatalogService {
     return productId === null ? null : scope.productById.load(productId);
   }
 
-  /** Internal: products in the order of `ids`, null for an unknown, malformed or deleted one (one batch). */
+  /** Internal (cart, checkout): products in the order asked, null for unknown ids, deleted ones included. */
   async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(Product | null)[]> {
     requireService(scope.identity, ...CATALOG_READERS);
-    if (ids.length > MAX_PRODUCTS_BY_IDS)
+    if (ids.length > PRODUCTS_BY_IDS_MAX)
       throw badUserInput('Invalid input: ids: too many', [
-        { field: 'ids', message: `must have at most ${MAX_PRODUCTS_BY_IDS} ids` },
+        { field: 'ids', message: `at most ${PRODUCTS_BY_IDS_MAX} ids` },
       ]);
-    const found = await Promise.all(ids.map((id) => this.reference(scope, id)));
-    return found.map((product) => (product && !product.deletedAt ? product : null));
+    return Promise.all(ids.map((id) => this.reference(scope, id)));
   }
 
   productCategories(scope: ProductScope, product: Product): Promise<Category[]> {

@@ -78,6 +78,8 @@ export interface StartConsumerOptions<Tx extends ConsumerTx> {
   /** Producer for DLQ messages; by default the consumer creates its own. */
   dlqProducer?: Pick<Producer, 'send'>;
   consumerConfig?: Partial<Omit<ConsumerConfig, 'groupId'>>;
+  /** How long `stop()` waits for the group to be left before giving up on it. Default 5 s. */
+  stopTimeoutMs?: number;
   /** Called after each message's outcome is final (committed effect, duplicate, skip or DLQ). */
   onProcessed?: (outcome: ConsumeOutcome) => void;
   /**
@@ -288,6 +290,7 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
   }
   logger.info({ topics: options.topics, groupId: options.groupId }, 'consumer started');
 
+  const stopTimeoutMs = options.stopTimeoutMs ?? 5_000;
   let stopped: Promise<void> | undefined;
   return {
     consumer,
@@ -295,7 +298,15 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
     stop() {
       stopped ??= (async () => {
         abort.abort();
-        await consumer.disconnect();
+        // kafkajs's disconnect waits for requests in flight, and after a broker restart a JoinGroup may be parked
+        // for a whole session timeout behind members the broker still remembers (as on Kafka). A deploy must not
+        // wait that long: past the bound the member is left to expire by its session timeout, and whatever it
+        // had not committed is delivered again to the next owner (consumers are idempotent).
+        const left = await Promise.race([
+          consumer.disconnect().then(() => true),
+          delay(stopTimeoutMs, false, { ref: false }),
+        ]);
+        if (!left) logger.warn({ groupId: options.groupId, stopTimeoutMs }, 'consumer did not leave its group in time');
         await ownProducer?.disconnect();
       })();
       return stopped;

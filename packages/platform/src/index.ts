@@ -16,6 +16,7 @@ export * from './logger.ts';
 export * from './metrics.ts';
 export * from './money.ts';
 export * from './pagination.ts';
+export * from './periodic.ts';
 export * from './redis-script.ts';
 export * from './runtime.ts';
 export * from './saga.ts';

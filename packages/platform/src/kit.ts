@@ -40,6 +40,7 @@ import type { SnowflakeGenerator } from './ids/index.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { createMetricsRegistry } from './metrics.ts';
+import { startPeriodic } from './periodic.ts';
 import { createIdGenerator, runMain, type ServiceDeps } from './runtime.ts';
 import type { ReadinessChecks } from './server.ts';
 import {
@@ -76,6 +77,8 @@ export interface SubgraphKit<TPrisma, TConfig> {
   readonly internalSecret: string;
   /** Registers cleanup for something setup started, run at stop in reverse order, before the database closes. */
   onStop(name: string, run: () => Promise<void> | void): void;
+  /** Runs `task` every `intervalMs` until the subgraph stops (`startPeriodic`: no overlap, failures counted). */
+  every(name: string, intervalMs: number, task: () => Promise<unknown>): void;
 }
 
 /** An idempotent consumer the kit runs on the subgraph's database (see `startConsumer` in @mall/events). */
@@ -199,6 +202,10 @@ export function defineSubgraph<
           registry,
           internalSecret: deps.internalSecret,
           onStop: (task, run) => resources.onStop(task, run),
+          every: (task, intervalMs, run) => {
+            const periodic = startPeriodic(task, intervalMs, run, { logger, registry });
+            resources.onStop(task, () => periodic.stop());
+          },
         },
         startOptions.options ?? {},
       );

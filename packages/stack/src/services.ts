@@ -34,6 +34,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
     load: async () => (await import('@mall/subgraph-product')).default,
   },
   {
+    name: 'cart',
+    summary: 'carts and their lines, priced from the live catalog; consumes order.events',
+    load: async () => (await import('@mall/subgraph-cart')).default,
+  },
+  {
     name: 'order',
     summary: 'orders, their state machine and payment deadlines (BullMQ + sweep); publishes order.events',
     load: async () => (await import('@mall/subgraph-order')).default,

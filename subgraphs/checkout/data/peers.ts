@@ -34,7 +34,7 @@ const productsByIdsOperation = defineServiceOperation<
   { ids: readonly string[] },
   { productsByIds: (CatalogProduct | null)[] }
 >(
-  `query ProductsByIds($ids: [ID!]!) { productsByIds(ids: $ids) { id name active price { amount currency } } }`,
+  `query ProductsByIds($ids: [ID!]!) { productsByIds(ids: $ids) { id name active deleted price { amount currency } } }`,
   z.object({
     productsByIds: z.array(
       z
@@ -42,6 +42,7 @@ const productsByIdsOperation = defineServiceOperation<
           id: z.string(),
           name: z.string(),
           active: z.boolean(),
+          deleted: z.boolean(),
           price: z.object({ amount: z.number().int(), currency: z.string() }),
         })
         .nullable(),

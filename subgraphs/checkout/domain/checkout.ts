@@ -27,6 +27,7 @@ export interface CatalogProduct {
   readonly id: string;
   readonly name: string;
   readonly active: boolean;
+  readonly deleted: boolean;
   readonly price: { readonly amount: number; readonly currency: string };
 }
 
@@ -46,7 +47,10 @@ export interface PricedLine {
  */
 export function priceCart(lines: readonly CartLine[], products: readonly (CatalogProduct | null)[]): PricedLine[] {
   if (lines.length === 0) throw invalidState('Your cart is empty');
-  const unavailable = lines.flatMap((line, i) => (products[i]?.active ? [] : [line.productId]));
+  const unavailable = lines.flatMap((line, i) => {
+    const product = products[i];
+    return product?.active && !product.deleted ? [] : [line.productId];
+  });
   if (unavailable.length > 0)
     throw invalidState('Some products in your cart are no longer available', { productIds: unavailable });
   const priced = lines.map((line, i) => {

@@ -11,9 +11,9 @@ export interface ProductCacheOptions {
   /** Reads products from Postgres (deleted ones included): what a miss falls back on. */
   readonly load: (ids: readonly bigint[]) => Promise<readonly Product[]>;
   /** How long an entry lives; also how long a failed invalidation is retried (after that nothing stale is left). */
-  readonly ttlSeconds: number;
+  readonly cacheTtlSeconds: number;
   /** A Redis call slower than this is given up on and the read served from Postgres. */
-  readonly timeoutMs: number;
+  readonly cacheTimeoutMs: number;
 }
 
 // Two keys per product, sharing a hash tag so a script touching both runs on Redis Cluster: the entry, and a
@@ -102,6 +102,8 @@ export class ProductCache {
   readonly #invalidations: Counter<'outcome'>;
   readonly #loads: Counter;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Since the first failed Redis call, until a read succeeds again. */
+  #outage = false;
 
   constructor(options: ProductCacheOptions) {
     this.#options = options;
@@ -173,14 +175,14 @@ export class ProductCache {
       this.#invalidations.inc({ outcome: 'ok' });
     } catch (err) {
       this.#invalidations.inc({ outcome: 'failed' });
-      this.#options.logger.warn({ err, productId: String(id) }, 'product cache invalidation failed; retrying');
+      this.#degraded(err, 'product cache invalidation failed; retrying every second');
       if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
       this.#retryTimer ??= setInterval(() => this.#retryUnflushed(), 1_000).unref();
     }
   }
 
   #retryUnflushed(): void {
-    const expiredBefore = Date.now() - this.#options.ttlSeconds * 1000;
+    const expiredBefore = Date.now() - this.#options.cacheTtlSeconds * 1000;
     for (const [id, failedAt] of this.#unflushed) {
       // Anything cached before the change has expired by now: nothing stale is left to remove.
       if (failedAt < expiredBefore) this.#unflushed.delete(id);
@@ -210,9 +212,13 @@ export class ProductCache {
         if (!entryError && typeof entry === 'string') entries.set(id, decode(entry));
         else versions.set(id, typeof version === 'string' ? version : '');
       });
+      if (this.#outage) {
+        this.#outage = false;
+        this.#options.logger.info('product cache available again');
+      }
       return { entries, versions };
     } catch (err) {
-      this.#options.logger.warn({ err }, 'product cache read failed; reading from Postgres');
+      this.#degraded(err, 'product cache unavailable; reading from Postgres');
       return null;
     }
   }
@@ -238,7 +244,7 @@ export class ProductCache {
   }
 
   async #store(products: readonly Product[], versions: Map<bigint, string>): Promise<void> {
-    const ttlMs = this.#options.ttlSeconds * 1000;
+    const ttlMs = this.#options.cacheTtlSeconds * 1000;
     try {
       await this.#redisCall(() =>
         Promise.all(
@@ -252,8 +258,15 @@ export class ProductCache {
         ),
       );
     } catch (err) {
-      this.#options.logger.warn({ err }, 'product cache store failed');
+      this.#degraded(err, 'product cache store failed');
     }
+  }
+
+  /** One warning per outage, not one per request: a Redis that is down fails every read. */
+  #degraded(err: unknown, message: string): void {
+    if (this.#outage) return;
+    this.#outage = true;
+    this.#options.logger.warn({ err }, message);
   }
 
   /** Fails fast when Redis is not connected (instead of queueing) and when it answers too slowly. */
@@ -262,8 +275,8 @@ export class ProductCache {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisTimeout(`redis took over ${this.#options.timeoutMs} ms`)),
-        this.#options.timeoutMs,
+        () => reject(new RedisTimeout(`redis took over ${this.#options.cacheTimeoutMs} ms`)),
+        this.#options.cacheTimeoutMs,
       );
     });
     try {

@@ -1,5 +1,5 @@
 import { encodeId } from '@mall/platform';
-import type { ProductResolvers } from './generated/types.ts';
+import type { ProductResolvers, ProductSnapshotResolvers } from './generated/types.ts';
 
 export const Product: ProductResolvers = {
   // Called by the router's query plan for carts, orders and flash sales: batched through the request's loader.
@@ -9,4 +9,9 @@ export const Product: ProductResolvers = {
   categories: (product, _, ctx) => ctx.catalog.productCategories(ctx, product),
   // A reference the user subgraph resolves (its own access rules apply to any field beyond id).
   merchant: (product) => ({ __typename: 'User', id: encodeId(product.merchantId) }),
+};
+
+export const ProductSnapshot: ProductSnapshotResolvers = {
+  id: (product) => encodeId(product.id),
+  deleted: (product) => product.deletedAt !== null,
 };

@@ -3,7 +3,7 @@ import type { ProductContext } from '../context.ts';
 import { Category } from './Category.ts';
 import type { Resolvers } from './generated/types.ts';
 import { Mutation } from './Mutation.ts';
-import { Product } from './Product.ts';
+import { Product, ProductSnapshot } from './Product.ts';
 import { Query } from './Query.ts';
 import { Reservation, ReservationLine } from './Reservation.ts';
 
@@ -12,6 +12,7 @@ const typed = {
   Query,
   Mutation,
   Product,
+  ProductSnapshot,
   Category,
   Reservation,
   ReservationLine,

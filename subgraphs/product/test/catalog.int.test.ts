@@ -12,6 +12,7 @@ import {
   CREATE_PRODUCT,
   createProduct,
   customer,
+  direct,
   merchant,
   PRODUCT,
   PRODUCTS,
@@ -159,6 +160,19 @@ describe('the contract operations through the router', () => {
       { token: admin.token },
     );
     assert.equal(data(result, 'product').merchant.id, shop.id);
+    // Anyone sees who sells it; the account's own fields stay the user subgraph's to guard.
+    const anonymous = await stack.gql<{ product: { merchant: { id: string } } }>(
+      'query($id: ID!) { product(id: $id) { merchant { id } } }',
+      { id: product.id },
+    );
+    assert.equal(data(anonymous, 'product').merchant.id, shop.id);
+    const buyer = await customer(stack);
+    const nosy = await stack.gql<{ product: { name: string; merchant: null } }>(
+      'query($id: ID!) { product(id: $id) { name merchant { email } } }',
+      { id: product.id },
+      { token: buyer.token },
+    );
+    assert.deepEqual(nosy.body.data?.product, { name: 'Merchant-owned lamp', merchant: null });
   });
 });
 
@@ -428,5 +442,48 @@ describe('federation batching', () => {
     } finally {
       await instance.stop();
     }
+  });
+});
+
+describe('productsByIds (internal, for cart and checkout)', () => {
+  const BY_IDS = `query ProductsByIds($ids: [ID!]!) {
+    productsByIds(ids: $ids) { id name price { amount currency } active deleted stock }
+  }`;
+  const UPDATE = `mutation UpdateProduct($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id } }`;
+  const DELETE = `mutation DeleteProduct($id: ID!) { deleteProduct(id: $id) }`;
+
+  test('answers in the order asked, null for unknown ids, inactive and deleted ones flagged', async () => {
+    const live = await createProduct(stack, shop, { name: 'Live', priceAmount: 1200, stock: 7 });
+    const resting = await createProduct(stack, shop, { name: 'Resting' });
+    const gone = await createProduct(stack, shop, { name: 'Gone' });
+    data(await stack.gql(UPDATE, { id: resting.id, input: { active: false } }, { token: shop.token }));
+    data(await stack.gql(DELETE, { id: gone.id }, { token: shop.token }));
+
+    const ids = [gone.id, '999999999999', live.id, resting.id, 'not-an-id'];
+    const found = data<{ productsByIds: ({ id: string; active: boolean; deleted: boolean } | null)[] }>(
+      await direct(stack, BY_IDS, { ids }, { issuer: 'cart' }),
+    ).productsByIds;
+    assert.deepEqual(
+      found.map((p) => p && [p.id, p.active, p.deleted]),
+      [[gone.id, true, true], null, [live.id, true, false], [resting.id, false, false], null],
+    );
+    assert.deepEqual(found[2], {
+      id: live.id,
+      name: 'Live',
+      price: { amount: 1200, currency: 'CNY' },
+      active: true,
+      deleted: false,
+      stock: 7,
+    });
+  });
+
+  test('only cart and checkout may call it, with at most 100 ids; the public API does not have it', async () => {
+    const ids = ['1'];
+    assert.equal(errorCode(await direct(stack, BY_IDS, { ids }, { issuer: 'checkout' })), undefined);
+    assert.equal(errorCode(await direct(stack, BY_IDS, { ids }, { issuer: 'order' })), 'FORBIDDEN');
+    assert.equal(errorCode(await direct(stack, BY_IDS, { ids }, { issuer: 'router' })), 'FORBIDDEN');
+    const many = Array.from({ length: 101 }, (_, i) => String(i + 1));
+    assert.equal(errorCode(await direct(stack, BY_IDS, { ids: many }, { issuer: 'cart' })), 'BAD_USER_INPUT');
+    assert.equal(errorCode(await stack.gql(BY_IDS, { ids }, { token: shop.token })), 'GRAPHQL_VALIDATION_FAILED');
   });
 });

@@ -125,10 +125,14 @@ export async function productEntities(
   return data<{ _entities: { id: string; name: string; stock: number }[] }>(result)._entities;
 }
 
-/** Another product instance beside the stack's, on its databases and broker, with its own Redis client if given. */
+/**
+ * Another product instance beside the stack's, on its databases and broker, with its own Redis client if given.
+ * Its Redis calls may take up to a second before it reads from Postgres instead: a loaded test machine must not
+ * turn a cache hit into a miss.
+ */
 export async function startProductInstance(
   stack: TestStack,
-  options: { redis?: Redis; onQuery?: (event: { query: string }) => void } = {},
+  options: { redis?: Redis; onQuery?: (event: { query: string }) => void; cacheTimeoutMs?: number } = {},
 ): Promise<RunningService> {
   return productSubgraph.start(
     {
@@ -137,7 +141,11 @@ export async function startProductInstance(
       internalSecret: await resolveInternalSecret(stack.config),
       redis: options.redis ?? stack.redis,
     },
-    { port: 0, ...(options.onQuery ? { onQuery: options.onQuery } : {}) },
+    {
+      port: 0,
+      options: { cacheTimeoutMs: options.cacheTimeoutMs ?? 1_000 },
+      ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    },
   );
 }
 

@@ -266,7 +266,8 @@ describe('the product cache', () => {
     const proxy = await startRedisProxy(new URL(stack.config.redis.url));
     const redis = new Redis(proxy.url, { keyPrefix: stack.config.redis.prefix, maxRetriesPerRequest: 2 });
     redis.on('error', () => {});
-    const instance = await startProductInstance(stack, { redis });
+    // The production timeout, so a stalled Redis costs what it would cost a shopper.
+    const instance = await startProductInstance(stack, { redis, cacheTimeoutMs: 50 });
     const asShop = { issuer: 'router', url: instance.url, userId: shop.id, roles: ['CUSTOMER', 'MERCHANT'] } as const;
     try {
       const read = async () => (await productEntities(stack, instance.url, [product.id]))[0]?.stock;

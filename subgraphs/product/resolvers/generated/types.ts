@@ -157,8 +157,11 @@ export type Product = {
   /** The first of imageUrls, if any. */
   imageUrl?: Maybe<Scalars['String']['output']>;
   imageUrls: Array<Scalars['String']['output']>;
-  /** The merchant who sells it. */
-  merchant: User;
+  /**
+   * The merchant who sells it. Its `id` is always there; other User fields follow the user subgraph's rules (a
+   * shopper cannot read another user's account, so selecting them makes the whole merchant null).
+   */
+  merchant?: Maybe<User>;
   name: Scalars['String']['output'];
   price: Money;
   /** What can still be bought: on hand minus reserved. */
@@ -192,6 +195,18 @@ export type ProductFilter = {
   search?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** Internal (cart, checkout): a product as a cart prices and checks it. */
+export type ProductSnapshot = {
+  __typename?: 'ProductSnapshot';
+  active: Scalars['Boolean']['output'];
+  deleted: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
+  price: Money;
+  /** What can still be bought: on hand minus reserved. */
+  stock: Scalars['Int']['output'];
+};
+
 export type ProductSort =
   | 'NAME'
   | 'NEWEST'
@@ -209,8 +224,8 @@ export type Query = {
   product?: Maybe<Product>;
   /** Active products. `first` is 1–100; sort defaults to RELEVANCE when searching, NEWEST otherwise. */
   products: ProductConnection;
-  /** Internal (cart, checkout): products by id, in order; null for an unknown or deleted one. At most 100 ids. */
-  productsByIds: Array<Maybe<Product>>;
+  /** Internal (cart, checkout): up to 100 products by id, in the order asked; null for an unknown id. */
+  productsByIds: Array<Maybe<ProductSnapshot>>;
 };
 
 
@@ -403,6 +418,7 @@ export type ResolversTypes = {
   ProductConnection: ResolverTypeWrapper<ProductConnectionModel>;
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   ProductFilter: ProductFilter;
+  ProductSnapshot: ResolverTypeWrapper<ProductModel>;
   ProductSort: ProductSort;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Reservation: ResolverTypeWrapper<ReservationModel>;
@@ -431,6 +447,7 @@ export type ResolversParentTypes = {
   ProductConnection: ProductConnectionModel;
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   ProductFilter: ProductFilter;
+  ProductSnapshot: ProductModel;
   Query: Record<PropertyKey, never>;
   Reservation: ReservationModel;
   ReservationLine: ReservationLineModel;
@@ -486,7 +503,7 @@ export type ProductResolvers<ContextType = ProductContext, ParentType extends Re
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   imageUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   imageUrls?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
-  merchant?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  merchant?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -504,12 +521,21 @@ export type ProductEdgeResolvers<ContextType = ProductContext, ParentType extend
   node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 };
 
+export type ProductSnapshotResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['ProductSnapshot'] = ResolversParentTypes['ProductSnapshot']> = {
+  active?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  deleted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  price?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   categories: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   category: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, Partial<QueryCategoryArgs>>;
   product: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   products: Resolver<ResolversTypes['ProductConnection'], ParentType, ContextType, RequireFields<QueryProductsArgs, 'first'>>;
-  productsByIds: Resolver<Array<Maybe<ResolversTypes['Product']>>, ParentType, ContextType, RequireFields<QueryProductsByIdsArgs, 'ids'>>;
+  productsByIds: Resolver<Array<Maybe<ResolversTypes['ProductSnapshot']>>, ParentType, ContextType, RequireFields<QueryProductsByIdsArgs, 'ids'>>;
 };
 
 export type ReservationResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['Reservation'] = ResolversParentTypes['Reservation']> = {
@@ -538,6 +564,7 @@ export type Resolvers<ContextType = ProductContext> = {
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
   ProductEdge?: ProductEdgeResolvers<ContextType>;
+  ProductSnapshot?: ProductSnapshotResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Reservation?: ReservationResolvers<ContextType>;
   ReservationLine?: ReservationLineResolvers<ContextType>;
