@@ -1,54 +1,33 @@
-// Checkout through the router on real services (product, order, user, auth and checkout; the cart's internal
-// API stubbed): the saga's happy path and its clear refusals, idempotency keys, and a race for the last units.
+// Checkout through the router on the whole stack, carts filled with the contract's AddToCart: the saga's happy
+// path and its clear refusals, idempotency keys, and a race for the last units.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
 import { deleteKeys, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
-import {
-  ADDRESS,
-  CANCEL_ORDER,
-  type Caller,
-  checkout,
-  customer,
-  ORDER,
-  ORDERS,
-  seller,
-  startCartStub,
-  stockOf,
-} from './helpers.ts';
+import { CART, type CartView, ME, UPDATE_CART_ITEM } from '../../cart/test/helpers.ts';
+import { ADDRESS, CANCEL_ORDER, type Caller, checkout, ORDER, ORDERS, seller, shopper, stockOf } from './helpers.ts';
 
 describe('checkout', () => {
   let stack: TestStack;
-  let cart: Awaited<ReturnType<typeof startCartStub>>;
   let shop: Awaited<ReturnType<typeof seller>>;
 
   before(async () => {
-    cart = await startCartStub();
-    stack = await startTestStack({
-      subgraphs: ['user', 'auth', 'product', 'order', 'checkout'],
-      env: { CART_URL: `${cart.url}/graphql` },
-    });
+    stack = await startTestStack();
     shop = await seller(stack);
   });
   after(async () => {
     await stack?.close();
-    await cart?.close();
   });
 
-  /** A customer whose cart holds `lines`. */
-  async function buyer(lines: { productId: string; quantity: number }[]): Promise<Caller> {
-    const caller = await customer(stack);
-    cart.carts.set(caller.id, lines);
-    return caller;
-  }
+  const buyer = (lines: { productId: string; quantity: number }[]): Promise<Caller> => shopper(stack, lines);
 
   const orderCount = async (caller: Caller) =>
     (await stack.gql<{ orders: { totalCount: number } }>(ORDERS, { first: 100 }, { token: caller.token })).body.data
       ?.orders.totalCount;
 
-  test('turns the whole cart into one order at catalog prices, with its stock reserved', async () => {
+  test('Cart → AddToCart → Checkout → Orders → Order → CancelOrder and Me: one order, the cart emptied by its event', async () => {
     const a = await shop.product({ priceAmount: 1250, stock: 5 });
     const b = await shop.product({ priceAmount: 399, stock: 3 });
     const caller = await buyer([
@@ -70,6 +49,19 @@ describe('checkout', () => {
     ]);
     assert.equal(await stockOf(stack, a.id), 3);
     assert.equal(await stockOf(stack, b.id), 2);
+    // Checkout does not clear the cart: the cart empties itself on order.created.
+    await waitFor(
+      async () =>
+        (await stack.gql<{ cart: CartView }>(CART, {}, { token: caller.token })).body.data?.cart.itemCount === 0,
+      { what: 'the cart to empty on order.created' },
+    );
+    const me = await stack.gql<{ me: { cart: { itemCount: number }; orders: { totalCount: number } } }>(
+      ME,
+      {},
+      { token: caller.token },
+    );
+    assert.equal(me.body.errors, undefined, JSON.stringify(me.body.errors));
+    assert.equal(me.body.data?.me.orders.totalCount, 1);
 
     // Orders → Order → CancelOrder, as the contract runs them.
     const orders = await stack.gql<{ orders: { edges: { node: { id: string } }[] } }>(
@@ -148,7 +140,6 @@ describe('checkout', () => {
   test('clear refusals that leave no order and no held stock', async () => {
     const p = await shop.product({ stock: 2 });
     const off = await shop.product({ stock: 5 });
-    await shop.deactivate(off.id);
     const request = (idempotencyKey: string, extra: Record<string, unknown> = {}) => ({
       idempotencyKey,
       shippingAddress: ADDRESS,
@@ -162,6 +153,7 @@ describe('checkout', () => {
       { productId: p.id, quantity: 1 },
       { productId: off.id, quantity: 1 },
     ]);
+    await shop.deactivate(off.id);
     const refusedInactive = await checkout(stack, inactive, request('i'));
     assert.equal(errorCode(refusedInactive), 'INVALID_STATE');
     assert.deepEqual(refusedInactive.body.errors?.[0]?.extensions?.['productIds'], [off.id]);
@@ -171,11 +163,11 @@ describe('checkout', () => {
     assert.equal(errorCode(short), 'OUT_OF_STOCK');
     assert.equal(short.body.errors?.[0]?.extensions?.['productId'], p.id);
     assert.equal(short.body.errors?.[0]?.extensions?.['available'], 2);
-    // The refusal gave the key up: once stock is there, the same key goes through.
-    cart.carts.set(greedy.id, [{ productId: p.id, quantity: 2 }]);
+    // The refusal gave the key up: with what is left in the cart, the same key goes through.
+    await stack.gql(UPDATE_CART_ITEM, { productId: p.id, quantity: 2 }, { token: greedy.token });
     assert.ok((await checkout(stack, greedy, request('s'))).body.data?.checkout);
 
-    const shopper = await buyer([{ productId: off.id, quantity: 1 }]);
+    const refused = await buyer([]);
     const bad = [
       request('x'.repeat(5 * 1024)),
       request(''),
@@ -184,12 +176,12 @@ describe('checkout', () => {
       request('c', { note: 'n'.repeat(10 * 1024) }),
     ];
     for (const input of bad) {
-      const result = await checkout(stack, shopper, input);
+      const result = await checkout(stack, refused, input);
       assert.equal(result.status, 200);
       assert.equal(errorCode(result), 'BAD_USER_INPUT', JSON.stringify(result.body.errors));
     }
     const { recipient: _, ...missing } = ADDRESS;
-    const noRecipient = await checkout(stack, shopper, request('m', { shippingAddress: missing }));
+    const noRecipient = await checkout(stack, refused, request('m', { shippingAddress: missing }));
     assert.ok(noRecipient.status < 500);
     assert.equal(errorCode(noRecipient), 'BAD_USER_INPUT');
 
@@ -198,7 +190,7 @@ describe('checkout', () => {
     });
     assert.equal(errorCode(anonymous), 'UNAUTHENTICATED');
 
-    for (const caller of [empty, inactive, shopper]) assert.equal(await orderCount(caller), 0);
+    for (const caller of [empty, inactive, refused]) assert.equal(await orderCount(caller), 0);
     assert.equal(await stockOf(stack, p.id), 0);
     assert.equal(await stockOf(stack, off.id), 5);
   });

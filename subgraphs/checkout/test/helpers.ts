@@ -1,9 +1,10 @@
-// What the checkout tests share: a stand-in for the cart's internal checkoutCart (until the cart subgraph runs
-// in the stack), shoppers and products through the router, and the operations of the contract.
-
+// What the checkout tests share: shoppers filling real carts through the router, a stand-in for the cart's
+// internal checkoutCart where a test runs checkout without the cart subgraph, products, and the contract's
+// operations.
 import { startGraphQLStub } from '@mall/platform/testing';
 import type { TestStack } from '@mall/stack/testing';
-import { type Caller, createProduct, merchant, signIn } from '../../product/test/helpers.ts';
+import { ADD_TO_CART } from '../../cart/test/helpers.ts';
+import { type Caller, createProduct, customer, merchant, signIn } from '../../product/test/helpers.ts';
 import type { CartLine } from '../domain/checkout.ts';
 
 export { customer } from '../../product/test/helpers.ts';
@@ -44,6 +45,16 @@ export interface CheckedOutOrder {
   readonly status: string;
   readonly total: { readonly amount: number; readonly currency: string };
   readonly items: { readonly quantity: number; readonly unitPrice: { readonly amount: number } }[];
+}
+
+/** A fresh customer who put `lines` in their cart through the router. */
+export async function shopper(stack: TestStack, lines: readonly CartLine[]): Promise<Caller> {
+  const caller = await customer(stack);
+  for (const line of lines) {
+    const added = await stack.gql(ADD_TO_CART, { ...line }, { token: caller.token });
+    if (added.body.errors) throw new Error(`addToCart failed: ${JSON.stringify(added.body.errors)}`);
+  }
+  return caller;
 }
 
 /** The cart's internal API as the checkout calls it, answering from `carts` (user id → lines). */
