@@ -2,8 +2,9 @@
  * Checkout through the router: many shoppers, carts of 1–5 lines, each checkout a new idempotency key; reports
  * orders/s and p50/p99, and where the CPU goes (a V8 CPU profile of this process, which runs the router and
  * every subgraph, taken over the measured run only, summarised by self time). Loopback only, bounded counts
- * (about two minutes on 2 cores). Until the cart subgraph is in the stack, its internal checkoutCart is a stub
- * in this process answering each shopper's cart.
+ * (about two minutes on 2 cores). The cart's internal checkoutCart is a stub in this process answering each
+ * shopper's cart, so a shopper can check out again and again (the real cart empties on order.created) and the
+ * figures are checkout's own, not AddToCart's.
  *   node bench/checkout.ts [--users 100] [--orders 1500] [--concurrency 16]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -145,7 +146,7 @@ try {
   const lines = [
     `# Checkout through the router (${new Date().toISOString()})`,
     '',
-    `Command: \`npm run bench:checkout -- --users ${userCount} --orders ${orderCount} --concurrency ${concurrency}\` on ${process.version}, ${availableParallelism()} cores; rate limits off; router, user, auth, product, order and checkout in this one process, Postgres, Redis and the embedded broker on loopback; the cart's checkoutCart a stub in this process (the cart subgraph was not in the stack yet). Each order: a new idempotency key, a cart of 1–5 lines.`,
+    `Command: \`npm run bench:checkout -- --users ${userCount} --orders ${orderCount} --concurrency ${concurrency}\` on ${process.version}, ${availableParallelism()} cores; rate limits off; router, user, auth, product, order and checkout in this one process, Postgres, Redis and the embedded broker on loopback; the cart's checkoutCart a stub in this process (so carts stay full across repeated checkouts). Each order: a new idempotency key, a cart of 1–5 lines.`,
     '',
     `Host load average (1 min) when the run started: ${loadBefore.toFixed(1)} on ${availableParallelism()} cores (other work shares this machine; CPU/order is the steadier figure).`,
     '',
