@@ -19,8 +19,7 @@ const subgraph = defineSubgraph({
       logger,
       ...settings,
     });
-    // Before serving, a restarted instance finishes or undoes the checkouts its crash left; then, as a safety
-    // net, any instance takes over those of an instance that is gone.
+    // Before serving: finish or undo what this instance's crash left; then, any instance's abandoned ones.
     await checkouts.repair();
     every('checkout repair', settings.repairIntervalSeconds * 1000, () => checkouts.repair());
     return { resolvers, context: createContext(checkouts) };

@@ -125,7 +125,9 @@ describe('checkout', () => {
 
   test('30 buyers racing for 10 units: exactly 10 orders, the rest OUT_OF_STOCK naming what is left', async () => {
     const p = await shop.product({ stock: 10 });
-    const buyers = await Promise.all(Array.from({ length: 30 }, () => buyer([{ productId: p.id, quantity: 1 }])));
+    // Filled one after the other: the race is the checkouts.
+    const buyers: Caller[] = [];
+    for (let i = 0; i < 30; i++) buyers.push(await buyer([{ productId: p.id, quantity: 1 }]));
     const results = await Promise.all(
       buyers.map((caller, i) => checkout(stack, caller, { idempotencyKey: `race-${i}`, shippingAddress: ADDRESS })),
     );

@@ -7,6 +7,7 @@ import { ADD_TO_CART } from '../../cart/test/helpers.ts';
 import { type Caller, createProduct, customer, merchant, signIn } from '../../product/test/helpers.ts';
 import type { CartLine } from '../domain/checkout.ts';
 
+export { ADDRESS } from '../../order/test/helpers.ts';
 export { customer } from '../../product/test/helpers.ts';
 export type { Caller };
 
@@ -30,14 +31,6 @@ export const ORDER = `query Order($id: ID!) {
 export const CANCEL_ORDER = `mutation CancelOrder($id: ID!) { cancelOrder(id: $id) { id status } }`;
 export const STOCK = `query Product($id: ID!) { product(id: $id) { id stock } }`;
 const DEACTIVATE = `mutation Deactivate($id: ID!) { updateProduct(id: $id, input: { active: false }) { id active } }`;
-
-export const ADDRESS = {
-  recipient: 'Ada Lovelace',
-  phone: '+86 138 0000 0000',
-  line1: '1 Nanjing Road',
-  city: 'Shanghai',
-  country: 'CN',
-};
 
 export interface CheckedOutOrder {
   readonly id: string;
