@@ -15,6 +15,7 @@ COPY subgraphs/cart/package.json subgraphs/cart/
 COPY subgraphs/order/package.json subgraphs/order/
 COPY subgraphs/payment/package.json subgraphs/payment/
 COPY subgraphs/flashsale/package.json subgraphs/flashsale/
+COPY subgraphs/checkout/package.json subgraphs/checkout/
 # <<< npm run infra: subgraphs
 RUN npm ci --no-audit --no-fund
 

@@ -41,6 +41,11 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
       User: 'service.ts#UserReference',
     },
   },
+  checkout: {
+    context: 'CheckoutContext',
+    // checkout answers an Order reference (its id); the order subgraph resolves the rest.
+    mappers: {},
+  },
   order: {
     context: 'OrderContext',
     mappers: {

@@ -60,6 +60,11 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
       'flash sales: Redis Lua buys, sold-count guard, settlement; publishes flashsale.events, consumes order.events',
     load: async () => (await import('@mall/subgraph-flashsale')).default,
   },
+  {
+    name: 'checkout',
+    summary: 'the checkout saga (cart → prices → reservation → order), idempotency keys and crash repair',
+    load: async () => (await import('@mall/subgraph-checkout')).default,
+  },
 ];
 
 export const AVAILABLE_SUBGRAPHS: readonly SubgraphName[] = SUBGRAPHS.map((s) => s.name);

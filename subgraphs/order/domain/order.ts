@@ -1,3 +1,4 @@
+import { AddressInput, optionalText, requiredText } from '@mall/platform/address';
 import { fromZodIssues } from '@mall/platform/errors';
 import { type Currency, type Money, MoneyInput, money, multiply, sum } from '@mall/platform/money';
 import { z } from 'zod';
@@ -76,33 +77,12 @@ const Id = z
   .transform((s) => BigInt(s))
   .refine((n) => n <= INT64_MAX, 'must be an id');
 
-const text = (max: number) =>
-  z.string().trim().min(1, 'must not be blank').max(max, `must be at most ${max} characters`);
-const optionalText = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max, `must be at most ${max} characters`)
-    .nullish()
-    .transform((s) => (s ? s : null));
-
-export const AddressInput = z.object({
-  recipient: text(100),
-  phone: text(30),
-  line1: text(200),
-  line2: optionalText(200),
-  city: text(100),
-  province: optionalText(100),
-  postalCode: optionalText(20),
-  country: text(60),
-});
-
 const LineInput = z.object({
   productId: Id,
   quantity: z.number().int().min(1, 'must be at least 1').max(MAX_QUANTITY, `must be at most ${MAX_QUANTITY}`),
   unitPriceAmount: MoneyInput.shape.amount,
   currency: MoneyInput.shape.currency,
-  name: text(200),
+  name: requiredText(200),
 });
 
 const PlaceOrderInput = z.object({

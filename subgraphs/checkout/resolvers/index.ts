@@ -1,0 +1,4 @@
+import type { Resolvers } from './generated/types.ts';
+import { Mutation } from './Mutation.ts';
+
+export const resolvers: Resolvers = { Mutation };
