@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseEvent } from '@mall/events';
 import { type Logger, throttled } from '@mall/platform';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -7,6 +8,7 @@ const TOPIC = 'order.events';
 /** How long start-up waits for the group to form; past it the router starts anyway and kafkajs keeps trying. */
 const JOIN_WAIT_MS = 10_000;
 const RETRY_MS = 2_000;
+const STOP_TIMEOUT_MS = 5_000;
 
 export type OrderListener = () => void;
 
@@ -96,7 +98,15 @@ export class OrderFeed {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retry);
-    await this.#consumer?.disconnect();
+    // Bounded like @mall/events' consumers: after a broker restart kafkajs's disconnect can wait a whole session
+    // timeout for a parked JoinGroup, which would hold the router's shutdown (and everything stopped after it).
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    const left = await Promise.race([
+      consumer.disconnect().then(() => true),
+      delay(STOP_TIMEOUT_MS, false, { ref: false }),
+    ]);
+    if (!left) this.#logger.warn({ stopTimeoutMs: STOP_TIMEOUT_MS }, 'order feed did not leave its group in time');
   }
 
   #dispatch(value: Buffer | null): void {
