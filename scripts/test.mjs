@@ -18,5 +18,8 @@ execPinned([
   // cores busy without starving argon2-heavy suites.
   '--test-concurrency=3',
   '--test-timeout=180000',
+  // A file whose tests are done exits even if a client it abandoned (a kafkajs consumer whose bounded stop gave
+  // up on a dead broker) still holds a timer: a leaked handle must fail loudly in its own test, never hang CI.
+  '--test-force-exit',
   ...(args.length ? args : SUITES),
 ]);
