@@ -1,3 +1,4 @@
+import { AddressInput } from '@mall/platform/address';
 import { fromZodIssues } from '@mall/platform/errors';
 import type { Money } from '@mall/platform/money';
 import { z } from 'zod';
@@ -73,27 +74,7 @@ const CreateInput = z
   });
 export type NewFlashSale = z.output<typeof CreateInput>;
 
-const text = (max: number) =>
-  z.string().trim().min(1, 'must not be blank').max(max, `must be at most ${max} characters`);
-const optionalText = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max)
-    .nullish()
-    .transform((s) => (s ? s : null));
-
-/** The order's address; the same rules as the order subgraph's placeOrder applies to it. */
-const AddressInput = z.object({
-  recipient: text(100),
-  phone: text(30),
-  line1: text(200),
-  line2: optionalText(200),
-  city: text(100),
-  province: optionalText(100),
-  postalCode: optionalText(20),
-  country: text(60),
-});
+/** The order's address: the platform's model, so the order subgraph applies the very rules checked here. */
 export type Address = z.output<typeof AddressInput>;
 
 const BuyInput = z.object({
