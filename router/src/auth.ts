@@ -46,6 +46,8 @@ const MAX_TOKEN_AGE_SECONDS = 900;
 const CLOCK_TOLERANCE_SECONDS = 10;
 /** A bearer token is a few hundred bytes; refusing huge ones early keeps parsing cheap. */
 const MAX_TOKEN_LENGTH = 4096;
+/** Verified tokens remembered (signature and claims; never the revocation check). Past it the oldest go. */
+const VERIFIED_CACHE_SIZE = 50_000;
 
 const Claims = z.object({
   sub: z.string().min(1).max(128),
@@ -71,6 +73,8 @@ export interface JwtVerifierOptions {
   /** Minimum time between refetches triggered by an unknown `kid`, so forged kids cannot hammer auth. */
   readonly cooldownMs?: number;
   readonly fetchTimeoutMs?: number;
+  /** The clock, in ms (tests). */
+  readonly now?: () => number;
 }
 
 /** The JWKS URL of the auth subgraph whose GraphQL endpoint is `authUrl` (usually ending in `/graphql`). */
@@ -108,6 +112,13 @@ export class JwtVerifier {
   /** The marker last seen, and the one seen before our connection broke (undefined: none to distrust). */
   #lastGeneration: string | undefined;
   #staleGeneration: string | undefined;
+  /**
+   * Tokens whose signature and claims verified, until they expire. A client sends the same token with every
+   * request for its whole life, and an ES256 verification through WebCrypto costs a thread-pool round trip;
+   * the revocation lookup in Redis still runs on every request.
+   */
+  readonly #verified = new Map<string, z.infer<typeof Claims>>();
+  readonly #now: () => number;
 
   constructor(options: JwtVerifierOptions) {
     const remote = createRemoteJWKSet(options.jwksUrl, {
@@ -123,6 +134,7 @@ export class JwtVerifier {
     this.#issuer = options.issuer;
     this.#audience = options.audience;
     this.#redis = options.redis;
+    this.#now = options.now ?? Date.now;
     this.#redis.on('close', () => this.#distrustGeneration());
   }
 
@@ -144,6 +156,16 @@ export class JwtVerifier {
 
   async verify(token: string): Promise<Caller> {
     if (token.length > MAX_TOKEN_LENGTH) throw new AuthFailure('malformed', 'token too long');
+    let claims = this.#verified.get(token);
+    if (claims && claims.exp * 1000 <= this.#now()) {
+      this.#verified.delete(token);
+      claims = undefined;
+    }
+    claims ??= await this.#verifySignature(token);
+    return this.#checkRevocations(claims);
+  }
+
+  async #verifySignature(token: string): Promise<z.infer<typeof Claims>> {
     let payload: unknown;
     try {
       ({ payload } = await jwtVerify(token, this.#keys, {
@@ -162,8 +184,16 @@ export class JwtVerifier {
     }
     const parsed = Claims.safeParse(payload);
     if (!parsed.success) throw new AuthFailure('claims', 'unexpected claim types');
-    const claims = parsed.data;
+    if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+      const oldest = this.#verified.keys().next();
+      if (!oldest.done) this.#verified.delete(oldest.value);
+    }
+    // Remembered only until `exp` itself, without jose's clock tolerance: a cached token never outlives its word.
+    this.#verified.set(token, parsed.data);
+    return parsed.data;
+  }
 
+  async #checkRevocations(claims: z.infer<typeof Claims>): Promise<Caller> {
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
     let entries: (string | null)[];
     try {

@@ -13,6 +13,7 @@ export const routerConfig = defineConfig(
       SUPERGRAPH_HOT_RELOAD: z.stringbool().optional(),
       TRUSTED_DOCUMENTS: z.enum(['off', 'on']).default('off'),
       APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
+      SUBGRAPH_DEDUPE: z.stringbool().default(true),
       APOLLO_KEY: configFields.optionalString,
       APOLLO_GRAPH_REF: configFields.optionalString,
     })
@@ -27,6 +28,8 @@ export const routerConfig = defineConfig(
       trustedDocuments: e.TRUSTED_DOCUMENTS === 'on',
       /** How long an automatic persisted query stays registered in Redis. */
       apqTtlSeconds: e.APQ_TTL_SECONDS,
+      /** Identical query fetches of one caller in flight at once go to the subgraph once (never across callers). */
+      dedupe: e.SUBGRAPH_DEDUPE,
       /** Apollo Studio usage reporting, only when both are set. */
       studio: e.APOLLO_KEY && e.APOLLO_GRAPH_REF ? { key: e.APOLLO_KEY, graphRef: e.APOLLO_GRAPH_REF } : undefined,
     })),

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import {
@@ -27,20 +26,10 @@ export interface RouterContext {
   readonly logger: Logger;
   /** Fires when the request has used up its time; subgraph fetches still in flight are aborted. */
   readonly deadline: AbortSignal;
-  /** Identity tokens already signed for this request, by subgraph name: a query plan may visit one subgraph many times. */
-  readonly identityTokens: Map<string, Promise<string>>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
-/**
- * Keeps a caller's `x-request-id` so a client (or the edge proxy) can correlate logs, but only when it is
- * short and plain: it ends up in log lines and in identity tokens, so nothing that could forge a log field.
- */
-export function requestIdFrom(header: string | readonly string[] | undefined): string {
-  const value = typeof header === 'string' ? header : header?.[0];
-  return value !== undefined && REQUEST_ID.test(value) ? value : randomUUID();
-}
+/** Shared with the subgraphs, which take the request id the router passes on. */
+export { requestIdFrom } from '@mall/platform';
 
 /**
  * Headers only the router may set. A client that sends one gets it dropped at the door, so nothing later
@@ -220,7 +209,6 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         return requestLogger;
       },
       deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
-      identityTokens: new Map(),
     };
   };
 }

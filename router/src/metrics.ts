@@ -6,6 +6,7 @@ export interface RouterMetrics {
   readonly rateLimited: Counter<'scope'>;
   readonly activeSubscriptions: Gauge;
   readonly subgraphFetch: Histogram<'subgraph' | 'outcome'>;
+  readonly subgraphFetchShared: Counter<'subgraph'>;
 }
 
 export function createRouterMetrics(registry: Registry): RouterMetrics {
@@ -32,6 +33,12 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       help: 'Subgraph fetches of query plans, by subgraph and outcome (ok, error: a transport failure or non-2xx)',
       labelNames: ['subgraph', 'outcome'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    }),
+    subgraphFetchShared: new Counter({
+      name: 'router_subgraph_fetch_shared_total',
+      help: 'Subgraph fetches answered by an identical fetch of the same caller already in flight (not sent again)',
+      labelNames: ['subgraph'] as const,
       registers: [registry],
     }),
   };

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
+  ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
@@ -107,6 +108,9 @@ export function createApolloServer(options: {
     formatError: (formatted, error) =>
       withoutInternalExtensions(formatError(withRequestErrorCode(formatted, error), error)),
     plugins: [
+      // The gateway resolves no fields itself and the router sets no HTTP cache headers: the default cache
+      // control plugin would only add hooks to every request.
+      ApolloServerPluginCacheControlDisabled(),
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),

@@ -298,7 +298,6 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
             ...admitted,
             requestId: requestIdFrom(undefined),
             deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
-            identityTokens: new Map(),
           },
         },
       );

@@ -156,6 +156,30 @@ describe('identity', () => {
   });
 });
 
+describe('shared subgraph fetches', () => {
+  test('identical queries of many callers at once: each caller gets only its own data, and logging out still applies at once', async () => {
+    const callers = [victim, await customer(stack), await customer(stack)];
+    // Interleaved and concurrent, so identical fetches are in flight together: the router may share a fetch
+    // between requests of one caller, never between callers.
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const who = callers[i % callers.length]!;
+        return postGraphQL<{ me: { id: string } }>(stack.url, ME, {}, { token: who.token, headers: HONEST }).then(
+          (result) => ({ who, result }),
+        );
+      }),
+    );
+    for (const { who, result } of results) assert.equal(data<{ me: { id: string } }>(result).me.id, who.id);
+
+    const leaving = callers[2]!;
+    const logout = await postGraphQL(stack.url, 'mutation { logout }', {}, { token: leaving.token, headers: HONEST });
+    assert.equal(logout.body.errors, undefined);
+    const after = await postGraphQL(stack.url, ME, {}, { token: leaving.token, headers: HONEST });
+    assert.equal(after.status, 401);
+    assert.equal(codeOf(after), 'UNAUTHENTICATED');
+  });
+});
+
 describe('trusted documents', () => {
   test('only listed operations run, by id or by their text; anything else is PERSISTED_QUERY_NOT_FOUND', async () => {
     const url = `${trusted.url}/graphql`;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer } from '@apollo/server';
@@ -14,7 +13,7 @@ import type { Identity } from './access.ts';
 import { type Config, metricsPortOf, type SubgraphName } from './config.ts';
 import { createErrorFormatter } from './error-format.ts';
 import { handleGraphQL, sendJson } from './http.ts';
-import { IDENTITY_HEADER, IdentityVerifier } from './identity.ts';
+import { IDENTITY_HEADER, IdentityVerifier, REQUEST_ID_HEADER, requestIdFrom } from './identity.ts';
 import type { Logger } from './logger.ts';
 import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
 import {
@@ -127,7 +126,10 @@ export async function startSubgraph<TContext extends RequestScope>(
         sendJson(res, 401, { errors: [{ message: (err as Error).message, extensions: { code: 'UNAUTHENTICATED' } }] });
         return true;
       }
-      const requestId = identity.requestId || randomUUID();
+      // The router reuses a caller's identity token across requests, so the request id comes in its own
+      // header; a token minted for one call (service to service) may still carry it.
+      const header = req.headers[REQUEST_ID_HEADER];
+      const requestId = header === undefined && identity.requestId ? identity.requestId : requestIdFrom(header);
       const requestLogger = logger.child({ requestId, userId: identity.userId ?? undefined });
       await handleGraphQL(server, req, res, {
         bodyLimitBytes: BODY_LIMIT_BYTES,

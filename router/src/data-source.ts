@@ -1,0 +1,258 @@
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { IDENTITY_HEADER, type IdentitySigner, REQUEST_ID_HEADER } from '@mall/platform';
+import { type GraphQLFormattedError, Kind, type OperationTypeNode } from 'graphql';
+import { Agent, type Dispatcher, request } from 'undici';
+import type { RouterContext } from './context.ts';
+import { LIMITS } from './limits.ts';
+import type { RouterMetrics } from './metrics.ts';
+
+/** What the gateway expects back from a data source: a GraphQL response (`http` is only read by Apollo's own). */
+type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
+
+/** One subgraph's answer as received: shared by every request that joined the same in-flight fetch. */
+interface RawAnswer {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** The caller as the router vouches for it to subgraphs: everything an identity token carries but its id. */
+interface Vouched {
+  readonly caller: RouterContext['caller'];
+  readonly clientIp: string | null;
+}
+
+/**
+ * Identity tokens live 60 s; one is reused for at most half of that, so a token always has 30 s left when a
+ * subgraph checks it (longer than any fetch may take, `LIMITS.subgraphTimeoutMs`).
+ */
+const TOKEN_REUSE_MS = 30_000;
+/** Distinct callers whose tokens are kept; past it the oldest go first (they are the nearest to expiry anyway). */
+const TOKEN_CACHE_SIZE = 20_000;
+
+/**
+ * Identity tokens signed once per caller and subgraph and reused within their lifetime, instead of one HMAC
+ * and one UUID per fetch; reuse also lets the subgraph's verifier cache the token. The key holds every claim
+ * the token carries (user, roles, session, client IP, audience), so two callers whose identity differs in
+ * anything never share a token. The request id travels in its own header, not in the token.
+ */
+export class IdentityTokens {
+  readonly #signer: IdentitySigner;
+  readonly #tokens = new Map<string, { readonly token: string; readonly freshUntil: number }>();
+  readonly #now: () => number;
+
+  constructor(signer: IdentitySigner, now: () => number = Date.now) {
+    this.#signer = signer;
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#tokens.size;
+  }
+
+  for(audience: string, who: Vouched): string {
+    const { caller, clientIp } = who;
+    const key = caller
+      ? `${audience}\n${clientIp ?? ''}\n${caller.userId}\n${caller.roles.join(',')}\n${caller.session.id}\n${caller.session.tokenId}\n${caller.session.expiresAt}`
+      : `${audience}\n${clientIp ?? ''}`;
+    const now = this.#now();
+    const cached = this.#tokens.get(key);
+    if (cached && cached.freshUntil > now) return cached.token;
+    const token = this.#signer.signNow({
+      userId: caller?.userId ?? null,
+      roles: caller?.roles ?? [],
+      audience,
+      session: caller?.session ?? null,
+      clientIp,
+    });
+    if (cached) this.#tokens.delete(key);
+    else if (this.#tokens.size >= TOKEN_CACHE_SIZE) this.#evict(now);
+    this.#tokens.set(key, { token, freshUntil: now + TOKEN_REUSE_MS });
+    return token;
+  }
+
+  /** Drops stale tokens, or the oldest entry when all are fresh (a Map iterates in insertion order). */
+  #evict(now: number): void {
+    for (const [key, entry] of this.#tokens) if (entry.freshUntil <= now) this.#tokens.delete(key);
+    if (this.#tokens.size >= TOKEN_CACHE_SIZE) {
+      const oldest = this.#tokens.keys().next();
+      if (!oldest.done) this.#tokens.delete(oldest.value);
+    }
+  }
+}
+
+/**
+ * Subgraph connections: undici's low-level `request` on one keep-alive pool per router. The WHATWG `fetch`
+ * wrapper around the same client (and Apollo's default data source, which builds node-fetch Headers, Request
+ * and Response objects around it) costs several times the CPU per call, paid on every fetch of every request.
+ */
+export function createSubgraphAgent(): Agent {
+  return new Agent({ keepAliveTimeout: 10_000, connections: 128, pipelining: 1 });
+}
+
+/** The operation type of a subgraph fetch: from the planner's document, else from the text's first word. */
+function operationTypeOf(options: GraphQLDataSourceProcessOptions<RouterContext>): OperationTypeNode | 'unknown' {
+  const document = 'document' in options ? options.document : undefined;
+  const definition = document?.definitions.find((d) => d.kind === Kind.OPERATION_DEFINITION);
+  if (definition?.kind === Kind.OPERATION_DEFINITION) return definition.operation;
+  const first = /^\s*(\w+|\{)/.exec(options.request.query ?? '')?.[1];
+  return first === '{' || first === 'query' ? ('query' as OperationTypeNode) : 'unknown';
+}
+
+/** Errors a subgraph may answer with HTTP 400 that are the client's doing (a variable its scalar refused). */
+const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT']);
+
+function clientErrorsOf(text: string): GraphQLFormattedError[] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const errors = (parsed as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  const all = errors as { message?: unknown; extensions?: { code?: unknown } }[];
+  if (!all.every((e) => typeof e.message === 'string' && CLIENT_ERROR_CODES.has(String(e.extensions?.code))))
+    return undefined;
+  return all.map((e) => ({ message: e.message as string, extensions: { code: e.extensions?.code } }));
+}
+
+/** Rejects when `signal` fires; the listener is removed once `work` settles, so none pile up on a long deadline. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined, what: () => string): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new Error(`${what()}: request deadline passed`));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error(`${what()}: request deadline passed`));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+export interface SignedDataSourceOptions {
+  readonly name: string;
+  readonly url: string;
+  readonly tokens: IdentityTokens;
+  readonly agent: Dispatcher;
+  readonly metrics?: Pick<RouterMetrics, 'subgraphFetch' | 'subgraphFetchShared'>;
+  /** Share identical in-flight query fetches of the same caller (default true). */
+  readonly dedupe?: boolean;
+  /** Bound on one fetch (headers, then each body chunk); the request's deadline bounds the whole. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Talks to one subgraph on behalf of the router. The outgoing request carries exactly what the router vouches
+ * for: an identity token addressed to this subgraph and the request id. Nothing of the client's request
+ * (Authorization, cookies, a forged `mall-identity`) is forwarded.
+ *
+ * Identical query fetches in flight at the same time for the same caller (same identity token, same text and
+ * variables) are sent once and their answer handed to each waiter, parsed separately (the gateway merges
+ * results in place, so waiters must not share objects). Mutations are never shared: each is its own effect.
+ */
+export class SignedDataSource implements GraphQLDataSource<RouterContext> {
+  readonly #name: string;
+  readonly #url: string;
+  readonly #tokens: IdentityTokens;
+  readonly #agent: Dispatcher;
+  readonly #metrics: SignedDataSourceOptions['metrics'];
+  readonly #dedupe: boolean;
+  readonly #timeoutMs: number;
+  readonly #inflight = new Map<string, Promise<RawAnswer>>();
+
+  constructor(options: SignedDataSourceOptions) {
+    this.#name = options.name;
+    this.#url = options.url;
+    this.#tokens = options.tokens;
+    this.#agent = options.agent;
+    this.#metrics = options.metrics;
+    this.#dedupe = options.dedupe ?? true;
+    this.#timeoutMs = options.timeoutMs ?? LIMITS.subgraphTimeoutMs;
+  }
+
+  async process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<SubgraphResponse> {
+    const context = 'incomingRequestContext' in options ? options.context : undefined;
+    const deadline = context?.deadline;
+    if (deadline?.aborted) throw new Error(`request deadline passed before calling subgraph ${this.#name}`);
+    const { query, variables, operationName } = options.request;
+    if (!query) throw new Error('subgraph fetch without a query');
+    const body = JSON.stringify({ query, variables, operationName });
+    const token = this.#tokens.for(this.#name, {
+      caller: context?.caller ?? null,
+      clientIp: context?.clientIp ?? null,
+    });
+    const requestId = context?.requestId;
+
+    const end = this.#metrics?.subgraphFetch.startTimer({ subgraph: this.#name });
+    let answer: RawAnswer;
+    try {
+      if (this.#dedupe && operationTypeOf(options) === 'query') {
+        const key = `${token}\n${body}`;
+        let shared = this.#inflight.get(key);
+        if (shared) this.#metrics?.subgraphFetchShared.inc({ subgraph: this.#name });
+        else {
+          // Not bound to this caller's deadline: another request may still be waiting on it. Each waiter
+          // races its own deadline instead; the fetch itself is bounded by the per-fetch timeouts.
+          shared = this.#send(body, token, requestId, undefined).finally(() => this.#inflight.delete(key));
+          this.#inflight.set(key, shared);
+        }
+        answer = await raceAbort(shared, deadline, () => `subgraph ${this.#name}`);
+      } else {
+        answer = await this.#send(body, token, requestId, deadline);
+      }
+    } catch (err) {
+      end?.({ outcome: 'error' });
+      throw err;
+    }
+    if (answer.status < 200 || answer.status > 299) {
+      end?.({ outcome: 'error' });
+      // A variable the subgraph's scalar refused is the client's mistake and says so; any other non-2xx means
+      // the router and the subgraph disagree (a refused identity token, a body limit): logged in full by the
+      // error formatter and masked for the client.
+      const clientErrors = answer.status === 400 ? clientErrorsOf(answer.text) : undefined;
+      if (clientErrors) return { errors: clientErrors } as SubgraphResponse;
+      throw new Error(`subgraph ${this.#name} answered HTTP ${answer.status}: ${answer.text.slice(0, 500)}`);
+    }
+    end?.({ outcome: 'ok' });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.text);
+    } catch {
+      throw new Error(`subgraph ${this.#name} answered a body that is not JSON: ${answer.text.slice(0, 200)}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error(`subgraph ${this.#name} answered JSON that is not a GraphQL response`);
+    return parsed as SubgraphResponse;
+  }
+
+  /**
+   * One POST on the keep-alive pool. Redirects are not followed: a subgraph never redirects, and a signed
+   * identity token must not follow one elsewhere.
+   */
+  async #send(
+    body: string,
+    token: string,
+    requestId: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<RawAnswer> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', [IDENTITY_HEADER]: token };
+    if (requestId) headers[REQUEST_ID_HEADER] = requestId;
+    const response = await request(this.#url, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: this.#agent,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    return { status: response.statusCode, text: await response.body.text() };
+  }
+}
