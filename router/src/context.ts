@@ -143,6 +143,26 @@ export interface AdmissionDeps {
  * Decides whether a request gets in, and as whom. Returns its RouterContext or throws a Rejection.
  * Taken apart from HTTP so the WebSocket server (subscriptions) admits its `connection_init` the same way.
  */
+/**
+ * A request's deadline as an AbortSignal whose timer is cleared when the request ends (`endRequest`).
+ * `AbortSignal.timeout` cannot be cancelled: every request would fire its timer, build a TimeoutError and
+ * dispatch an abort event 15 s after it was long answered.
+ */
+const deadlineTimers = new WeakMap<AbortSignal, NodeJS.Timeout>();
+
+export function requestDeadline(ms: number = LIMITS.requestTimeoutMs): AbortSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('request deadline passed', 'TimeoutError')), ms);
+  timer.unref();
+  deadlineTimers.set(controller.signal, timer);
+  return controller.signal;
+}
+
+/** The request is answered: its deadline will not be needed. */
+export function endRequest(context: Pick<RouterContext, 'deadline'>): void {
+  clearTimeout(deadlineTimers.get(context.deadline));
+}
+
 export type Admit = (req: IncomingMessage, requestId: string, authorization?: string) => Promise<RouterContext>;
 
 export function createAdmission(deps: AdmissionDeps): Admit {
@@ -208,7 +228,7 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         requestLogger ??= logger.child({ requestId, ...(caller ? { userId: caller.userId } : {}) });
         return requestLogger;
       },
-      deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
+      deadline: requestDeadline(),
     };
   };
 }

@@ -26,7 +26,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
-import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
+import { type Admit, endRequest, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
 import { redisQueryCache, trustedDocumentsPlugin, trustedQueryCache } from './persisted-queries.ts';
 
@@ -199,7 +199,11 @@ export function createRouterServer(options: RouterServerOptions): Server {
         sendJson(res, err.status, { errors: [err.error] }, { ...err.headers });
         return true;
       }
-      await handleGraphQL(apollo, req, res, { bodyLimitBytes: LIMITS.bodyBytes, context: async () => context });
+      try {
+        await handleGraphQL(apollo, req, res, { bodyLimitBytes: LIMITS.bodyBytes, context: async () => context });
+      } finally {
+        endRequest(context);
+      }
       return true;
     },
   });

@@ -29,7 +29,7 @@ import {
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { type Admit, Rejection, type RouterContext, requestIdFrom } from './context.ts';
+import { type Admit, endRequest, Rejection, type RouterContext, requestDeadline, requestIdFrom } from './context.ts';
 import { LIMITS, limitRules } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 import type { OrderFeed } from './order-feed.ts';
@@ -291,16 +291,13 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
     const shared = inflight.get(key);
     if (shared && shared.seen === feed.eventsSeen) return shared.result;
     const pending = (async () => {
-      const response = await apollo.executeOperation(
-        { query, variables },
-        {
-          contextValue: {
-            ...admitted,
-            requestId: requestIdFrom(undefined),
-            deadline: AbortSignal.timeout(LIMITS.requestTimeoutMs),
-          },
-        },
-      );
+      const deadline = requestDeadline();
+      const response = await apollo
+        .executeOperation(
+          { query, variables },
+          { contextValue: { ...admitted, requestId: requestIdFrom(undefined), deadline } },
+        )
+        .finally(() => endRequest({ deadline }));
       if (response.body.kind !== 'single') throw new Error('incremental result for an order refetch');
       const { data, errors } = response.body.singleResult;
       const state = data?.[STATE];

@@ -9,7 +9,9 @@ export function createMetricsRegistry(service: string, options: { defaultMetrics
   return registry;
 }
 
-/** Counts and times GraphQL operations by name and outcome. Operation names are bounded by the schema's clients. */
+const MAX_OPERATION_LABELS = 500;
+
+/** Counts and times GraphQL operations by name (at most MAX_OPERATION_LABELS distinct) and outcome. */
 export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Registry): ApolloServerPlugin<TContext> {
   const requests = new Counter({
     name: 'graphql_requests_total',
@@ -24,13 +26,23 @@ export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Reg
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // Operation names are the client's choice: past this many distinct ones, new names count as `other`, so a
+  // client cycling through random names cannot grow the registry (and every scrape) without bound.
+  const known = new Set<string>();
+  const labelOf = (name: string | null | undefined): string => {
+    const label = (name ?? 'anonymous').slice(0, 64);
+    if (known.has(label)) return label;
+    if (known.size >= MAX_OPERATION_LABELS) return 'other';
+    known.add(label);
+    return label;
+  };
   return {
     async requestDidStart() {
       const end = duration.startTimer();
       return {
         async willSendResponse({ operationName, operation, errors }) {
           const labels = {
-            operation: (operationName ?? 'anonymous').slice(0, 64),
+            operation: labelOf(operationName),
             type: operation?.operation ?? 'unknown',
           };
           end(labels);
