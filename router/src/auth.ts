@@ -146,15 +146,22 @@ export class JwtVerifier {
     this.#staleGeneration ??= this.#lastGeneration;
   }
 
-  /** `Authorization` header → caller; no header is an anonymous caller (null), a bad one an AuthFailure. */
-  async authenticate(authorization: string | undefined): Promise<Caller | null> {
+  /**
+   * `Authorization` header → caller; no header is an anonymous caller (null), a bad one an AuthFailure.
+   * `alongside` (the per-user rate limit) runs concurrently with the revocation lookup once the signature
+   * holds, so the two Redis round trips overlap; a refused token wins over whatever `alongside` throws.
+   */
+  async authenticate(
+    authorization: string | undefined,
+    alongside?: (userId: string) => Promise<void>,
+  ): Promise<Caller | null> {
     if (authorization === undefined) return null;
     const match = /^Bearer +([^\s]+)\s*$/i.exec(authorization);
     if (!match?.[1]) throw new AuthFailure('malformed', 'expected "Authorization: Bearer <token>"');
-    return this.verify(match[1]);
+    return this.verify(match[1], alongside);
   }
 
-  async verify(token: string): Promise<Caller> {
+  async verify(token: string, alongside?: (userId: string) => Promise<void>): Promise<Caller> {
     if (token.length > MAX_TOKEN_LENGTH) throw new AuthFailure('malformed', 'token too long');
     let claims = this.#verified.get(token);
     if (claims && claims.exp * 1000 <= this.#now()) {
@@ -162,7 +169,11 @@ export class JwtVerifier {
       claims = undefined;
     }
     claims ??= await this.#verifySignature(token);
-    return this.#checkRevocations(claims);
+    if (!alongside) return this.#checkRevocations(claims);
+    const [caller, side] = await Promise.allSettled([this.#checkRevocations(claims), alongside(claims.sub)]);
+    if (caller.status === 'rejected') throw caller.reason;
+    if (side.status === 'rejected') throw side.reason;
+    return caller.value;
   }
 
   async #verifySignature(token: string): Promise<z.infer<typeof Claims>> {
@@ -175,6 +186,7 @@ export class JwtVerifier {
         requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
         maxTokenAge: MAX_TOKEN_AGE_SECONDS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: new Date(this.#now()),
       }));
     } catch (err) {
       if (err instanceof AuthFailure) throw err;

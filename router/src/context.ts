@@ -193,8 +193,12 @@ export function createAdmission(deps: AdmissionDeps): Admit {
 
   const authenticate = async (authorization: string | undefined): Promise<Caller | null> => {
     try {
-      return await verifier.authenticate(authorization);
+      // The per-user limit needs only the verified user id: it runs alongside the revocation lookup.
+      return await verifier.authenticate(authorization, (userId) =>
+        enforce('user', `user:${userId}`, config.rateLimit.userPerMinute),
+      );
     } catch (err) {
+      if (err instanceof Rejection) throw err;
       if (err instanceof AuthFailure) {
         metrics.authFailures.inc({ reason: err.reason });
         logger.debug({ reason: err.reason, detail: err.message }, 'access token refused');
@@ -217,7 +221,6 @@ export function createAdmission(deps: AdmissionDeps): Admit {
     // Per IP before the token is checked, so a flood of bad tokens is throttled like any other flood.
     await enforce('ip', `ip:${rateLimitSubject(clientIp)}`, config.rateLimit.ipPerMinute);
     const caller = await authenticate(authorization);
-    if (caller) await enforce('user', `user:${caller.userId}`, config.rateLimit.userPerMinute);
     let requestLogger: Logger | undefined;
     return {
       requestId,

@@ -29,7 +29,14 @@ function admission(options: {
       ...options.env,
     }),
     logger,
-    verifier: { authenticate: options.authenticate ?? (async (a) => (a ? caller : null)) },
+    verifier: {
+      // Like JwtVerifier: once the token holds, `alongside` (the user limit) runs for the caller's id.
+      authenticate: async (authorization, alongside) => {
+        const who = await (options.authenticate ?? (async (a) => (a ? caller : null)))(authorization);
+        if (who && alongside) await alongside(who.userId);
+        return who;
+      },
+    },
     limiter: {
       hit: async (bucket, limit) => {
         buckets.push(`${bucket}/${limit}`);

@@ -43,13 +43,14 @@ describe('JwtVerifier', () => {
   let es: TestSigningKey;
   let ed: TestSigningKey;
   let verifier: JwtVerifier;
-  const newVerifier = (cooldownMs = 0) =>
+  const newVerifier = (cooldownMs = 0, now?: () => number) =>
     new JwtVerifier({
       jwksUrl: new URL(`${jwks.url}/.well-known/jwks.json`),
       issuer: ISSUER,
       audience: AUDIENCE,
       redis,
       cooldownMs,
+      ...(now ? { now } : {}),
     });
 
   before(async () => {
@@ -193,6 +194,33 @@ describe('JwtVerifier', () => {
     await verifier.verify(token);
     await redis.set(authKeys.deniedAccessToken('jti-logged-out'), '1', 'EX', 60);
     await assert.rejects(verifier.verify(token), refusedWith('denylisted'));
+  });
+
+  it('remembers a verified signature only until the token expires; revocations are looked up every time', async () => {
+    let now = Date.now();
+    const clocked = newVerifier(0, () => now);
+    const exp = Math.floor(now / 1000) + 60;
+    const token = await signAccessToken(es, { jti: 'jti-cached', exp });
+    assert.equal((await clocked.verify(token)).session.tokenId, 'jti-cached');
+    await redis.set(authKeys.deniedAccessToken('jti-cached'), '1', 'EX', 60);
+    await assert.rejects(clocked.verify(token), refusedWith('denylisted'));
+    await redis.del(authKeys.deniedAccessToken('jti-cached'));
+    assert.equal((await clocked.verify(token)).session.tokenId, 'jti-cached');
+    now = (exp + 11) * 1000;
+    await assert.rejects(clocked.verify(token), refusedWith('expired'));
+  });
+
+  it('runs the per-user check alongside the revocation lookup; a refused token wins over its answer', async () => {
+    const seen: string[] = [];
+    const limited = async (userId: string) => {
+      seen.push(userId);
+      throw new Error('rate limited');
+    };
+    const token = await signAccessToken(es, { sub: 'u-side', jti: 'jti-side' });
+    await assert.rejects(verifier.verify(token, limited), /rate limited/);
+    await redis.set(authKeys.deniedAccessToken('jti-side'), '1', 'EX', 60);
+    await assert.rejects(verifier.verify(token, limited), refusedWith('denylisted'));
+    assert.deepEqual(seen, ['u-side', 'u-side']);
   });
 
   it('refuses to decide while Redis has lost the revocations (no generation marker), then decides again', async () => {
