@@ -1,5 +1,5 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { IDENTITY_HEADER, type IdentitySigner, REQUEST_ID_HEADER } from '@mall/platform';
+import { IDENTITY_HEADER, type IdentityTokens, REQUEST_ID_HEADER } from '@mall/platform';
 import { type GraphQLFormattedError, Kind, type OperationTypeNode } from 'graphql';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { RouterContext } from './context.ts';
@@ -13,71 +13,6 @@ type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
 interface RawAnswer {
   readonly status: number;
   readonly text: string;
-}
-
-/** The caller as the router vouches for it to subgraphs: everything an identity token carries but its id. */
-interface Vouched {
-  readonly caller: RouterContext['caller'];
-  readonly clientIp: string | null;
-}
-
-/**
- * Identity tokens live 60 s; one is reused for at most half of that, so a token always has 30 s left when a
- * subgraph checks it (longer than any fetch may take, `LIMITS.subgraphTimeoutMs`).
- */
-const TOKEN_REUSE_MS = 30_000;
-/** Distinct callers whose tokens are kept; past it the oldest go first (they are the nearest to expiry anyway). */
-const TOKEN_CACHE_SIZE = 20_000;
-
-/**
- * Identity tokens signed once per caller and subgraph and reused within their lifetime, instead of one HMAC
- * and one UUID per fetch; reuse also lets the subgraph's verifier cache the token. The key holds every claim
- * the token carries (user, roles, session, client IP, audience), so two callers whose identity differs in
- * anything never share a token. The request id travels in its own header, not in the token.
- */
-export class IdentityTokens {
-  readonly #signer: IdentitySigner;
-  readonly #tokens = new Map<string, { readonly token: string; readonly freshUntil: number }>();
-  readonly #now: () => number;
-
-  constructor(signer: IdentitySigner, now: () => number = Date.now) {
-    this.#signer = signer;
-    this.#now = now;
-  }
-
-  get size(): number {
-    return this.#tokens.size;
-  }
-
-  for(audience: string, who: Vouched): string {
-    const { caller, clientIp } = who;
-    const key = caller
-      ? `${audience}\n${clientIp ?? ''}\n${caller.userId}\n${caller.roles.join(',')}\n${caller.session.id}\n${caller.session.tokenId}\n${caller.session.expiresAt}`
-      : `${audience}\n${clientIp ?? ''}`;
-    const now = this.#now();
-    const cached = this.#tokens.get(key);
-    if (cached && cached.freshUntil > now) return cached.token;
-    const token = this.#signer.signNow({
-      userId: caller?.userId ?? null,
-      roles: caller?.roles ?? [],
-      audience,
-      session: caller?.session ?? null,
-      clientIp,
-    });
-    if (cached) this.#tokens.delete(key);
-    else if (this.#tokens.size >= TOKEN_CACHE_SIZE) this.#evict(now);
-    this.#tokens.set(key, { token, freshUntil: now + TOKEN_REUSE_MS });
-    return token;
-  }
-
-  /** Drops stale tokens, or the oldest entry when all are fresh (a Map iterates in insertion order). */
-  #evict(now: number): void {
-    for (const [key, entry] of this.#tokens) if (entry.freshUntil <= now) this.#tokens.delete(key);
-    if (this.#tokens.size >= TOKEN_CACHE_SIZE) {
-      const oldest = this.#tokens.keys().next();
-      if (!oldest.done) this.#tokens.delete(oldest.value);
-    }
-  }
 }
 
 /**
@@ -184,8 +119,11 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
     const { query, variables, operationName } = options.request;
     if (!query) throw new Error('subgraph fetch without a query');
     const body = JSON.stringify({ query, variables, operationName });
+    const caller = context?.caller;
     const token = this.#tokens.for(this.#name, {
-      caller: context?.caller ?? null,
+      userId: caller?.userId ?? null,
+      roles: caller?.roles ?? [],
+      session: caller?.session ?? null,
       clientIp: context?.clientIp ?? null,
     });
     const requestId = context?.requestId;

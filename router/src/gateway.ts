@@ -7,12 +7,13 @@ import {
   type Config,
   configSection,
   type IdentitySigner,
+  IdentityTokens,
   type Logger,
   SUBGRAPH_NAMES,
   type SubgraphName,
 } from '@mall/platform';
 import { routerConfig } from './config.ts';
-import { createSubgraphAgent, IdentityTokens, SignedDataSource } from './data-source.ts';
+import { createSubgraphAgent, SignedDataSource } from './data-source.ts';
 import type { RouterMetrics } from './metrics.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

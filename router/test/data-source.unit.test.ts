@@ -6,6 +6,7 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import {
   IDENTITY_HEADER,
   IdentitySigner,
+  IdentityTokens,
   IdentityVerifier,
   REQUEST_ID_HEADER,
   type Role,
@@ -13,7 +14,7 @@ import {
 } from '@mall/platform';
 import { parse } from 'graphql';
 import type { RouterContext } from '../src/context.ts';
-import { createSubgraphAgent, IdentityTokens, SignedDataSource } from '../src/data-source.ts';
+import { createSubgraphAgent, SignedDataSource } from '../src/data-source.ts';
 
 const SECRET = 'data-source-test-secret-0123456789abcdef';
 const signer = new IdentitySigner(SECRET, 'router');
@@ -230,29 +231,5 @@ describe('SignedDataSource', () => {
       subgraph.status = 200;
       subgraph.reply = (r) => ({ data: { echo: r.body.variables ?? null } });
     }
-  });
-});
-
-describe('IdentityTokens', () => {
-  const who = (userId: string | null, clientIp = '203.0.113.7') => ({
-    caller: userId ? { userId, roles: ['CUSTOMER'] as Role[], session: session(`s-${userId}`) } : null,
-    clientIp,
-  });
-
-  test('one token per caller and audience, reused for 30 s, then a fresh one', async () => {
-    let now = 1_000_000;
-    const tokens = new IdentityTokens(signer, () => now);
-    const first = tokens.for('products', who('u1'));
-    assert.equal(tokens.for('products', who('u1')), first);
-    assert.notEqual(tokens.for('orders', who('u1')), first);
-    assert.notEqual(tokens.for('products', who('u2')), first);
-    assert.notEqual(tokens.for('products', who('u1', '198.51.100.1')), first);
-    assert.notEqual(tokens.for('products', who(null)), first);
-    now += 29_999;
-    assert.equal(tokens.for('products', who('u1')), first);
-    now += 1;
-    const second = tokens.for('products', who('u1'));
-    assert.notEqual(second, first);
-    assert.equal((await verifier.verify(second)).userId, 'u1');
   });
 });

@@ -119,3 +119,68 @@ export class IdentityVerifier {
     }
   }
 }
+
+/** Who an identity token vouches for: every claim it carries but its id. */
+export interface Vouched {
+  readonly userId: string | null;
+  readonly roles: readonly Role[];
+  readonly session?: Session | null;
+  readonly clientIp?: string | null;
+}
+
+/**
+ * Identity tokens live 60 s; one is reused for at most half of that, so a token always has 30 s left when a
+ * subgraph checks it (longer than any fetch or service call may take).
+ */
+const TOKEN_REUSE_MS = 30_000;
+/** Distinct callers whose tokens are kept; past it the oldest go first (they are the nearest to expiry anyway). */
+const TOKEN_CACHE_SIZE = 20_000;
+
+/**
+ * Identity tokens signed once per caller and audience and reused within their lifetime, instead of one HMAC
+ * and one UUID per call; reuse also lets the receiving subgraph's verifier cache the token. The key holds
+ * every claim the token carries (user, roles, session, client IP, audience), so two callers whose identity
+ * differs in anything never share a token. The request id travels in its own header, not in the token.
+ */
+export class IdentityTokens {
+  readonly #signer: IdentitySigner;
+  readonly #tokens = new Map<string, { readonly token: string; readonly freshUntil: number }>();
+  readonly #now: () => number;
+
+  constructor(signer: IdentitySigner, now: () => number = Date.now) {
+    this.#signer = signer;
+    this.#now = now;
+  }
+
+  get size(): number {
+    return this.#tokens.size;
+  }
+
+  for(audience: string, who: Vouched): string {
+    const { session } = who;
+    const key = `${audience}\n${who.clientIp ?? ''}\n${who.userId ?? ''}\n${who.roles.join(',')}\n${session ? `${session.id}\n${session.tokenId}\n${session.expiresAt}` : ''}`;
+    const now = this.#now();
+    const cached = this.#tokens.get(key);
+    if (cached && cached.freshUntil > now) return cached.token;
+    const token = this.#signer.signNow({
+      userId: who.userId,
+      roles: who.roles,
+      audience,
+      session: session ?? null,
+      clientIp: who.clientIp ?? null,
+    });
+    if (cached) this.#tokens.delete(key);
+    else if (this.#tokens.size >= TOKEN_CACHE_SIZE) this.#evict(now);
+    this.#tokens.set(key, { token, freshUntil: now + TOKEN_REUSE_MS });
+    return token;
+  }
+
+  /** Drops stale tokens, or the oldest entry when all are fresh (a Map iterates in insertion order). */
+  #evict(now: number): void {
+    for (const [key, entry] of this.#tokens) if (entry.freshUntil <= now) this.#tokens.delete(key);
+    if (this.#tokens.size >= TOKEN_CACHE_SIZE) {
+      const oldest = this.#tokens.keys().next();
+      if (!oldest.done) this.#tokens.delete(oldest.value);
+    }
+  }
+}

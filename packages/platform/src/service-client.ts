@@ -1,6 +1,14 @@
+import { Agent, request } from 'undici';
 import type { z } from 'zod';
 import { AppError, type ErrorCode, isPublicCode } from './errors.ts';
-import { IDENTITY_HEADER, type IdentitySigner, REQUEST_ID_HEADER } from './identity.ts';
+import { IDENTITY_HEADER, type IdentitySigner, IdentityTokens, REQUEST_ID_HEADER } from './identity.ts';
+
+/**
+ * One keep-alive pool for every peer call of this process: undici's low-level `request` costs about half the
+ * CPU of the WHATWG `fetch` wrapped around the same client, on calls made inside user requests (checkout
+ * reserving stock, cart pricing lines).
+ */
+const peers = new Agent({ keepAliveTimeout: 10_000, connections: 64 });
 
 export interface ServiceCallOptions {
   readonly requestId: string;
@@ -21,12 +29,12 @@ interface GraphQLResponse<T> {
 export class ServiceClient {
   readonly #url: string;
   readonly #target: string;
-  readonly #signer: IdentitySigner;
+  readonly #tokens: IdentityTokens;
 
   constructor(options: { url: string; target: string; signer: IdentitySigner }) {
     this.#url = options.url.endsWith('/graphql') ? options.url : `${options.url.replace(/\/$/, '')}/graphql`;
     this.#target = options.target;
-    this.#signer = options.signer;
+    this.#tokens = new IdentityTokens(options.signer);
   }
 
   /** The peer's service name (the audience of the identity tokens it gets). */
@@ -35,19 +43,23 @@ export class ServiceClient {
   }
 
   async request<T>(query: string, variables: Record<string, unknown>, options: ServiceCallOptions): Promise<T> {
-    const token = await this.#signer.sign({
-      userId: options.userId ?? null,
-      roles: [],
-      requestId: options.requestId,
-      audience: this.#target,
-    });
-    const response = await fetch(this.#url, {
+    const token = this.#tokens.for(this.#target, { userId: options.userId ?? null, roles: [] });
+    const response = await request(this.#url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token, [REQUEST_ID_HEADER]: options.requestId },
       body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 5_000),
+      // A subgraph answers with its whole body at once, so the wait for headers bounds the call; unlike
+      // AbortSignal.timeout, these timers end with the call instead of firing seconds after it.
+      headersTimeout: options.timeoutMs ?? 5_000,
+      bodyTimeout: options.timeoutMs ?? 5_000,
+      dispatcher: peers,
     });
-    const body = (await response.json()) as GraphQLResponse<T>;
+    let body: GraphQLResponse<T>;
+    try {
+      body = (await response.body.json()) as GraphQLResponse<T>;
+    } catch (err) {
+      throw new Error(`${this.#target} call failed with HTTP ${response.statusCode}: not JSON`, { cause: err });
+    }
     const first = body.errors?.[0];
     if (first) {
       const code = first.extensions?.code;
@@ -62,7 +74,8 @@ export class ServiceClient {
       }
       throw new Error(`${this.#target} call failed: ${first.message}`);
     }
-    if (!response.ok || body.data == null) throw new Error(`${this.#target} call failed with HTTP ${response.status}`);
+    const ok = response.statusCode >= 200 && response.statusCode < 300;
+    if (!ok || body.data == null) throw new Error(`${this.#target} call failed with HTTP ${response.statusCode}`);
     return body.data;
   }
 }

@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { AppError } from '../src/errors.ts';
-import { anonymous, IdentitySigner, IdentityVerifier, requireRole, requireService, requireUser } from '../src/index.ts';
+import {
+  anonymous,
+  IdentitySigner,
+  IdentityTokens,
+  IdentityVerifier,
+  type Role,
+  requireRole,
+  requireService,
+  requireUser,
+  type Session,
+} from '../src/index.ts';
 
 const SECRET = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
@@ -91,5 +101,35 @@ describe('identity tokens', () => {
       (e: unknown) => e instanceof AppError && e.code === 'FORBIDDEN',
     );
     assert.doesNotThrow(() => requireService(anonymous('r', 'auth'), 'auth'));
+  });
+});
+
+const session = (id: string): Session => ({ id, tokenId: `${id}-jti`, expiresAt: 4_102_444_800 });
+
+describe('IdentityTokens', () => {
+  const signer = new IdentitySigner(SECRET, 'router');
+  const verifier = new IdentityVerifier(SECRET, 'products', ['router']);
+  const who = (userId: string | null, clientIp = '203.0.113.7') => ({
+    userId,
+    roles: userId ? (['CUSTOMER'] as Role[]) : [],
+    session: userId ? session(`s-${userId}`) : null,
+    clientIp,
+  });
+
+  it('one token per caller and audience, reused for 30 s, then a fresh one', async () => {
+    let now = 1_000_000;
+    const tokens = new IdentityTokens(signer, () => now);
+    const first = tokens.for('products', who('u1'));
+    assert.equal(tokens.for('products', who('u1')), first);
+    assert.notEqual(tokens.for('orders', who('u1')), first);
+    assert.notEqual(tokens.for('products', who('u2')), first);
+    assert.notEqual(tokens.for('products', who('u1', '198.51.100.1')), first);
+    assert.notEqual(tokens.for('products', who(null)), first);
+    now += 29_999;
+    assert.equal(tokens.for('products', who('u1')), first);
+    now += 1;
+    const second = tokens.for('products', who('u1'));
+    assert.notEqual(second, first);
+    assert.equal((await verifier.verify(second)).userId, 'u1');
   });
 });

@@ -7,6 +7,7 @@ import {
   IDENTITY_HEADER,
   IdentitySigner,
   IdentityVerifier,
+  REQUEST_ID_HEADER,
   ServiceClient,
 } from '../src/index.ts';
 import { type GraphQLStubReply, startGraphQLStub } from '../src/testing/index.ts';
@@ -21,14 +22,19 @@ const greet = defineServiceOperation<{ name: string }, z.output<typeof Greeting>
 
 describe('defineServiceOperation', () => {
   let reply: GraphQLStubReply;
-  let seen: { query: string; variables: Record<string, unknown>; identity: unknown }[];
+  let seen: { query: string; variables: Record<string, unknown>; identity: unknown; requestId: unknown }[];
   let peer: Awaited<ReturnType<typeof startGraphQLStub>>;
   let client: ServiceClient;
 
   before(async () => {
     const verifier = new IdentityVerifier(SECRET, 'peer', ['caller']);
     peer = await startGraphQLStub(async ({ query, variables, headers }) => {
-      seen.push({ query, variables, identity: await verifier.verify(headers[IDENTITY_HEADER] as string) });
+      seen.push({
+        query,
+        variables,
+        identity: await verifier.verify(headers[IDENTITY_HEADER] as string),
+        requestId: headers[REQUEST_ID_HEADER],
+      });
       return reply;
     });
     client = new ServiceClient({ url: peer.url, target: 'peer', signer: new IdentitySigner(SECRET, 'caller') });
@@ -45,8 +51,10 @@ describe('defineServiceOperation', () => {
     assert.deepEqual(seen[0]!.variables, { name: 'ada' });
     assert.deepEqual(
       { ...(seen[0]!.identity as object), issuer: 'caller' },
-      { userId: null, roles: [], requestId: 'req-7', issuer: 'caller', session: null, clientIp: null },
+      { userId: null, roles: [], requestId: '', issuer: 'caller', session: null, clientIp: null },
     );
+    // The token is reused across calls of this caller for half its life; the request id has its own header.
+    assert.equal(seen[0]!.requestId, 'req-7');
   });
 
   it('refuses a reply of the wrong shape as a plain error naming the operation', async () => {
