@@ -216,9 +216,8 @@ export class OrderService {
   }
 
   async #place(requested: NewOrder, actor: string, requestId: string): Promise<Order> {
-    const existing = await orders.findById(this.#prisma, requested.id);
-    if (existing) return sameOwner(existing, requested.userId);
-
+    // No read first: a repeat is rare (a retry, a repair, a redelivered grant), and the insert below tells it
+    // apart anyway; it only leaves a gap in the day's serial, which numbers may have.
     for (let attempt = 1; ; attempt++) {
       const createdAt = new Date();
       // Outside the transaction: Redis is network I/O.

@@ -293,6 +293,9 @@ export class InventoryService {
     const { lines, ...header } = reservation;
     // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
     if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
+    // The lines before the holds (a short line rolls them back with the rest): a hold locks its product's row
+    // until COMMIT, and on a hot product every statement after the first hold is time the next buyer waits.
+    await stock.insertReservationLines(tx, reservation.id, lines);
     const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
     for (const line of lines) {
       const available = await stock.holdStock(tx, line.productId, line.quantity);
@@ -303,7 +306,6 @@ export class InventoryService {
       const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
       outbox.push(...this.#levelEvents(movement, traceId));
     }
-    await stock.insertReservationLines(tx, reservation.id, lines);
     await writeOutbox(tx, outbox);
     return reservation;
   }
