@@ -19,7 +19,6 @@ import {
   type ServiceCallOptions,
   type SnowflakeGenerator,
   unavailable,
-  withTransaction,
 } from '@mall/platform';
 import * as attempts from './data/attempts.ts';
 import type { PrismaClient } from './data/generated/client.ts';
@@ -189,13 +188,16 @@ export class CheckoutService {
     }
   }
 
-  /** Ends a checkout: the key completes with `result` (or is given up so a retry runs again), the attempt goes. */
+  /**
+   * Ends a checkout: the key completes with `result` (or is given up so a retry runs again), then the attempt
+   * goes. Two statements, no transaction (a BEGIN/COMMIT pair per checkout costs more than it buys): a crash
+   * between them leaves the attempt, and its repair settles the key again the same way (placeOrder and
+   * releaseReservation are idempotent), so the key is never left pending without an attempt to finish it.
+   */
   async #settle(orderId: bigint, key: IdempotencyRequest, result: CheckoutResult | null): Promise<void> {
-    await withTransaction(this.#prisma, async (tx) => {
-      if (result) await completeIdempotencyKey(tx, key, result);
-      else await releaseIdempotencyKey(tx, key);
-      await attempts.remove(tx, orderId);
-    });
+    if (result) await completeIdempotencyKey(this.#prisma, key, result);
+    else await releaseIdempotencyKey(this.#prisma, key);
+    await attempts.remove(this.#prisma, orderId);
   }
 
   #steps(orderId: bigint): SagaStep<SagaContext>[] {

@@ -34,6 +34,7 @@ import {
   type NewOrder,
   type Order,
   type OrderStatus,
+  orderNumber,
   parseNewOrder,
   paymentDeadline,
   type StatusChange,
@@ -215,9 +216,8 @@ export class OrderService {
   }
 
   async #place(requested: NewOrder, actor: string, requestId: string): Promise<Order> {
-    const existing = await orders.findById(this.#prisma, requested.id);
-    if (existing) return sameOwner(existing, requested.userId);
-
+    // No read first: a repeat is rare (a retry, a repair, a redelivered grant), and the insert below tells it
+    // apart anyway; it only leaves a gap in the day's serial, which numbers may have.
     for (let attempt = 1; ; attempt++) {
       const createdAt = new Date();
       // Outside the transaction: Redis is network I/O.
@@ -235,8 +235,22 @@ export class OrderService {
           at: createdAt,
         };
         await orders.insertStatusChange(tx, requested.id, created);
-        const order = await orders.findById(tx, requested.id);
-        if (!order) throw new Error(`order ${requested.id} vanished inside its own transaction`);
+        // The order is what was just inserted: reading it back would cost three more queries per checkout.
+        const order: Order = {
+          id: requested.id,
+          number: orderNumber(number.day, number.serial),
+          userId: requested.userId,
+          status: 'PENDING_PAYMENT',
+          total: requested.total,
+          lines: requested.lines,
+          shippingAddress: requested.shippingAddress,
+          note: requested.note,
+          history: [created],
+          flashSalePurchaseId: requested.flashSalePurchaseId ?? null,
+          expiresAt,
+          createdAt,
+          updatedAt: createdAt,
+        };
         await writeOutbox(tx, events.orderCreated(order, requestId));
         return order;
       });

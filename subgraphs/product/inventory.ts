@@ -115,14 +115,18 @@ export class InventoryService {
     const order = decodeOrderId(orderId);
     const lines = parseReservationLines(linesInput, decodeId);
     const expiresAt = leaseEnd ? checkLeaseEnd(leaseEnd) : new Date(Date.now() + this.#leaseMs);
-    const existing = await stock.findReservation(this.#prisma, order);
-    if (existing) return this.#repeated(existing, lines);
     // Refused without a transaction when a line is already short: under a rush on a sold-out product the
     // refusals then cost one read each instead of a pooled connection queueing on the product's row lock.
-    // Only an early answer; the conditional UPDATE below still decides.
+    // Only an early answer; the conditional UPDATE below still decides. A retry of a reservation already made
+    // is answered from it: here when stock has run short since, otherwise by #hold's insert finding its row (so
+    // a first call, the usual case, reads nothing more).
     const productIds = lines.map((line) => line.productId);
     const short = firstShortLine(lines, await stock.availableToBuy(this.#prisma, productIds));
-    if (short) throw this.#outOfStock(short.line, short.available);
+    if (short) {
+      const existing = await stock.findReservation(this.#prisma, order);
+      if (existing) return this.#repeated(existing, lines);
+      throw this.#outOfStock(short.line, short.available);
+    }
     const reservation: Reservation = {
       id: this.#nextId(),
       orderId: order,
@@ -289,6 +293,9 @@ export class InventoryService {
     const { lines, ...header } = reservation;
     // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
     if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
+    // The lines before the holds (a short line rolls them back with the rest): a hold locks its product's row
+    // until COMMIT, and on a hot product every statement after the first hold is time the next buyer waits.
+    await stock.insertReservationLines(tx, reservation.id, lines);
     const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
     for (const line of lines) {
       const available = await stock.holdStock(tx, line.productId, line.quantity);
@@ -299,7 +306,6 @@ export class InventoryService {
       const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
       outbox.push(...this.#levelEvents(movement, traceId));
     }
-    await stock.insertReservationLines(tx, reservation.id, lines);
     await writeOutbox(tx, outbox);
     return reservation;
   }
