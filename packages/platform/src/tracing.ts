@@ -24,6 +24,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { z } from 'zod';
 import { type Config, configSection, defineConfig } from './config.ts';
 
@@ -56,8 +57,8 @@ export const tracingConfig = defineConfig(
 export interface StartTracingOptions {
   readonly serviceName: string;
   readonly endpoint?: string;
-  /** Any SpanExporter of @opentelemetry/sdk-trace; spans go to it one by one (no batching), for tests. */
-  readonly exporter?: unknown;
+  /** Spans go to it one by one (no batching): for tests. */
+  readonly exporter?: SpanExporter;
   readonly sampleRatio?: number;
 }
 
@@ -95,7 +96,7 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
   ]);
   let processor: InstanceType<typeof sdk.SimpleSpanProcessor> | InstanceType<typeof sdk.BatchSpanProcessor>;
   if (options.exporter) {
-    processor = new sdk.SimpleSpanProcessor({ exporter: options.exporter as sdk.SpanExporter });
+    processor = new sdk.SimpleSpanProcessor({ exporter: options.exporter });
   } else {
     if (!options.endpoint) throw new Error('startTracing needs an endpoint or an exporter');
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
