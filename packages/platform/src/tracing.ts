@@ -71,10 +71,13 @@ export interface Tracing {
 
 let tracer: Tracer | undefined;
 
-/** Starts tracing from the `tracing` config section; null (and nothing loaded) when no endpoint is set. */
+/**
+ * Starts tracing from the `tracing` config section; null (and nothing loaded) when no endpoint is set, or when
+ * this process already traces (a test that started its own in-memory tracing before its stack).
+ */
 export function startTracingFromConfig(config: Config, defaultServiceName: string): Promise<Tracing | null> {
   const settings = configSection(config, tracingConfig);
-  if (!settings.endpoint) return Promise.resolve(null);
+  if (!settings.endpoint || tracer) return Promise.resolve(null);
   return startTracing({
     serviceName: settings.serviceName ?? `mall-${defaultServiceName}`,
     endpoint: settings.endpoint,
