@@ -178,7 +178,9 @@ upper bound for the router alone.
 
 Target p99 ≤ 100 ms: ${percentile(latencies, 99) <= 100 ? 'met' : 'missed'}. Everything here shares one event loop on
 two shared cores (payments, outbox relay, broker, router, ${total} clients), so one busy moment delays every
-message behind it; the split between relay, broker and refetch is not measured yet.
+message behind it. The "a Kafka consumer" row is a plain kafkajs consumer beside the router's: the part of the
+latency spent before the router has the event (outbox relay woken by NOTIFY, claim, produce, broker, fetch);
+the rest is the router's fan-out, the refetch through the gateway and the order subgraph, and the WebSocket.
 `;
   writeFileSync(new URL('results/subscriptions.md', import.meta.url), report);
   process.stdout.write(report);
