@@ -74,3 +74,22 @@ test('a failed lookup keeps every socket open', async () => {
   assert.equal(closed, 0);
   watch.stop();
 });
+
+test('checks made together (one per subscriber of an event) share one round trip', async () => {
+  const { redis, calls } = fakeRedis({ [authKeys.deniedAccessToken('jti-3')]: '1' });
+  const watch = new RevocationWatch({
+    redis,
+    logger: createLogger({ service: 't', level: 'silent' }),
+    sweepIntervalMs: 0,
+  });
+  const closed: number[] = [];
+  const watches = Array.from({ length: 100 }, (_, n) => watch.watch(caller(n), () => closed.push(n)));
+  const results = await Promise.all(watches.map((w) => w.check()));
+  assert.equal(calls.exec, 1);
+  assert.deepEqual(
+    results.flatMap((revoked, n) => (revoked ? [n] : [])),
+    [3],
+  );
+  assert.deepEqual(closed, [3]);
+  watch.stop();
+});
