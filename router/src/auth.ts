@@ -8,6 +8,8 @@ export interface Caller {
   readonly userId: string;
   readonly roles: readonly Role[];
   readonly session: Session;
+  /** The access token's `iat` (unix seconds): open subscriptions compare it with user-wide revocations. */
+  readonly issuedAt?: number;
 }
 
 /** Why a token was refused; the label of the auth-failure metric, never shown to the client beyond "expired". */
@@ -234,6 +236,7 @@ export class JwtVerifier {
       userId: claims.sub,
       roles: claims.roles,
       session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp },
+      issuedAt: claims.iat,
     };
   }
 }

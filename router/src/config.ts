@@ -14,6 +14,7 @@ export const routerConfig = defineConfig(
       TRUSTED_DOCUMENTS: z.enum(['off', 'on']).default('off'),
       APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
       SUBGRAPH_DEDUPE: z.stringbool().default(true),
+      SUBSCRIPTION_REVOCATION_SWEEP_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
       APOLLO_KEY: configFields.optionalString,
       APOLLO_GRAPH_REF: configFields.optionalString,
     })
@@ -30,6 +31,8 @@ export const routerConfig = defineConfig(
       apqTtlSeconds: e.APQ_TTL_SECONDS,
       /** Identical query fetches of one caller in flight at once go to the subgraph once (never across callers). */
       dedupe: e.SUBGRAPH_DEDUPE,
+      /** How often open subscription sockets re-check their token against logouts and revocations; 0: only on events. */
+      revocationSweepMs: e.SUBSCRIPTION_REVOCATION_SWEEP_MS,
       /** Apollo Studio usage reporting, only when both are set. */
       studio: e.APOLLO_KEY && e.APOLLO_GRAPH_REF ? { key: e.APOLLO_KEY, graphRef: e.APOLLO_GRAPH_REF } : undefined,
     })),

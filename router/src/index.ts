@@ -22,6 +22,7 @@ import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { OrderFeed } from './order-feed.ts';
 import { loadTrustedDocuments } from './persisted-queries.ts';
+import { RevocationWatch } from './revocation-watch.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
 import { attachSubscriptions } from './subscriptions.ts';
 import { paymentProxy } from './webhooks.ts';
@@ -108,6 +109,11 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     admit,
     feed,
     metrics,
+    revocations: new RevocationWatch({
+      redis,
+      logger,
+      sweepIntervalMs: configSection(config, routerConfig).revocationSweepMs,
+    }),
     schema: () => {
       if (!apiSchema) throw new Error('supergraph not loaded');
       return apiSchema;

@@ -34,6 +34,7 @@ import { LIMITS, limitRules } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 import type { OrderFeed } from './order-feed.ts';
 import { documentId } from './persisted-queries.ts';
+import type { RevocationWatch } from './revocation-watch.ts';
 
 /** Subscriptions one socket may hold; each costs a refetch per event of its order. */
 const MAX_SUBSCRIPTIONS_PER_SOCKET = 50;
@@ -66,6 +67,8 @@ type Refetched = Readonly<Record<string, unknown>> & { readonly [STATE]: OrderSt
 type Connection = {
   /** The admitted caller of `connection_init`; set before the connection is acknowledged. */
   admitted?: RouterContext;
+  /** Re-checks the connection's token against logouts and revocations (batched with every other socket's). */
+  revoked?: () => Promise<boolean>;
 };
 
 /**
@@ -249,6 +252,8 @@ export interface SubscriptionServerOptions {
   /** The supergraph's API schema as the gateway last loaded it. */
   readonly schema: () => GraphQLSchema;
   readonly isProduction: boolean;
+  /** Closes sockets whose token is revoked (logout, account deleted) while they are open. */
+  readonly revocations: RevocationWatch;
   /** Trusted-documents mode: only these (id → text) may be subscribed. */
   readonly trustedDocuments: ReadonlyMap<string, string> | null;
 }
@@ -265,7 +270,7 @@ export interface SubscriptionServer {
  * and again on every event of its order.
  */
 export function attachSubscriptions(http: Server, options: SubscriptionServerOptions): SubscriptionServer {
-  const { logger, apollo, admit, feed, metrics } = options;
+  const { logger, apollo, admit, feed, metrics, revocations } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIMITS.bodyBytes });
   /**
    * Refetches in flight per (order, identity, query): subscribers with the same view share one, but only one
@@ -354,6 +359,7 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
 
     const queryText = print(query);
     const fetchOnce = () => refetch(admitted, query, queryText, variables, orderId);
+    const revoked = connection.revoked ?? (() => Promise.resolve(false));
     // Watch before the first fetch: an event landing meanwhile triggers a refetch instead of being lost.
     let last = '';
     let running = false;
@@ -385,7 +391,10 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
         do {
           again = false;
           try {
-            publish(await fetchOnce());
+            // The revocation check rides alongside the refetch (batched across sockets), so it adds no latency;
+            // a revoked socket is being closed and gets nothing more.
+            const [result, gone] = await Promise.all([fetchOnce(), revoked()]);
+            if (!gone) publish(result);
           } catch (err) {
             admitted.logger.warn({ err, orderId }, 'order refetch failed');
           }
@@ -448,6 +457,13 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
           );
           socket.once('close', () => clearTimeout(timer));
         }
+        const caller = ctx.extra.admitted.caller;
+        if (caller) {
+          // Checked again on every event and every sweep: a logout or revocation closes the socket like expiry.
+          const watch = revocations.watch(caller, () => socket.close(CloseCode.Forbidden, 'Access token revoked'));
+          ctx.extra.revoked = watch.check;
+          socket.once('close', () => watch.stop());
+        }
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
@@ -475,6 +491,7 @@ export function attachSubscriptions(http: Server, options: SubscriptionServerOpt
   return {
     async close() {
       closing = true;
+      revocations.stop();
       await server.dispose();
     },
   };

@@ -24,6 +24,7 @@ const ORDER_STATUS = `subscription OrderStatus($orderId: ID!) {
     order { number total { amount currency } items { quantity } }
   }
 }`;
+const LOGOUT = `mutation Logout { logout }`;
 const SHIP = `mutation Ship($id: ID!) { shipOrder(id: $id) { id status } }`;
 
 type Update = {
@@ -74,7 +75,11 @@ let boss: Caller;
 let orders: ReturnType<typeof orderService>;
 
 before(async () => {
-  stack = await startTestStack({ subgraphs: ['user', 'auth', 'order'] });
+  // A short sweep, so a logout closes the socket well within the test's patience.
+  stack = await startTestStack({
+    subgraphs: ['user', 'auth', 'order'],
+    env: { SUBSCRIPTION_REVOCATION_SWEEP_MS: '100' },
+  });
   boss = await admin(stack);
   orders = orderService(stack);
 });
@@ -245,6 +250,20 @@ describe('replicas and tokens', () => {
       }
     } finally {
       await jwks.stop();
+    }
+  });
+
+  test('logging out closes an open subscription socket with 4403', async () => {
+    const owner = await customer(stack);
+    const order = await placeOrder(stack, orderInput(owner.id));
+    const live = connect(stack.url, owner.token);
+    try {
+      assert.equal((await nextUpdate(subscribe(live.client, order.id))).status, 'PENDING_PAYMENT');
+      const loggedOut = await stack.gql<{ logout: boolean }>(LOGOUT, {}, { token: owner.token });
+      assert.equal(loggedOut.body.data?.logout, true, JSON.stringify(loggedOut.body.errors));
+      assert.equal(await live.closed, 4403);
+    } finally {
+      await live.client.dispose();
     }
   });
 });

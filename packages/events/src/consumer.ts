@@ -8,6 +8,7 @@ import { createProducer } from './kafka.ts';
 import { consumerMetrics } from './metrics.ts';
 import type { EventType } from './schemas/index.ts';
 import { dlqTopic } from './topics.ts';
+import { withConsumerSpan } from './tracing.ts';
 
 /** The part of a Prisma interactive-transaction client the consumer itself uses. */
 export interface ConsumerTx {
@@ -281,7 +282,9 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
     await consumer.run({
       autoCommit: true,
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
-      eachMessage: handleMessage,
+      // A CONSUMER span per message continuing the producer's trace, when tracing is on.
+      eachMessage: (payload) =>
+        withConsumerSpan(options.consumerName, payload.topic, payload.message.headers, () => handleMessage(payload)),
     });
   } catch (err) {
     await consumer.disconnect().catch(() => {});

@@ -48,3 +48,4 @@ export {
   Timestamp,
 } from './schemas/index.ts';
 export { allTopics, DLQ_PARTITIONS, dlqTopic, ensureTopics, TOPICS, type TopicName, type TopicSpec } from './topics.ts';
+export { currentTraceHeaders, setEventTracer, withConsumerSpan } from './tracing.ts';

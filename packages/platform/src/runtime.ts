@@ -6,6 +6,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { devSecret } from './secrets.ts';
 import type { RunningService } from './subgraph.ts';
+import { startTracingFromConfig, tracingConfig } from './tracing.ts';
 
 /** What a service needs from its surroundings; tests and `npm start` build one per stack, `main` per process. */
 export interface ServiceDeps {
@@ -92,7 +93,7 @@ export async function runMain(
   let config: Config;
   try {
     // The platform's variables and the service's own, validated together: one run shows every problem.
-    config = loadConfig(process.env, sections);
+    config = loadConfig(process.env, [tracingConfig, ...sections]);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${service}: ${err.message}\n`);
@@ -102,6 +103,9 @@ export async function runMain(
   const lifecycle = new Lifecycle(bootLogger);
   lifecycle.installSignalHandlers();
   try {
+    // First, so every server and consumer created below picks up the tracer; stopped last, after they drained.
+    const tracing = await startTracingFromConfig(config, service);
+    if (tracing) lifecycle.onStop('tracing', () => tracing.shutdown());
     const deps = await createServiceDeps(config, service, lifecycle);
     const running = await start(deps, lifecycle);
     lifecycle.onStop(service, () => running.stop());

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { PayloadTooLargeError, sendJson } from './http.ts';
 import type { Logger } from './logger.ts';
+import { traceHttpServer } from './tracing.ts';
 
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
@@ -57,7 +58,8 @@ async function checkReadiness(
  */
 export function createServiceServer(options: ServiceHttpOptions): Server {
   const { logger } = options;
-  return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
+  // traceHttpServer returns the handler itself when tracing is off: no per-request cost.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok' });
@@ -84,7 +86,8 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
         });
       else res.destroy();
     });
-  });
+  };
+  return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, traceHttpServer(handler));
 }
 
 export async function listen(server: Server, port: number, host: string): Promise<{ port: number; url: string }> {

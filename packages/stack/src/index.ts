@@ -11,7 +11,7 @@ import {
   type ServiceDeps,
   type SubgraphName,
 } from '@mall/platform';
-
+import { startTracingFromConfig, tracingConfig } from '@mall/platform/tracing';
 import { AVAILABLE_SUBGRAPHS, SUBGRAPHS } from './services.ts';
 
 export { AVAILABLE_SUBGRAPHS, SUBGRAPHS, type SubgraphEntry } from './services.ts';
@@ -58,12 +58,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const sections = modules.flatMap((m) => (m.config ? [m.config] : []));
   if (withRouter) sections.push((await import('@mall/router')).routerConfig);
   // Every service's variables are checked before anything starts, so one run reports every problem.
-  let config = loadConfig(options.env ?? process.env, sections);
+  let config = loadConfig(options.env ?? process.env, [tracingConfig, ...sections]);
   const root = options.logger ?? createLogger({ level: config.logLevel, pretty: options.pretty ?? false });
   const logger = root.child({ service: 'stack' });
   const lifecycle = new Lifecycle(logger);
   const services = new Map<string, RunningService>();
   try {
+    // Before any service, so each picks up the tracer; one service name for the whole one-process stack.
+    const tracing = await startTracingFromConfig(config, 'stack');
+    if (tracing) lifecycle.onStop('tracing', () => tracing.shutdown());
     await mkdir(config.dataDir, { recursive: true });
     let brokers = config.kafka.brokers;
     const embeddedBroker = !brokers;

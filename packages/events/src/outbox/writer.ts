@@ -1,5 +1,6 @@
 import type { EventEnvelope } from '../envelope.ts';
 import { EVENTS, type EventType } from '../schemas/index.ts';
+import { currentTraceHeaders } from '../tracing.ts';
 
 /**
  * The part of a Prisma interactive-transaction client the writer needs. Structural, so every domain's own
@@ -27,12 +28,18 @@ export async function writeOutbox(
   if (list.length === 0) return;
   const values: unknown[] = [];
   const rows: string[] = [];
+  // The caller's trace context (null when tracing is off) travels with the row: the relay publishes the row's
+  // headers on the Kafka message, so the consumer's span joins the request that caused the event.
+  const trace = currentTraceHeaders();
+  const headers = trace ? JSON.stringify(trace) : null;
   for (const event of list) {
     const def = EVENTS[event.type];
     if (def === undefined) throw new Error(`writeOutbox: unknown event type ${event.type}`);
     const p = values.length;
-    rows.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb, clock_timestamp(), clock_timestamp())`);
-    values.push(event.id, def.topic, event.aggregateId, event.type, JSON.stringify(event));
+    rows.push(
+      `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb, $${p + 6}::jsonb, clock_timestamp(), clock_timestamp())`,
+    );
+    values.push(event.id, def.topic, event.aggregateId, event.type, JSON.stringify(event), headers);
   }
   // clock_timestamp(), not now(): now() is the transaction's start, so a transaction that began earlier but
   // waited on the aggregate's row lock would stamp its event before the one it waited for. The insert time of
@@ -41,7 +48,7 @@ export async function writeOutbox(
   // One statement with the insert: a round trip less inside every transaction that writes an event (often one
   // holding a hot row's lock until COMMIT).
   await tx.$executeRawUnsafe(
-    `WITH written AS (INSERT INTO "outbox" ("id", "topic", "key", "type", "payload", "created_at", "available_at") VALUES ${rows.join(', ')})
+    `WITH written AS (INSERT INTO "outbox" ("id", "topic", "key", "type", "payload", "headers", "created_at", "available_at") VALUES ${rows.join(', ')})
      SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
     ...values,
   );
