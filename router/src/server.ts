@@ -181,6 +181,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
     logger,
     readiness: options.readiness,
     isStopping: options.isStopping,
+    publicEdge: true,
     handle: async (req, res, url) => {
       if (url.pathname !== '/graphql') return options.routes ? options.routes(req, res, url) : false;
       if (await applyCors(req, res)) return true;

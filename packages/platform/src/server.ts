@@ -14,6 +14,11 @@ export interface ServiceHttpOptions {
   readonly isStopping: () => boolean;
   /** Handles everything but the health and metrics paths; returns false for "not mine" (404). */
   readonly handle: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  /**
+   * The public edge (the router): a client's `traceparent` is not continued (it could force sampling or pick
+   * trace ids); each request starts its own trace, linked to the client's when one was sent.
+   */
+  readonly publicEdge?: boolean;
 }
 
 const READINESS_TIMEOUT_MS = 2_000;
@@ -87,7 +92,10 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
       else res.destroy();
     });
   };
-  return createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, traceHttpServer(handler));
+  return createServer(
+    { connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    traceHttpServer(handler, { publicEdge: options.publicEdge ?? false }),
+  );
 }
 
 export async function listen(server: Server, port: number, host: string): Promise<{ port: number; url: string }> {

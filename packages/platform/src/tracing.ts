@@ -146,11 +146,14 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * The handler with a SERVER span around each request (continuing an incoming `traceparent`) when tracing is
  * on; the handler itself, untouched, when it is off. Decided once, when the server is created.
  */
-export function traceHttpServer(handler: Handler): Handler {
+export function traceHttpServer(handler: Handler, options: { readonly publicEdge?: boolean } = {}): Handler {
   const active = tracer;
   if (!active) return handler;
   return (req, res) => {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers, headerGetter);
+    const incoming = propagation.extract(ROOT_CONTEXT, req.headers, headerGetter);
+    // At the public edge the client's context is only linked: its sampled flag must not decide our sampling.
+    const claimed = options.publicEdge ? trace.getSpanContext(incoming) : undefined;
+    const parent = options.publicEdge ? ROOT_CONTEXT : incoming;
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     // Probes hit every few seconds and cause nothing downstream: spans for them would only be noise.
     if (path.startsWith('/health/')) return handler(req, res);
@@ -159,6 +162,7 @@ export function traceHttpServer(handler: Handler): Handler {
       {
         kind: SpanKind.SERVER,
         attributes: { 'http.request.method': req.method ?? 'GET', 'url.path': path },
+        ...(claimed && trace.isSpanContextValid(claimed) ? { links: [{ context: claimed }] } : {}),
       },
       parent,
     );
