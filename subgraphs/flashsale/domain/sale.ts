@@ -1,5 +1,6 @@
 import { AddressInput } from '@mall/platform/address';
 import { fromZodIssues } from '@mall/platform/errors';
+import { Id } from '@mall/platform/id';
 import type { Money } from '@mall/platform/money';
 import { z } from 'zod';
 
@@ -34,13 +35,6 @@ export interface Purchase {
 export const MAX_SALE_QUANTITY = 100_000;
 export const MAX_PER_USER = 100;
 export const MAX_SALE_DAYS = 31;
-
-const INT64_MAX = 2n ** 63n - 1n;
-const Id = z
-  .string()
-  .regex(/^[1-9]\d{0,18}$/, 'must be an id')
-  .transform((s) => BigInt(s))
-  .refine((n) => n <= INT64_MAX, 'must be an id');
 
 // The DateTime scalar has parsed the wire's ISO-8601 text already.
 const instant = z.date({ message: 'must be a date-time' });
