@@ -251,9 +251,12 @@ export class FlashSaleService {
   }
 
   /**
-   * `order.cancelled` of a flash-sale order (not paid in time, or cancelled): the purchase is RELEASED and,
-   * while the sale is not settled, its units leave the sold count. Returns what Redis must be given back after
-   * the commit (only while the sale runs), or null.
+   * `order.cancelled` of a flash-sale order (timeout, user, admin): the purchase is RELEASED and its units go
+   * back exactly once, to one place. While the sale is not settled they leave the sold count (the settlement
+   * then shelves them with the other unsold units); once it is (`settled_at` froze the count), the release
+   * event says STOCK and the product subgraph puts them back on the shelf. Both conditional UPDATEs touch the
+   * sale's row, so a release racing the settlement's freeze is ordered by its lock: either before (SALE) or
+   * after (STOCK), never both, never neither. Returns what Redis must be given back after the commit, or null.
    */
   async releaseIn(
     tx: sales.Tx,
@@ -269,11 +272,11 @@ export class FlashSaleService {
       orderId: order,
     });
     if (!purchase) return null;
-    await writeOutbox(tx, events.purchaseReleased(purchase, 'ORDER_CANCELLED', traceId));
-    // After settlement the sold count is frozen: the unit stays counted (see the README).
-    const returned = await sales.returnUnits(tx, purchase.flashSaleId, purchase.quantity);
+    const returnedTo = await sales.returnUnits(tx, purchase.flashSaleId, purchase.quantity);
     const sale = await this.#sale(purchase.flashSaleId);
-    const running = returned && windowAt(sale, new Date(this.#now())) !== 'ENDED';
+    const release = { reason: 'ORDER_CANCELLED', productId: sale.productId, returnedTo };
+    await writeOutbox(tx, events.purchaseReleased(purchase, release, traceId));
+    const running = returnedTo === 'SALE' && windowAt(sale, new Date(this.#now())) !== 'ENDED';
     return { saleId: sale.id, userId: purchase.userId, quantity: purchase.quantity, toRemaining: running };
   }
 
