@@ -364,8 +364,9 @@ describe('a flash sale under a crowd', () => {
       });
     const inVariable = await call(CREATE_FLASH_SALE, { input: badDateTime('1') });
     assert.equal(errorCode(inVariable), 'BAD_USER_INPUT');
+    const problems = inVariable.body.errors?.[0]?.extensions?.['problems'] as { field: string }[] | undefined;
     assert.deepEqual(
-      (inVariable.body.errors?.[0]?.extensions?.['problems'] as { field: string }[]).map((p) => p.field),
+      problems?.map((p) => p.field),
       ['input.startsAt'],
     );
     const literal = `mutation { createFlashSale(input: { productId: "1", priceAmount: 1, quantity: 1,
