@@ -84,7 +84,10 @@ async function buyOnce(caller: Caller, flashSaleId: string): Promise<string> {
     const code = result.body.errors?.[0]?.extensions?.['code'];
     return `error ${typeof code === 'string' ? code : result.status}`;
   } catch (error) {
-    return `error ${(error as Error).name}`;
+    // fetch wraps every socket failure in a TypeError('fetch failed'): the cause says which (a connect
+    // timeout while the accept queue overflows, a reset, a headers timeout).
+    const cause = (error as Error & { cause?: { code?: string; name?: string } }).cause;
+    return `error ${cause?.code ?? cause?.name ?? (error as Error).name}`;
   }
 }
 

@@ -182,7 +182,9 @@ export class FlashSaleService {
     }
     if (record.status === 'REJECTED') {
       const rejected: Purchase = { ...view, ...record, status: 'REJECTED' };
-      await this.#rememberRejection(rejected);
+      // Not awaited: most of a crowd is answered here, and the answer need not wait for a second round trip.
+      // This client sends commands in order, so a read by id through it later finds the record.
+      void this.#rememberRejection(rejected);
       return rejected;
     }
     return this.#recordGrant(scope, sale, { ...view, ...record, status: 'PENDING' }, request);
