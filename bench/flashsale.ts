@@ -48,8 +48,18 @@ interface Outcome {
   readonly answer: string;
 }
 
-// Enough sockets for the closed loop's connections; keep-alive like a real edge.
-setGlobalDispatcher(new Agent({ connections: Math.max(connections, 256), pipelining: 1, keepAliveTimeout: 30_000 }));
+// Enough sockets for the closed loop's connections; keep-alive like a real edge. Connecting waits as long as
+// the run may: when hundreds of sockets open at once on a saturated loop, the listen backlog overflows and
+// the kernel retries the SYN after 1, 3, 7 s…, past undici's 10 s default, which fetch reports as a bare
+// TypeError. The wait still counts in the latency (open loop: from the scheduled time).
+setGlobalDispatcher(
+  new Agent({
+    connections: Math.max(connections, 256),
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    connect: { timeout: 120_000 },
+  }),
+);
 
 const mint = new TokenMint();
 const stack: TestStack = await startTestStack({

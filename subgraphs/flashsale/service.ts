@@ -15,25 +15,15 @@ import {
   withTransaction,
 } from '@mall/platform';
 import { money } from '@mall/platform/money';
-import type { Redis } from 'ioredis';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductClient } from './data/product-client.ts';
 import type { KeyRecord, SaleStore } from './data/sale-store.ts';
 import * as sales from './data/sales.ts';
-import {
-  type FlashSale,
-  type Purchase,
-  parseBuyRequest,
-  parseNewFlashSale,
-  type RejectReason,
-  windowAt,
-} from './domain/sale.ts';
+import { type FlashSale, type Purchase, parseBuyRequest, parseNewFlashSale, windowAt } from './domain/sale.ts';
 import * as events from './events/producers.ts';
 
 export interface FlashSaleServiceDeps {
   readonly prisma: PrismaClient;
-  /** Shared client (keys prefixed with MALL_REDIS_PREFIX): rejected purchases, read back by id. */
-  readonly redis: Redis;
   readonly store: SaleStore;
   readonly products: ProductClient;
   readonly ids: { next(): bigint };
@@ -44,8 +34,6 @@ export interface FlashSaleServiceDeps {
 
 /** The product reservation holding a sale's units outlives the sale by this much, so settlement finds it HELD. */
 const RESERVATION_MARGIN_MS = 7 * 24 * 3600 * 1000;
-/** How long a rejected purchase can still be read by id (as long as its key answers the same). */
-const REJECTED_TTL_SECONDS = 24 * 3600;
 const MAX_LIST = 100;
 
 /** A database write refused the grant: the sale's sold count is full. Thrown to roll the grant back. */
@@ -355,34 +343,17 @@ export class FlashSaleService {
   }
 
   async #rememberRejection(purchase: Purchase): Promise<void> {
-    const value = JSON.stringify({
-      flashSaleId: String(purchase.flashSaleId),
-      userId: String(purchase.userId),
-      quantity: purchase.quantity,
-      reason: purchase.reason,
-    });
-    await this.#deps.redis
-      .set(rejectedKey(purchase.id), value, 'EX', REJECTED_TTL_SECONDS)
+    await this.#store
+      .rememberRejection(purchase)
       .catch((err: unknown) => this.#deps.logger.warn({ err }, 'could not remember a rejected purchase'));
   }
 
   async #rejected(id: bigint): Promise<Purchase | null> {
-    const text = await this.#deps.redis.get(rejectedKey(id));
-    if (!text) return null;
-    const stored = JSON.parse(text) as { flashSaleId: string; userId: string; quantity: number; reason: RejectReason };
-    return {
-      id,
-      flashSaleId: BigInt(stored.flashSaleId),
-      userId: BigInt(stored.userId),
-      quantity: stored.quantity,
-      status: 'REJECTED',
-      reason: stored.reason,
-      orderId: null,
-    };
+    const stored = await this.#store.rejected(id);
+    return stored && { ...stored, status: 'REJECTED', orderId: null };
   }
 }
 
-const rejectedKey = (id: bigint) => `flashsale:rejected:${id}`;
 const asRecord = (p: Purchase): KeyRecord => ({
   status: p.status === 'PENDING' ? 'PENDING' : 'REJECTED',
   reason: p.reason,
