@@ -240,9 +240,8 @@ export class SaleStore {
 
   /**
    * A rejected purchase, readable by id for a day. Not part of the buy script: the key is the purchase's, on
-   * another Cluster slot than the sale's. Sent on the same (auto-pipelined) connection right after the buy, it
-   * leaves in the same write as the buys of that turn; this connection keeps order, so a read through it after
-   * the answer finds it.
+   * another Cluster slot than the sale's. The connection keeps order, so a read through it after the answer
+   * finds it.
    */
   async rememberRejection(purchase: RejectedPurchase): Promise<void> {
     const value = JSON.stringify({
