@@ -103,6 +103,9 @@ async function buyOnce(caller: Caller, flashSaleId: string, attempt = 1): Promis
   } catch (error) {
     // fetch wraps every socket failure in a TypeError('fetch failed'): the cause says which (a connect
     // timeout while the accept queue overflows, a reset, a headers timeout).
+    // An answer that is not GraphQL (Node's own 408 when the router's request timeouts cut a connection).
+    const plain = /^non-JSON response (\d+)/.exec((error as Error).message);
+    if (plain) return `error HTTP ${plain[1]} (not GraphQL)`;
     const cause = (error as Error & { cause?: { code?: string; name?: string } }).cause;
     const code = cause?.code ?? cause?.name ?? (error as Error).name;
     if (attempt === 1 && RESENDABLE.has(code)) {
