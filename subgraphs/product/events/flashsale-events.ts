@@ -1,8 +1,8 @@
 import { decodeId } from '@mall/platform';
 import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Tx } from '../data/products.ts';
-import type { ReservationLine } from '../domain/stock.ts';
 import type { InventoryService } from '../inventory.ts';
+import { invalidateAfterCommit } from './after-commit.ts';
 
 /** The processed_events key and Kafka group: renaming either replays every retained flash-sale event. */
 export const FLASHSALE_EVENTS_CONSUMER = 'product-flashsale';
@@ -14,7 +14,7 @@ export const FLASHSALE_EVENTS_CONSUMER = 'product-flashsale';
  * sale ran (SALE, or no returnedTo from an older producer) went back to the sale: nothing to do here.
  */
 export function flashsaleEventsConsumer(inventory: InventoryService): ConsumerDefinition<Tx> {
-  const toInvalidate = new Map<string, readonly ReservationLine[]>();
+  const cache = invalidateAfterCommit(inventory);
   return {
     name: FLASHSALE_EVENTS_CONSUMER,
     topics: ['flashsale.events'],
@@ -25,16 +25,9 @@ export function flashsaleEventsConsumer(inventory: InventoryService): ConsumerDe
         const product = productId === undefined ? null : decodeId(productId);
         if (product === null) throw new Error(`purchase ${event.data.purchaseId} released to stock names no product`);
         const line = { productId: product, quantity };
-        toInvalidate.set(event.id, await inventory.returnFlashSaleUnits(tx, line, event.traceId));
+        cache.remember(event.id, await inventory.returnFlashSaleUnits(tx, line, event.traceId));
       },
     },
-    options: {
-      onProcessed: (outcome) => {
-        const lines = outcome.event && toInvalidate.get(outcome.event.id);
-        if (!outcome.event || !lines) return;
-        toInvalidate.delete(outcome.event.id);
-        if (outcome.status === 'processed') void inventory.invalidateLines(lines);
-      },
-    },
+    options: { onProcessed: cache.onProcessed },
   };
 }
