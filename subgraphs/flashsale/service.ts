@@ -15,25 +15,15 @@ import {
   withTransaction,
 } from '@mall/platform';
 import { money } from '@mall/platform/money';
-import type { Redis } from 'ioredis';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductClient } from './data/product-client.ts';
 import type { KeyRecord, SaleStore } from './data/sale-store.ts';
 import * as sales from './data/sales.ts';
-import {
-  type FlashSale,
-  type Purchase,
-  parseBuyRequest,
-  parseNewFlashSale,
-  type RejectReason,
-  windowAt,
-} from './domain/sale.ts';
+import { type FlashSale, type Purchase, parseBuyRequest, parseNewFlashSale, windowAt } from './domain/sale.ts';
 import * as events from './events/producers.ts';
 
 export interface FlashSaleServiceDeps {
   readonly prisma: PrismaClient;
-  /** Shared client (keys prefixed with MALL_REDIS_PREFIX): rejected purchases, read back by id. */
-  readonly redis: Redis;
   readonly store: SaleStore;
   readonly products: ProductClient;
   readonly ids: { next(): bigint };
@@ -44,8 +34,6 @@ export interface FlashSaleServiceDeps {
 
 /** The product reservation holding a sale's units outlives the sale by this much, so settlement finds it HELD. */
 const RESERVATION_MARGIN_MS = 7 * 24 * 3600 * 1000;
-/** How long a rejected purchase can still be read by id (as long as its key answers the same). */
-const REJECTED_TTL_SECONDS = 24 * 3600;
 const MAX_LIST = 100;
 
 /** A database write refused the grant: the sale's sold count is full. Thrown to roll the grant back. */
@@ -182,7 +170,9 @@ export class FlashSaleService {
     }
     if (record.status === 'REJECTED') {
       const rejected: Purchase = { ...view, ...record, status: 'REJECTED' };
-      await this.#rememberRejection(rejected);
+      // Not awaited: most of a crowd is answered here, and the answer need not wait for a second round trip.
+      // This client sends commands in order, so a read by id through it later finds the record.
+      void this.#rememberRejection(rejected);
       return rejected;
     }
     return this.#recordGrant(scope, sale, { ...view, ...record, status: 'PENDING' }, request);
@@ -251,9 +241,12 @@ export class FlashSaleService {
   }
 
   /**
-   * `order.cancelled` of a flash-sale order (not paid in time, or cancelled): the purchase is RELEASED and,
-   * while the sale is not settled, its units leave the sold count. Returns what Redis must be given back after
-   * the commit (only while the sale runs), or null.
+   * `order.cancelled` of a flash-sale order (timeout, user, admin): the purchase is RELEASED and its units go
+   * back exactly once, to one place. While the sale is not settled they leave the sold count (the settlement
+   * then shelves them with the other unsold units); once it is (`settled_at` froze the count), the release
+   * event says STOCK and the product subgraph puts them back on the shelf. Both conditional UPDATEs touch the
+   * sale's row, so a release racing the settlement's freeze is ordered by its lock: either before (SALE) or
+   * after (STOCK), never both, never neither. Returns what Redis must be given back after the commit, or null.
    */
   async releaseIn(
     tx: sales.Tx,
@@ -269,11 +262,11 @@ export class FlashSaleService {
       orderId: order,
     });
     if (!purchase) return null;
-    await writeOutbox(tx, events.purchaseReleased(purchase, 'ORDER_CANCELLED', traceId));
-    // After settlement the sold count is frozen: the unit stays counted (see the README).
-    const returned = await sales.returnUnits(tx, purchase.flashSaleId, purchase.quantity);
+    const returnedTo = await sales.returnUnits(tx, purchase.flashSaleId, purchase.quantity);
     const sale = await this.#sale(purchase.flashSaleId);
-    const running = returned && windowAt(sale, new Date(this.#now())) !== 'ENDED';
+    const release = { reason: 'ORDER_CANCELLED', productId: sale.productId, returnedTo };
+    await writeOutbox(tx, events.purchaseReleased(purchase, release, traceId));
+    const running = returnedTo === 'SALE' && windowAt(sale, new Date(this.#now())) !== 'ENDED';
     return { saleId: sale.id, userId: purchase.userId, quantity: purchase.quantity, toRemaining: running };
   }
 
@@ -350,34 +343,17 @@ export class FlashSaleService {
   }
 
   async #rememberRejection(purchase: Purchase): Promise<void> {
-    const value = JSON.stringify({
-      flashSaleId: String(purchase.flashSaleId),
-      userId: String(purchase.userId),
-      quantity: purchase.quantity,
-      reason: purchase.reason,
-    });
-    await this.#deps.redis
-      .set(rejectedKey(purchase.id), value, 'EX', REJECTED_TTL_SECONDS)
+    await this.#store
+      .rememberRejection(purchase)
       .catch((err: unknown) => this.#deps.logger.warn({ err }, 'could not remember a rejected purchase'));
   }
 
   async #rejected(id: bigint): Promise<Purchase | null> {
-    const text = await this.#deps.redis.get(rejectedKey(id));
-    if (!text) return null;
-    const stored = JSON.parse(text) as { flashSaleId: string; userId: string; quantity: number; reason: RejectReason };
-    return {
-      id,
-      flashSaleId: BigInt(stored.flashSaleId),
-      userId: BigInt(stored.userId),
-      quantity: stored.quantity,
-      status: 'REJECTED',
-      reason: stored.reason,
-      orderId: null,
-    };
+    const stored = await this.#store.rejected(id);
+    return stored && { ...stored, status: 'REJECTED', orderId: null };
   }
 }
 
-const rejectedKey = (id: bigint) => `flashsale:rejected:${id}`;
 const asRecord = (p: Purchase): KeyRecord => ({
   status: p.status === 'PENDING' ? 'PENDING' : 'REJECTED',
   reason: p.reason,

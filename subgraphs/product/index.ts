@@ -4,6 +4,7 @@ import { createContext } from './context.ts';
 import { PrismaClient } from './data/generated/client.ts';
 import { ProductCache } from './data/product-cache.ts';
 import { findByIds } from './data/products.ts';
+import { flashsaleEventsConsumer } from './events/flashsale-events.ts';
 import { orderEventsConsumer } from './events/order-events.ts';
 import { InventoryService, STOCK_CALLERS } from './inventory.ts';
 import { resolvers } from './resolvers/index.ts';
@@ -24,7 +25,7 @@ const subgraph = defineSubgraph({
     const inventory = new InventoryService({ ...kit, ...settings, cache, nextId });
     kit.every('reservation lease sweep', settings.sweepIntervalSeconds * 1000, () => inventory.releaseExpired());
     const context = createContext(new CatalogService({ prisma: kit.prisma, cache, nextId }), inventory);
-    return { resolvers, context, consumers: [orderEventsConsumer(inventory)] };
+    return { resolvers, context, consumers: [orderEventsConsumer(inventory), flashsaleEventsConsumer(inventory)] };
   },
 });
 export default subgraph;

@@ -257,6 +257,23 @@ export class InventoryService {
     return reservation.lines;
   }
 
+  /**
+   * A flash-sale order cancelled after its sale was settled (flashsale.purchase_released, returnedTo STOCK): its
+   * units were counted sold by the settlement, so they go back on the shelf here, inside the consumer's
+   * transaction (its processed_events mark makes it once; flashsale writes that event once per purchase). Had
+   * the settlement's product side not run yet, the sum still holds: it sells the frozen count (this unit
+   * included) from the held units and shelves the rest. The line whose cache entry the caller invalidates.
+   */
+  async returnFlashSaleUnits(tx: Tx, line: ReservationLine, traceId: string): Promise<readonly ReservationLine[]> {
+    const available = await stock.returnSoldStock(tx, line.productId, line.quantity);
+    // Only past the column's range (a merchant added ~2^31 units since): roll back and let the consumer retry.
+    if (available === null) throw new Error(`cannot return ${line.quantity} units to product ${line.productId}`);
+    const movement = { productId: line.productId, available, delta: line.quantity, reason: 'RETURNED' as const };
+    await writeOutbox(tx, this.#levelEvents(movement, traceId));
+    this.#reservations.inc({ operation: 'return', outcome: 'changed' });
+    return [line];
+  }
+
   /** After the consumer's transaction committed: the cache forgets what a settlement or return changed. */
   async invalidateLines(lines: readonly ReservationLine[]): Promise<void> {
     await this.#invalidate(lines);

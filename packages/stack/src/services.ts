@@ -30,7 +30,8 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = [
   },
   {
     name: 'product',
-    summary: 'catalog, categories, stock and reservations; publishes stock.events, consumes order.events',
+    summary:
+      'catalog, categories, stock and reservations; publishes stock.events, consumes order.events and flashsale.events',
     load: async () => (await import('@mall/subgraph-product')).default,
   },
   {

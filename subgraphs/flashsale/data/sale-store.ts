@@ -131,11 +131,22 @@ export interface SaleSnapshot {
   readonly purchases: readonly (KeyRecord & { readonly userId: bigint; readonly idempotencyKey: string })[];
 }
 
+export interface RejectedPurchase {
+  readonly id: bigint;
+  readonly flashSaleId: bigint;
+  readonly userId: bigint;
+  readonly quantity: number;
+  readonly reason: RejectReason | null;
+}
+
 export interface IpLimit {
   /** Buys per client address per sale per window; 0: off. */
   readonly max: number;
   readonly windowSeconds: number;
 }
+
+/** How long a rejected purchase can still be read by id (as long as its key answers the same). */
+const REJECTED_TTL_SECONDS = 24 * 3600;
 
 /** How long a sale's keys outlive its end: replays of its keys still answer the first result meanwhile. */
 const KEEP_AFTER_END_SECONDS = 24 * 3600;
@@ -144,6 +155,7 @@ const keysOf = (saleId: bigint): SaleKeys => {
   const tag = `{sale:${saleId}}`;
   return [`${tag}:state`, `${tag}:users`, `${tag}:keys`];
 };
+const rejectedKey = (id: bigint) => `flashsale:rejected:${id}`;
 const keyField = (userId: bigint, key: string) => `${userId}:${key}`;
 const formatRecord = (r: KeyRecord) => `${r.status}|${r.reason ?? ''}|${r.id}|${r.quantity}`;
 
@@ -224,6 +236,34 @@ export class SaleStore {
       options.rebuild ? 1 : 0,
       grant.idempotencyKey === null ? '' : keyField(grant.userId, grant.idempotencyKey),
     ]);
+  }
+
+  /**
+   * A rejected purchase, readable by id for a day. Not part of the buy script: the key is the purchase's, on
+   * another Cluster slot than the sale's. The connection keeps order, so a read through it after the answer
+   * finds it.
+   */
+  async rememberRejection(purchase: RejectedPurchase): Promise<void> {
+    const value = JSON.stringify({
+      flashSaleId: String(purchase.flashSaleId),
+      userId: String(purchase.userId),
+      quantity: purchase.quantity,
+      reason: purchase.reason,
+    });
+    await this.#redis.set(rejectedKey(purchase.id), value, 'EX', REJECTED_TTL_SECONDS);
+  }
+
+  async rejected(id: bigint): Promise<RejectedPurchase | null> {
+    const text = await this.#redis.get(rejectedKey(id));
+    if (!text) return null;
+    const stored = JSON.parse(text) as { flashSaleId: string; userId: string; quantity: number; reason: RejectReason };
+    return {
+      id,
+      flashSaleId: BigInt(stored.flashSaleId),
+      userId: BigInt(stored.userId),
+      quantity: stored.quantity,
+      reason: stored.reason,
+    };
   }
 
   /** Units Redis can still grant, or null when the sale is not loaded. */

@@ -104,12 +104,20 @@ export async function takeUnits(tx: Tx, saleId: bigint, quantity: number): Promi
   return changed === 1;
 }
 
-/** Gives units back to a sale that has not been settled (only the caller's own grant: sold never goes below 0). */
-export async function returnUnits(tx: Tx, saleId: bigint, quantity: number): Promise<boolean> {
+/**
+ * Gives a released purchase's units back to the sale's sold count while the sale is not settled: 'SALE'. Once
+ * `settled_at` froze the count (it is never cleared again) they stay counted here: 'STOCK', the product's
+ * stock takes them. Only the caller's own grant comes back, so sold never goes below 0; it would only for a
+ * broken count, which throws (the consumer retries, then dead-letters) rather than guess.
+ */
+export async function returnUnits(tx: Tx, saleId: bigint, quantity: number): Promise<'SALE' | 'STOCK'> {
   const changed = await tx.$executeRaw`
     UPDATE "flash_sales" SET "sold" = "sold" - ${quantity}
     WHERE "id" = ${saleId} AND "sold" >= ${quantity} AND "settled_at" IS NULL`;
-  return changed === 1;
+  if (changed === 1) return 'SALE';
+  const sale = await tx.flashSale.findUnique({ where: { id: saleId }, select: { settledAt: true, sold: true } });
+  if (sale?.settledAt) return 'STOCK';
+  throw new Error(`sale ${saleId} cannot take back ${quantity} units (sold ${sale?.sold ?? 'unknown'})`);
 }
 
 export interface NewPurchaseRow {

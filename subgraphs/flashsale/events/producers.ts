@@ -28,7 +28,15 @@ export function purchaseGranted(
   });
 }
 
-export function purchaseReleased(purchase: Purchase, reason: string, traceId: string) {
+/**
+ * A purchase's units went back: to the sale (`SALE`, its sold count) or, the sale being settled already, to
+ * the product's stock (`STOCK`), which the product subgraph does on this event, once.
+ */
+export function purchaseReleased(
+  purchase: Purchase,
+  release: { reason: string; productId: bigint; returnedTo: 'SALE' | 'STOCK' },
+  traceId: string,
+) {
   return createEvent('flashsale.purchase_released', {
     aggregateId: String(purchase.id),
     traceId,
@@ -37,7 +45,9 @@ export function purchaseReleased(purchase: Purchase, reason: string, traceId: st
       flashSaleId: String(purchase.flashSaleId),
       userId: String(purchase.userId),
       quantity: purchase.quantity,
-      reason,
+      reason: release.reason,
+      productId: String(release.productId),
+      returnedTo: release.returnedTo,
     },
   });
 }

@@ -3,10 +3,18 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
-import { createLogger, createPrismaClient, domainDatabaseUrl } from '@mall/platform';
+import {
+  createLogger,
+  createPrismaClient,
+  domainDatabaseUrl,
+  IDENTITY_HEADER,
+  IdentitySigner,
+  resolveInternalSecret,
+} from '@mall/platform';
 import { errorCode } from '@mall/platform/testing';
-import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import { orderService } from '../../order/test/helpers.ts';
+import { PrismaClient as ProductPrisma } from '../../product/data/generated/client.ts';
 import { PrismaClient } from '../data/generated/client.ts';
 import {
   BUY_FLASH_SALE,
@@ -31,6 +39,7 @@ import {
 let stack: TestStack;
 let admin: Caller;
 let db: PrismaClient;
+let productDb: ProductPrisma;
 let orders: ReturnType<typeof orderService>;
 const mint = new TokenMint();
 
@@ -46,11 +55,18 @@ before(async () => {
     logger: createLogger({ service: 'flashsale-test', level: 'silent' }),
     applicationName: 'flashsale-test',
   });
+  productDb = createPrismaClient(ProductPrisma, {
+    url: domainDatabaseUrl(stack.config, 'product'),
+    poolSize: 2,
+    logger: createLogger({ service: 'flashsale-test', level: 'silent' }),
+    applicationName: 'flashsale-test',
+  });
   orders = orderService(stack);
 });
 
 after(async () => {
   await db?.$disconnect();
+  await productDb?.$disconnect();
   await orders?.prisma.$disconnect();
   await stack?.close();
 });
@@ -65,6 +81,31 @@ async function settled(saleId: string): Promise<Record<string, number>> {
   );
   const rows = await db.flashSalePurchase.findMany({ where: { flashSaleId: BigInt(saleId) } });
   return countBy(rows, (r) => r.status);
+}
+
+/** Cancels a flash-sale order as its payment timeout does. */
+async function cancelOrder(orderId: bigint): Promise<void> {
+  await orders.prisma.order.update({ where: { id: orderId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+  assert.equal(await orders.service.expire(orderId), 'cancelled');
+}
+
+/**
+ * Waits until the product subgraph has applied every release of the sale that went to the stock, and checks
+ * there are `count` of them (each event once: its processed_events mark).
+ */
+async function stockReleasesApplied(saleId: string, count: number): Promise<void> {
+  const events = await db.outboxEvent.findMany({ where: { type: 'flashsale.purchase_released' } });
+  const ids = events
+    .map((e) => e.payload as { id: string; data: { flashSaleId: string; returnedTo?: string } })
+    .filter((e) => e.data.flashSaleId === saleId && e.data.returnedTo === 'STOCK')
+    .map((e) => e.id);
+  assert.equal(ids.length, count);
+  await waitFor(
+    async () =>
+      (await productDb.processedEvent.count({ where: { consumer: 'product-flashsale', eventId: { in: ids } } })) ===
+      count,
+    { timeoutMs: 15_000 },
+  );
 }
 
 describe('a flash sale under a crowd', () => {
@@ -246,6 +287,104 @@ describe('a flash sale under a crowd', () => {
     const row = await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } });
     assert.ok(row.settledAt && row.stockSettledAt);
     assert.equal(row.sold, 3);
+  });
+
+  test('an order cancelled after its sale was settled gives its unit back to the product’s stock, once', async () => {
+    const productId = await createProduct(stack, admin, 10);
+    const endsAt = new Date(Date.now() + 3000);
+    const sale = await createSale(stack, admin, { productId, quantity: 5, endsAt });
+    const crowd = await buyers(4);
+    const answers = await pool(crowd, 4, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    assert.ok(answers.every((a) => a.status === 'PENDING'));
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 4 });
+    const [whileRunning, afterSettlement] = answers as [PurchaseView, PurchaseView];
+    // While the sale runs: back to the sale (its sold count), not to the stock.
+    await cancelOrder(BigInt(whileRunning.id));
+    await waitFor(async () => (await purchase(stack, crowd[0] as Caller, whileRunning.id)).status === 'RELEASED', {
+      timeoutMs: 15_000,
+    });
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 3);
+    assert.equal(await productStock(stack, productId), 5);
+    await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 6000 });
+    await flashSaleService(stack).settleEnded();
+    assert.equal(await productStock(stack, productId), 7, 'the 2 unsold units (one of them released) are back');
+    // After settlement: the sold count is frozen; the unit goes back to the stock through the release event.
+    await cancelOrder(BigInt(afterSettlement.id));
+    await waitFor(async () => (await productStock(stack, productId)) === 8, { timeoutMs: 15_000 });
+    assert.equal((await purchase(stack, crowd[1] as Caller, afterSettlement.id)).status, 'RELEASED');
+    await stockReleasesApplied(sale.id, 1);
+    await flashSaleService(stack).settleEnded();
+    assert.equal(await productStock(stack, productId), 8, 'once: the settlement repeated changes nothing');
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 3);
+  });
+
+  test('cancellations racing the end-of-sale settlement: every unit back exactly once', async () => {
+    const productId = await createProduct(stack, admin, 8);
+    const endsAt = new Date(Date.now() + 3000);
+    const sale = await createSale(stack, admin, { productId, quantity: 8, endsAt });
+    const crowd = await buyers(6);
+    const answers = await pool(crowd, 6, (b) => buy(stack, b, { flashSaleId: sale.id }));
+    assert.ok(answers.every((a) => a.status === 'PENDING'));
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 6 });
+    await waitFor(() => Date.now() > endsAt.getTime() + 50, { timeoutMs: 6000 });
+    const flashSales = flashSaleService(stack);
+    const released = async () =>
+      (await db.flashSalePurchase.count({ where: { flashSaleId: BigInt(sale.id), status: 'RELEASED' } })) === 6;
+    // The settlement runs again and again while the six orders are cancelled and their releases consumed:
+    // some land before the sold count is frozen (back to the sale), the rest after (back to the stock).
+    await Promise.all([
+      pool(answers, 6, (a) => cancelOrder(BigInt(a.id))),
+      (async () => {
+        for (let round = 0; round < 1000 && !(await released()); round++) await flashSales.settleEnded();
+      })(),
+    ]);
+    await waitFor(released, { timeoutMs: 15_000 });
+    await flashSales.settleEnded();
+    const row = await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } });
+    assert.ok(row.settledAt && row.stockSettledAt);
+    // Units still counted sold at the freeze are exactly the ones released to the stock afterwards.
+    await stockReleasesApplied(sale.id, row.sold);
+    assert.equal(await productStock(stack, productId), 8, 'every unit back on the shelf, none twice');
+  });
+
+  const badDateTime = (productId: string) => ({
+    productId,
+    priceAmount: 100,
+    quantity: 1,
+    startsAt: 'not-a-date',
+    endsAt: new Date(Date.now() + 60_000).toISOString(),
+  });
+
+  test('a malformed DateTime is BAD_USER_INPUT naming the field, from the subgraph itself', async () => {
+    const signer = new IdentitySigner(await resolveInternalSecret(stack.config), 'router');
+    const identity = await signer.sign({ userId: admin.id, roles: ['ADMIN'], requestId: 't', audience: 'flashsale' });
+    const call = (query: string, variables: Record<string, unknown> = {}) =>
+      postGraphQL(`${stack.subgraphUrls['flashsale']}/graphql`, query, variables, {
+        headers: { [IDENTITY_HEADER]: identity },
+      });
+    const inVariable = await call(CREATE_FLASH_SALE, { input: badDateTime('1') });
+    assert.equal(errorCode(inVariable), 'BAD_USER_INPUT');
+    const problems = inVariable.body.errors?.[0]?.extensions?.['problems'] as { field: string }[] | undefined;
+    assert.deepEqual(
+      problems?.map((p) => p.field),
+      ['input.startsAt'],
+    );
+    const literal = `mutation { createFlashSale(input: { productId: "1", priceAmount: 1, quantity: 1,
+      startsAt: "2030-01-01T00:00:00Z", endsAt: "tomorrow" }) { id } }`;
+    const inLiteral = await call(literal);
+    assert.equal(errorCode(inLiteral), 'BAD_USER_INPUT');
+    assert.match(inLiteral.body.errors?.[0]?.message ?? '', /DateTime/);
+  });
+
+  // Fails until the router passes a subgraph's HTTP 400 GraphQL errors through instead of masking them
+  // (router/src/gateway.ts errorFromResponse); then drop the `todo`.
+  test('a malformed DateTime through the router is BAD_USER_INPUT', {
+    todo: 'router: a subgraph’s 400 with GraphQL errors is masked as INTERNAL_SERVER_ERROR',
+  }, async () => {
+    const productId = await createProduct(stack, admin, 1);
+    const answer = await stack.gql(CREATE_FLASH_SALE, { input: badDateTime(productId) }, { token: admin.token });
+    assert.equal(errorCode(answer), 'BAD_USER_INPUT');
+    assert.match(answer.body.errors?.[0]?.message ?? '', /startsAt/);
   });
 
   test('bad input is BAD_USER_INPUT; customers cannot create sales; unknown sales are NOT_FOUND', async () => {

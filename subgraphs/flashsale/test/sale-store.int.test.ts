@@ -7,7 +7,8 @@ import { type BuyAttempt, SaleStore } from '../data/sale-store.ts';
 let redis: TestRedis;
 let store: SaleStore;
 let nextId = 1000n;
-const NOW = Date.parse('2026-11-29T10:00:00Z');
+// The real clock: the keys expire a day after the sale's end, so a fixed date would soon load expired keys.
+const NOW = Date.now();
 
 before(() => {
   redis = createTestRedis('flashsale-store');

@@ -1,5 +1,6 @@
 import { AddressInput, optionalText, requiredText } from '@mall/platform/address';
 import { fromZodIssues } from '@mall/platform/errors';
+import { Id } from '@mall/platform/id';
 import { type Currency, type Money, MoneyInput, money, multiply, sum } from '@mall/platform/money';
 import { z } from 'zod';
 
@@ -69,13 +70,6 @@ export interface NewOrder {
 
 export const MAX_LINES = 100;
 export const MAX_QUANTITY = 999;
-const INT64_MAX = 2n ** 63n - 1n;
-
-const Id = z
-  .string()
-  .regex(/^[1-9]\d{0,18}$/, 'must be an id')
-  .transform((s) => BigInt(s))
-  .refine((n) => n <= INT64_MAX, 'must be an id');
 
 const LineInput = z.object({
   productId: Id,

@@ -4,6 +4,7 @@ import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Tx } from '../data/products.ts';
 import type { ReservationLine } from '../domain/stock.ts';
 import type { InventoryService } from '../inventory.ts';
+import { invalidateAfterCommit } from './after-commit.ts';
 
 /** The processed_events key and Kafka group: renaming either replays every retained order event. */
 export const ORDER_EVENTS_CONSUMER = 'product';
@@ -17,8 +18,7 @@ export const ORDER_EVENTS_CONSUMER = 'product';
  * old stock again.
  */
 export function orderEventsConsumer(inventory: InventoryService): ConsumerDefinition<Tx> {
-  // Lines a handler changed, by event id, until its transaction's outcome is final.
-  const toInvalidate = new Map<string, readonly ReservationLine[]>();
+  const cache = invalidateAfterCommit(inventory);
   const apply = async (
     event: EventEnvelope<'order.paid' | 'order.cancelled' | 'order.refunded'>,
     change: (orderId: bigint) => Promise<readonly ReservationLine[]>,
@@ -26,7 +26,7 @@ export function orderEventsConsumer(inventory: InventoryService): ConsumerDefini
     const orderId = decodeId(event.data.orderId);
     // Not one of our snowflakes: no reservation can exist for it.
     if (orderId === null) return;
-    toInvalidate.set(event.id, await change(orderId));
+    cache.remember(event.id, await change(orderId));
   };
   return {
     name: ORDER_EVENTS_CONSUMER,
@@ -39,13 +39,6 @@ export function orderEventsConsumer(inventory: InventoryService): ConsumerDefini
       'order.refunded': (event, tx) =>
         apply(event, (orderId) => inventory.returnInTransaction(tx, orderId, event.traceId)),
     },
-    options: {
-      onProcessed: (outcome) => {
-        const lines = outcome.event && toInvalidate.get(outcome.event.id);
-        if (!outcome.event || !lines) return;
-        toInvalidate.delete(outcome.event.id);
-        if (outcome.status === 'processed') void inventory.invalidateLines(lines);
-      },
-    },
+    options: { onProcessed: cache.onProcessed },
   };
 }

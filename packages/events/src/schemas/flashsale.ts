@@ -34,9 +34,19 @@ export const flashsaleEvents = {
     }),
   },
   'flashsale.purchase_released': {
-    // A granted unit returned to the sale (its order was cancelled or never created).
+    // A granted unit given back (its order was cancelled or never created): to the sale while it was not yet
+    // settled (SALE), else to the product's stock (STOCK: the product subgraph puts it back on the shelf).
     topic: 'flashsale.events',
     version: 1,
-    data: z.object({ purchaseId: Id, flashSaleId: Id, userId: Id, quantity: Quantity, reason: z.string() }),
+    data: z.object({
+      purchaseId: Id,
+      flashSaleId: Id,
+      userId: Id,
+      quantity: Quantity,
+      reason: z.string(),
+      // Added so the product subgraph can act on it (optional: additive to version 1; absent means SALE).
+      productId: Id.optional(),
+      returnedTo: z.enum(['SALE', 'STOCK']).optional(),
+    }),
   },
 } as const;
