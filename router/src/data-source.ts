@@ -45,10 +45,17 @@ function clientErrorsOf(text: string): GraphQLFormattedError[] | undefined {
   }
   const errors = (parsed as { errors?: unknown } | null)?.errors;
   if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  const all = errors as { message?: unknown; extensions?: { code?: unknown } }[];
+  const all = errors as { message?: unknown; extensions?: { code?: unknown; problems?: unknown } }[];
   if (!all.every((e) => typeof e.message === 'string' && CLIENT_ERROR_CODES.has(String(e.extensions?.code))))
     return undefined;
-  return all.map((e) => ({ message: e.message as string, extensions: { code: e.extensions?.code } }));
+  // Only the public parts: the code, and the kit's `problems` (which input field was refused, and why).
+  return all.map((e) => ({
+    message: e.message as string,
+    extensions: {
+      code: e.extensions?.code,
+      ...(Array.isArray(e.extensions?.problems) ? { problems: e.extensions.problems } : {}),
+    },
+  }));
 }
 
 /** Rejects when `signal` fires; the listener is removed once `work` settles, so none pile up on a long deadline. */

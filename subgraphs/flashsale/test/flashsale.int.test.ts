@@ -376,15 +376,17 @@ describe('a flash sale under a crowd', () => {
     assert.match(inLiteral.body.errors?.[0]?.message ?? '', /DateTime/);
   });
 
-  // Fails until the router passes a subgraph's HTTP 400 GraphQL errors through instead of masking them
-  // (router/src/gateway.ts errorFromResponse); then drop the `todo`.
-  test('a malformed DateTime through the router is BAD_USER_INPUT', {
-    todo: 'router: a subgraph’s 400 with GraphQL errors is masked as INTERNAL_SERVER_ERROR',
-  }, async () => {
+  // The subgraph refuses the variable with HTTP 400; the router passes BAD_USER_INPUT on instead of masking it.
+  test('a malformed DateTime through the router is BAD_USER_INPUT', async () => {
     const productId = await createProduct(stack, admin, 1);
     const answer = await stack.gql(CREATE_FLASH_SALE, { input: badDateTime(productId) }, { token: admin.token });
     assert.equal(errorCode(answer), 'BAD_USER_INPUT');
     assert.match(answer.body.errors?.[0]?.message ?? '', /startsAt/);
+    const problems = answer.body.errors?.[0]?.extensions?.['problems'] as { field: string }[] | undefined;
+    assert.deepEqual(
+      problems?.map((p) => p.field),
+      ['input.startsAt'],
+    );
   });
 
   test('bad input is BAD_USER_INPUT; customers cannot create sales; unknown sales are NOT_FOUND', async () => {
