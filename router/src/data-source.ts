@@ -61,9 +61,12 @@ function clientErrorsOf(text: string): GraphQLFormattedError[] | undefined {
 /** Rejects when `signal` fires; the listener is removed once `work` settles, so none pile up on a long deadline. */
 function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined, what: () => string): Promise<T> {
   if (!signal) return work;
-  if (signal.aborted) return Promise.reject(new Error(`${what()}: request deadline passed`));
+  // The signal's reason (a TimeoutError) as the cause: the error formatter answers it as the retryable
+  // UNAVAILABLE, not as an internal error.
+  const passed = () => new Error(`${what()}: request deadline passed`, { cause: signal.reason });
+  if (signal.aborted) return Promise.reject(passed());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error(`${what()}: request deadline passed`));
+    const onAbort = () => reject(passed());
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (value) => {
@@ -122,7 +125,8 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
   async process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<SubgraphResponse> {
     const context = 'incomingRequestContext' in options ? options.context : undefined;
     const deadline = context?.deadline;
-    if (deadline?.aborted) throw new Error(`request deadline passed before calling subgraph ${this.#name}`);
+    if (deadline?.aborted)
+      throw new Error(`request deadline passed before calling subgraph ${this.#name}`, { cause: deadline.reason });
     const { query, variables, operationName } = options.request;
     if (!query) throw new Error('subgraph fetch without a query');
     const body = JSON.stringify({ query, variables, operationName });
