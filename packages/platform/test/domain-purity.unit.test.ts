@@ -33,7 +33,7 @@ function isForbidden(specifier: string): boolean {
 }
 
 /** The subpaths of @mall/platform that are meant for domain code. */
-const LIGHT_SUBPATHS = ['errors', 'access', 'address', 'fsm', 'money', 'pagination'];
+const LIGHT_SUBPATHS = ['errors', 'access', 'address', 'fsm', 'id', 'money', 'pagination'];
 
 /**
  * Every module `source` loads at run time. `import type`/`export type` are erased, so they are left out;
