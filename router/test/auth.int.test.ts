@@ -81,6 +81,8 @@ describe('JwtVerifier', () => {
       userId: 'u-42',
       roles: ['CUSTOMER', 'MERCHANT'],
       session: { id: 'fam-1', tokenId: 'jti-1', expiresAt: iat + 900 },
+      // Kept so an open subscription can be re-checked against a later user-wide revocation.
+      issuedAt: iat,
     });
     const caller = await verifier.authenticate(`Bearer ${await signAccessToken(ed, { sub: 'u-43' })}`);
     assert.equal(caller?.userId, 'u-43');
