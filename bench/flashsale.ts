@@ -26,7 +26,7 @@ import {
   TokenMint,
 } from '../subgraphs/flashsale/test/helpers.ts';
 import { PrismaClient as OrderPrisma } from '../subgraphs/order/data/generated/client.ts';
-import { percentile } from './lib.ts';
+import { percentile, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -223,7 +223,7 @@ no purchase of the sale is PENDING. Open-loop latency counts from each buy's sch
 
 ${table}
 `;
-  writeFileSync(new URL('./results/flashsale.md', import.meta.url), report);
+  writeFileSync(resultFile('flashsale.md'), report);
   process.stdout.write(`${report}\n`);
 } finally {
   await saleDb.$disconnect();

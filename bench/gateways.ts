@@ -9,6 +9,8 @@
  * gateway is loaded at a time and rounds are interleaved, so drift in machine load hits every gateway alike.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { IDENTITY_HEADER, IdentitySigner, SUBGRAPH_NAMES } from '@mall/platform';
 import { freePort } from '@mall/platform/testing';
@@ -128,9 +130,9 @@ function writeSupergraph(h: Harness): string {
   let sdl = readFileSync(new URL('../schema/supergraph.graphql', BENCH_DIR), 'utf8');
   for (const [name, url] of Object.entries(h.ready.subgraphUrls))
     sdl = sdl.replace(new RegExp(`(@join__graph\\(name: "${name}", url: ")[^"]*`), `$1${url}`);
-  const file = resultFile('.supergraph.graphql');
+  const file = join(tmpdir(), `mall-bench-supergraph-${process.pid}.graphql`);
   writeFileSync(file, sdl);
-  return file.pathname;
+  return file;
 }
 
 /** Our router as production starts it (`node router/src/index.ts`), rate limits off, in its own process. */
@@ -199,6 +201,8 @@ export interface Row {
   readonly p99: number;
   readonly requests: number;
   readonly errors: number;
+  /** The failures of the runs that had some (kinds, first wrong body). */
+  readonly failures?: readonly Record<string, number | string>[];
   readonly sequential?: {
     readonly p50: number;
     readonly p99: number;
@@ -240,6 +244,7 @@ async function compare(h: Harness, query: Query, targets: readonly Target[], wit
       p99: median(load.map((x) => x.p99)),
       requests: sum(load, 'requests'),
       errors: sum(load, 'errors') + sum(seq, 'errors'),
+      ...(failuresOf([...load, ...seq]).length ? { failures: failuresOf([...load, ...seq]) } : {}),
       ...(withSequential
         ? {
             sequential: {
@@ -254,6 +259,7 @@ async function compare(h: Harness, query: Query, targets: readonly Target[], wit
   });
 }
 
+const failuresOf = (runs: readonly LoadResult[]) => runs.flatMap((r) => (r.failures ? [r.failures] : []));
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 /** Scenario 1: our router vs the subgraph itself, called with the identity token our router would send. */

@@ -163,6 +163,8 @@ export interface LoadResult {
   readonly rps: number;
   readonly p50: number;
   readonly p99: number;
+  /** Why requests failed, when some did: counts by kind and the first wrong body seen. */
+  readonly failures?: Record<string, number | string>;
 }
 
 /** Waits until `url` answers a GraphQL `__typename` query (a gateway's start-up includes loading the supergraph). */
@@ -336,13 +338,28 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(smoke: boolean): Promise<Harness> {
+/** Starts the stack child; again when a port it was handed got taken meanwhile (the machine is shared). */
+async function startStackChild(smoke: boolean, attempts = 3): Promise<{ stack: Child; ready: StackReady }> {
   const stack = startChild('stack', 'bench/procs/stack.ts', { env: smoke ? { BENCH_PRODUCTS: '55' } : {} });
-  const loadgen = startChild('loadgen', 'bench/procs/loadgen.ts');
   try {
-    const [ready] = await Promise.all([stack.next<StackReady>('ready', 300_000), loadgen.next('ready')]);
+    return { stack, ready: await stack.next<StackReady>('ready', 300_000) };
+  } catch (err) {
+    await stack.stop();
+    if (attempts > 1 && String(err).includes('EADDRINUSE')) return startStackChild(smoke, attempts - 1);
+    throw err;
+  }
+}
+
+export async function startHarness(smoke: boolean): Promise<Harness> {
+  const loadgen = startChild('loadgen', 'bench/procs/loadgen.ts');
+  let stack: Child | undefined;
+  try {
+    const [started] = await Promise.all([startStackChild(smoke), loadgen.next('ready')]);
+    const { ready } = started;
+    stack = started.stack;
+    const child = started.stack;
     return {
-      stack,
+      stack: child,
       ready,
       loadgen,
       smoke,
@@ -354,12 +371,12 @@ export async function startHarness(smoke: boolean): Promise<Harness> {
       },
       async close() {
         await loadgen.stop();
-        await stack.stop();
+        await child.stop();
       },
     };
   } catch (err) {
     await loadgen.stop();
-    await stack.stop();
+    await stack?.stop();
     throw err;
   }
 }

@@ -12,7 +12,7 @@ import { startTestStack } from '@mall/stack/testing';
 import { type Client, createClient } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { customer, orderInput, orderService, placeOrder } from '../subgraphs/order/test/helpers.ts';
-import { fmt, percentile } from './lib.ts';
+import { fmt, percentile, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -140,7 +140,7 @@ Target p99 ≤ 100 ms: ${percentile(latencies, 99) <= 100 ? 'met' : 'missed'}. E
 two shared cores (payments, outbox relay, broker, router, ${total} clients), so one busy moment delays every
 message behind it; the split between relay, broker and refetch is not measured yet.
 `;
-  writeFileSync(new URL('results/subscriptions.md', import.meta.url), report);
+  writeFileSync(resultFile('subscriptions.md'), report);
   process.stdout.write(report);
 } finally {
   await Promise.all(clients.map((client) => client.dispose()));

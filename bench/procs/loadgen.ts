@@ -16,12 +16,19 @@ interface Job extends Message {
 
 async function cannon(job: Job): Promise<LoadResult> {
   const { url, headers, body, expectBody } = job.request;
+  let wrongBody: string | undefined;
   const result = await autocannon({
     url,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body,
-    expectBody,
+    // As `expectBody`, but keeping the first wrong body so a failed run says what went wrong.
+    verifyBody: (received) => {
+      const text = String(received);
+      if (text === expectBody) return true;
+      wrongBody ??= text.slice(0, 500);
+      return false;
+    },
     connections: job.connections,
     duration: job.seconds,
   });
@@ -32,6 +39,17 @@ async function cannon(job: Job): Promise<LoadResult> {
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
+    ...(errors
+      ? {
+          failures: {
+            socket: result.errors,
+            timeouts: result.timeouts,
+            non2xx: result.non2xx,
+            mismatches: result.mismatches,
+            ...(wrongBody ? { wrongBody } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -59,15 +77,20 @@ async function sequential(job: Job): Promise<LoadResult> {
   const url = new URL(job.request.url);
   const latencies: number[] = [];
   let errors = 0;
+  let wrongBody: string | undefined;
   const started = performance.now();
   const until = started + job.seconds * 1000;
   while (performance.now() < until) {
     const t0 = performance.now();
     try {
       const r = await once(url, headers, body);
-      if (r.status !== 200 || r.text !== expectBody) errors++;
-    } catch {
+      if (r.status !== 200 || r.text !== expectBody) {
+        errors++;
+        wrongBody ??= `${r.status} ${r.text.slice(0, 500)}`;
+      }
+    } catch (err) {
       errors++;
+      wrongBody ??= String(err);
     }
     latencies.push(performance.now() - t0);
   }
@@ -79,6 +102,7 @@ async function sequential(job: Job): Promise<LoadResult> {
     rps: latencies.length / elapsed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    ...(wrongBody ? { failures: { wrongBody } } : {}),
   };
 }
 
