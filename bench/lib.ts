@@ -263,14 +263,15 @@ interface ProfileNode {
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
 }
 export interface CpuProfile {
+  readonly startTime: number;
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
 }
 
 /** Where a script lives, by package (`@apollo/gateway`, `graphql`, `router`, `node:internal`…). */
-export function areaOf(url: string): string {
-  if (!url) return '(native / GC / idle)';
+export function areaOf(url: string, functionName = ''): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   if (url.startsWith('node:')) return 'node:internal';
   const nm = url.lastIndexOf('/node_modules/');
   if (nm >= 0) {
@@ -284,29 +285,54 @@ export function areaOf(url: string): string {
     .join('/');
 }
 
-/** Self time by function and by package from a V8 `.cpuprofile`, largest first, as percentages of all samples. */
-export function summariseProfile(profile: CpuProfile, top = 25) {
+/**
+ * Self time by function and by package from a V8 `.cpuprofile`, largest first, as percentages of the busy
+ * samples (idle time, the process waiting on I/O, is left out). `window` keeps only the samples taken between
+ * two instants of the monotonic clock (`process.hrtime` in µs, the clock V8 stamps samples with on Linux), so
+ * another process can cut start-up and shutdown off.
+ */
+export function summariseProfile(profile: CpuProfile, window?: { fromUs: number; toUs: number }, top = 25) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  const total = [...selfUs.values()].reduce((a, b) => a + b, 0) || 1;
+  let at = profile.startTime;
+  for (const [i, id] of profile.samples.entries()) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+  }
   const fn = new Map<string, number>();
   const area = new Map<string, number>();
+  let busy = 0;
+  let idle = 0;
   for (const [id, us] of selfUs) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
+    busy += us;
     const where = url ? `${url.replace(ROOT.href, '').replace(/^.*node_modules\//, '')}:${lineNumber + 1}` : '';
     const key = `${functionName || '(anonymous)'} ${where}`.trim();
     fn.set(key, (fn.get(key) ?? 0) + us);
-    const a = areaOf(url);
+    const a = areaOf(url, functionName);
     area.set(a, (area.get(a) ?? 0) + us);
   }
   const rank = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, us]) => ({ name, percent: Math.round((us / total) * 1000) / 10 }));
-  return { totalMs: Math.round(total / 1000), functions: rank(fn), packages: rank(area) };
+      .map(([name, us]) => ({ name, percent: Math.round((us / (busy || 1)) * 1000) / 10 }));
+  return {
+    busyMs: Math.round(busy / 1000),
+    idleMs: Math.round(idle / 1000),
+    functions: rank(fn),
+    packages: rank(area),
+  };
 }
+
+/** Now on the monotonic clock, in µs (comparable with a V8 CPU profile's timestamps of another process). */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 export const ratio = (a: number, b: number) => (b ? Math.round((a / b) * 100) / 100 : Number.NaN);
 

@@ -3,7 +3,7 @@
  * (`startTestStack`: its own databases and keys, removed on stop). Seeds what the benchmark queries read: a
  * shopper who is also a merchant (so `merchant { name }` on their products is theirs to read), 60 products,
  * three orders and a cart with lines. Answers the harness over IPC: `ready` with everything another process
- * needs to join the stack, and `count` with the SQL statements each subgraph ran since the last `count`.
+ * needs to join the stack, and `count` with the SQL statements every subgraph ran since the last `count`.
  */
 import { randomBytes } from 'node:crypto';
 import type { SubgraphName } from '@mall/platform';
@@ -11,7 +11,7 @@ import { startTestStack } from '@mall/stack/testing';
 import { type Message, serveParent } from '../lib.ts';
 
 const internalSecret = process.env['MALL_INTERNAL_SECRET'] ?? randomBytes(32).toString('base64url');
-const statements = new Map<string, number>();
+const statements: { subgraph: string; query: string }[] = [];
 const stack = await startTestStack({
   env: {
     MALL_INTERNAL_SECRET: internalSecret,
@@ -19,7 +19,7 @@ const stack = await startTestStack({
     RATE_LIMIT_USER_PER_MINUTE: '0',
     LOG_LEVEL: 'error',
   },
-  onQuery: (subgraph: SubgraphName) => statements.set(subgraph, (statements.get(subgraph) ?? 0) + 1),
+  onQuery: (subgraph: SubgraphName, event) => statements.push({ subgraph, query: event.query.slice(0, 300) }),
 });
 
 async function call<T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
@@ -98,9 +98,7 @@ async function seed(productCount: number) {
 const seeded = await seed(Number(process.env['BENCH_PRODUCTS'] ?? 60));
 serveParent(async (message: Message) => {
   if (message.type === 'count') {
-    const counts = Object.fromEntries(statements);
-    statements.clear();
-    return { type: 'count', counts };
+    return { type: 'count', statements: statements.splice(0) };
   }
   return undefined;
 });
