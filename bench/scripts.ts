@@ -11,14 +11,14 @@ export const SCRIPTS: Record<
   string,
   { full: readonly string[]; smoke: readonly string[]; execArgv?: readonly string[] }
 > = {
-  product: { full: ['--products', '2000', '--requests', '300'], smoke: ['--products', '50', '--requests', '20'] },
-  checkout: { full: ['--users', '40', '--orders', '400'], smoke: ['--users', '4', '--orders', '10'] },
-  payment: { full: ['--payments', '300'], smoke: ['--payments', '10'] },
+  product: { full: ['--products', '1000', '--requests', '200'], smoke: ['--products', '50', '--requests', '20'] },
+  checkout: { full: ['--users', '20', '--orders', '200'], smoke: ['--users', '4', '--orders', '10'] },
+  payment: { full: ['--payments', '200'], smoke: ['--payments', '10'] },
   flashsale: {
-    full: ['--rate', '1000', '--seconds', '3', '--connections', '200', '--buyers', '3000'],
+    full: ['--rate', '500', '--seconds', '2', '--connections', '100', '--buyers', '1000'],
     smoke: ['--rate', '50', '--seconds', '1', '--connections', '20', '--buyers', '100', '--units', '10'],
   },
-  subscriptions: { full: ['--subscriptions', '300'], smoke: ['--subscriptions', '10'], execArgv: ['--expose-gc'] },
+  subscriptions: { full: ['--subscriptions', '200'], smoke: ['--subscriptions', '10'], execArgv: ['--expose-gc'] },
 };
 
 export async function scenarioScript(name: string, smoke: boolean) {
