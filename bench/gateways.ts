@@ -33,12 +33,14 @@ import {
 } from './lib.ts';
 
 const CONNECTIONS = 32;
+const OURS = 'our router';
+const OURS_NO_DEDUPE = 'our router (dedupe off)';
 
 /** Durations in seconds: the full run fits the harness's 10 minutes; the smoke run only proves it works. */
 export function timings(smoke: boolean) {
   return smoke
     ? { warm: 1, seconds: 1, sequential: 0.5, rounds: 1 }
-    : { warm: 2, seconds: 4, sequential: 2, rounds: 2 };
+    : { warm: 2, seconds: 3, sequential: 2, rounds: 2 };
 }
 
 interface Query {
@@ -137,11 +139,19 @@ function writeSupergraph(h: Harness): string {
 }
 
 /** Our router as production starts it (`node router/src/index.ts`), rate limits off, in its own process. */
-async function startOurRouter(h: Harness, supergraph: string, execArgv: readonly string[] = []): Promise<Target> {
+async function startOurRouter(
+  h: Harness,
+  supergraph: string,
+  options: { execArgv?: readonly string[]; dedupe?: boolean } = {},
+): Promise<Target> {
   const port = await freePort();
+  const dedupe = options.dedupe ?? true;
   const child = startChild('router', 'router/src/index.ts', {
-    execArgv,
+    execArgv: options.execArgv ?? [],
     env: {
+      // Its in-flight dedupe collapses identical fetches of one caller (every connection here is the same
+      // caller asking the same thing), so it is measured with it off too.
+      ...(dedupe ? {} : { SUBGRAPH_DEDUPE: 'false' }),
       ...h.ready.env,
       NODE_ENV: 'production',
       MALL_INTERNAL_SECRET: h.ready.internalSecret,
@@ -161,7 +171,7 @@ async function startOurRouter(h: Harness, supergraph: string, execArgv: readonly
   const url = `http://127.0.0.1:${port}/graphql`;
   const headers = { authorization: `Bearer ${h.ready.seed.token}` };
   await waitForGraphQL(url, { headers, child });
-  return { name: 'our router', child, request: () => ({ url, headers }) };
+  return { name: dedupe ? OURS : OURS_NO_DEDUPE, child, request: () => ({ url, headers }) };
 }
 
 async function startPeer(
@@ -266,7 +276,7 @@ const round2 = (x: number) => Math.round(x * 100) / 100;
 /** Scenario 1: our router vs the subgraph itself, called with the identity token our router would send. */
 export async function scenarioDirect(h: Harness) {
   const supergraph = writeSupergraph(h);
-  const router = await startOurRouter(h, supergraph);
+  const routers = await Promise.all([startOurRouter(h, supergraph), startOurRouter(h, supergraph, { dedupe: false })]);
   const sign = identities(h);
   try {
     const q = queries(h);
@@ -279,27 +289,36 @@ export async function scenarioDirect(h: Harness) {
           headers: { [IDENTITY_HEADER]: sign()[query.subgraph!]! },
         }),
       };
-      rows.push(...(await compare(h, query, [router, direct], true)));
+      rows.push(...(await compare(h, query, [...routers, direct], true)));
     }
     return {
       connections: CONNECTIONS,
       timings: timings(h.smoke),
       rows,
-      ratios: ratiosOf(rows, 'our router', /^direct/),
+      ratios: [...ratiosOf(rows, OURS, /^direct/), ...ratiosOf(rows, OURS_NO_DEDUPE, /^direct/)],
     };
   } finally {
-    await router.child?.stop();
+    await Promise.all(routers.map((r) => r.child?.stop()));
   }
 }
 
 /** ours / peer per query: rps (higher is better for ours) and p50, p99 (lower is better). */
 function ratiosOf(rows: readonly Row[], ours: string, peer: RegExp) {
-  const out: { query: string; peer: string; rps: number; p50: number; p99: number; sequentialP50Added?: number }[] = [];
+  const out: {
+    query: string;
+    ours: string;
+    peer: string;
+    rps: number;
+    p50: number;
+    p99: number;
+    sequentialP50Added?: number;
+  }[] = [];
   for (const row of rows) {
     if (!peer.test(row.target)) continue;
     const mine = rows.find((r) => r.query === row.query && r.target === ours)!;
     out.push({
       query: row.query,
+      ours,
       peer: row.target,
       rps: ratio(mine.rps, row.rps),
       p50: ratio(mine.p50, row.p50),
@@ -338,21 +357,21 @@ const SCENARIO_2 = ['me', 'product', 'merchants', 'contractMe'] as const;
 /** Scenario 2: the gateways side by side on the same supergraph and subgraphs. */
 export async function scenarioGateways(h: Harness) {
   const supergraph = writeSupergraph(h);
-  const router = await startOurRouter(h, supergraph);
+  const routers = await Promise.all([startOurRouter(h, supergraph), startOurRouter(h, supergraph, { dedupe: false })]);
   const peers = await startPeers(h, supergraph);
   try {
     const q = queries(h);
     const rows: Row[] = [];
-    for (const name of SCENARIO_2) rows.push(...(await compare(h, q[name]!, [router, ...peers.peers], false)));
+    for (const name of SCENARIO_2) rows.push(...(await compare(h, q[name]!, [...routers, ...peers.peers], false)));
     return {
       connections: CONNECTIONS,
       timings: timings(h.smoke),
       rows,
-      ratios: ratiosOf(rows, 'our router', /gateway/),
+      ratios: [...ratiosOf(rows, OURS, /gateway/), ...ratiosOf(rows, OURS_NO_DEDUPE, /gateway/)],
     };
   } finally {
     await peers.stop();
-    await router.child?.stop();
+    await Promise.all(routers.map((r) => r.child?.stop()));
   }
 }
 
@@ -364,11 +383,9 @@ export async function scenarioProfile(h: Harness) {
   const supergraph = writeSupergraph(h);
   const dir = h.smoke ? resultFile('profiles/').pathname : new URL('profiles/', BENCH_DIR).pathname;
   const name = 'router-scenario2.cpuprofile';
-  const router = await startOurRouter(h, supergraph, [
-    '--cpu-prof',
-    `--cpu-prof-dir=${dir}`,
-    `--cpu-prof-name=${name}`,
-  ]);
+  const router = await startOurRouter(h, supergraph, {
+    execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`],
+  });
   const q = queries(h);
   const t = timings(h.smoke);
   const rows: { query: string; rps: number; errors: number }[] = [];

@@ -19,6 +19,7 @@ interface Compared {
   readonly rows: readonly Row[];
   readonly ratios: readonly {
     query: string;
+    ours: string;
     peer: string;
     rps: number;
     p50: number;
@@ -55,11 +56,11 @@ function gatewayTable(saved: Saved<Compared>, sequential: boolean): string[] {
         `| ${r.query} | ${r.target} | ${r.rps} | ${ms(r.p50)} | ${ms(r.p99)} |${r.sequential ? ` ${ms(r.sequential.p50)} | ${ms(r.sequential.p99)} |` : ''} ${r.requests} | ${r.errors} |`,
     ),
     '',
-    `| query | ours ÷ | rps | p50 | p99 |${sequential ? ' seq p50 added (ms) |' : ''}`,
-    `| --- | --- | ---: | ---: | ---: |${sequential ? ' ---: |' : ''}`,
+    `| query | ours | ÷ | rps | p50 | p99 |${sequential ? ' seq p50 added (ms) |' : ''}`,
+    `| --- | --- | --- | ---: | ---: | ---: |${sequential ? ' ---: |' : ''}`,
     ...ratios.map(
       (r) =>
-        `| ${r.query} | ${r.peer} | ${r.rps}× | ${r.p50}× | ${r.p99}× |${sequential ? ` ${r.sequentialP50Added ?? ''} |` : ''}`,
+        `| ${r.query} | ${r.ours} | ${r.peer} | ${r.rps}× | ${r.p50}× | ${r.p99}× |${sequential ? ` ${r.sequentialP50Added ?? ''} |` : ''}`,
     ),
     '',
   ];
