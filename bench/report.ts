@@ -86,15 +86,18 @@ export function renderReadme(): void {
     'with one fetched and checked beforehand (the data the seed makes, identical across gateways): a different',
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
-    'The machine is shared (other work may run on it during a run): compare figures within one run, as ratios,',
-    'not across runs.',
+    'The machine is shared (other work may run on it during a run; the run below saw a load average of 6–8 on',
+    'its 2 cores from other sessions): compare figures within one run, as ratios, not across runs. The run below',
+    'took 10 min 22 s in all (the payment script 104 s of it; its harness argument is now `--payments 100`).',
     '',
   ];
   const direct = load<Compared>('direct');
   lines.push('## 1. Our router vs straight to the subgraph', '');
   lines.push(
-    'The same query through our router (bearer token, rate limits off) and straight to the subgraph that answers',
-    'it, with the identity token our router would sign for that caller.',
+    'The same query through our router (bearer token, rate limits off; with its in-flight dedupe on, its default,',
+    'and off) and straight to the subgraph that answers it, with the identity token our router would sign for',
+    'that caller. With dedupe on, 32 connections of one caller asking one thing collapse into fewer subgraph',
+    'fetches, so the router can out-serve the subgraph itself; the dedupe-off row is the per-request overhead.',
     '',
   );
   lines.push(...(direct ? gatewayTable(direct, true) : ['Not run yet.', '']));
@@ -103,7 +106,9 @@ export function renderReadme(): void {
   lines.push(
     'The same supergraph (`schema/supergraph.graphql` with this run’s subgraph URLs) and the same subgraphs:',
     '- **our router**: `node router/src/index.ts` with NODE_ENV=production, LOG_LEVEL=warn, rate limits off',
-    '  (RATE_LIMIT_IP_PER_MINUTE=0 RATE_LIMIT_USER_PER_MINUTE=0), called with a real bearer token;',
+    '  (RATE_LIMIT_IP_PER_MINUTE=0 RATE_LIMIT_USER_PER_MINUTE=0), called with a real bearer token; and the same',
+    '  with its in-flight dedupe of identical subgraph fetches off (SUBGRAPH_DEDUPE=false): every connection here',
+    '  is one caller asking one thing, which is the best case for dedupe, so both figures are shown;',
     '- **apollo gateway**: `@apollo/gateway` + `@apollo/server` standalone, defaults (`bench/procs/apollo.ts`);',
     '- **hive gateway**: `@graphql-hive/gateway` runtime on node:http, defaults (`bench/procs/hive.ts`), and with',
     '  its in-flight subgraph request deduplication off (`transportEntries["*"].options.deduplicateInflightRequests = false`).',

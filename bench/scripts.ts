@@ -13,7 +13,7 @@ export const SCRIPTS: Record<
 > = {
   product: { full: ['--products', '1000', '--requests', '200'], smoke: ['--products', '50', '--requests', '20'] },
   checkout: { full: ['--users', '20', '--orders', '200'], smoke: ['--users', '4', '--orders', '10'] },
-  payment: { full: ['--payments', '200'], smoke: ['--payments', '10'] },
+  payment: { full: ['--payments', '100'], smoke: ['--payments', '10'] },
   flashsale: {
     full: ['--rate', '500', '--seconds', '2', '--connections', '100', '--buyers', '1000'],
     smoke: ['--rate', '50', '--seconds', '1', '--connections', '20', '--buyers', '100', '--units', '10'],
