@@ -126,6 +126,28 @@ export function renderReadme(): void {
     '[`bench/profiles/`](profiles/router-scenario2.md).',
     '',
   );
+  const profile = load<{
+    rows: { query: string; rps: number }[];
+    summary: {
+      busyMs: number;
+      packages: { name: string; percent: number }[];
+      functions: { name: string; percent: number }[];
+    };
+  }>('profile');
+  if (profile) {
+    const { summary } = profile.result;
+    lines.push(
+      measuredWith(profile),
+      `Top self time while loaded (${summary.busyMs} ms busy): by package ${summary.packages
+        .slice(0, 10)
+        .map((p) => `${p.name} ${p.percent} %`)
+        .join(', ')}; by function ${summary.functions
+        .slice(0, 8)
+        .map((f) => `\`${f.name}\` ${f.percent} %`)
+        .join(', ')}.`,
+      '',
+    );
+  }
   const queries = load<{
     constantInSize: boolean;
     repeats: number;
