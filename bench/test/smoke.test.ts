@@ -64,11 +64,15 @@ test('the harness scenarios (direct, gateways, queries, profile) run and write w
   try {
     const direct = await read(dir, 'direct');
     assert.ok(direct.machine.cores > 0 && direct.machine.versions['@apollo/gateway']);
-    assertRows((direct.result as { rows: Row[] }).rows, ['our router', 'direct to user', 'direct to product'], true);
+    assertRows(
+      (direct.result as { rows: Row[] }).rows,
+      ['our router', 'our router (dedupe off)', 'direct to user', 'direct to product'],
+      true,
+    );
     const gateways = await read(dir, 'gateways');
     assertRows(
       (gateways.result as { rows: Row[] }).rows,
-      ['our router', 'apollo gateway', 'hive gateway', 'hive gateway (dedupe off)'],
+      ['our router', 'our router (dedupe off)', 'apollo gateway', 'hive gateway', 'hive gateway (dedupe off)'],
       false,
     );
     const queries = (await read(dir, 'queries')).result as {
