@@ -13,7 +13,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { data, startGraphQLStub } from '@mall/platform/testing';
 import { startTestStack } from '@mall/stack/testing';
-import { fmt, measure } from './lib.ts';
+import { fmt, measure, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -165,7 +165,7 @@ try {
     ...top(selfByFunction, 25),
     '',
   ];
-  writeFileSync(new URL('results/checkout.md', import.meta.url), lines.join('\n'));
+  writeFileSync(resultFile('checkout.md'), lines.join('\n'));
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
   await stack.close();

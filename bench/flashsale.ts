@@ -26,7 +26,7 @@ import {
   TokenMint,
 } from '../subgraphs/flashsale/test/helpers.ts';
 import { PrismaClient as OrderPrisma } from '../subgraphs/order/data/generated/client.ts';
-import { percentile } from './lib.ts';
+import { percentile, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -258,7 +258,7 @@ buys sent again once, with the same idempotency key, after the connection was re
 
 ${table}
 `;
-  writeFileSync(new URL('./results/flashsale.md', import.meta.url), report);
+  writeFileSync(resultFile('flashsale.md'), report);
   process.stdout.write(`${report}\n`);
 } finally {
   await saleDb.$disconnect();

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { startTestStack } from '@mall/stack/testing';
 import { customer, orderInput, placeOrder } from '../subgraphs/order/test/helpers.ts';
 import { deliver, paymentEnv, sandboxEvent, sandboxHeaders } from '../subgraphs/payment/test/helpers.ts';
-import { fmt, measure, percentile } from './lib.ts';
+import { fmt, measure, percentile, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -83,7 +83,7 @@ try {
     '',
   ];
   process.stdout.write(lines.join('\n'));
-  writeFileSync(new URL('results/payment.md', import.meta.url), lines.join('\n'));
+  writeFileSync(resultFile('payment.md'), lines.join('\n'));
 } finally {
   await stack.close();
 }

@@ -20,7 +20,7 @@ import pg from 'pg';
 import { Prisma, PrismaClient } from '../subgraphs/product/data/generated/client.ts';
 import { listingSql } from '../subgraphs/product/data/products.ts';
 import { PRODUCT_KEYSETS, parseListing } from '../subgraphs/product/domain/listing.ts';
-import { fmt, type LatencySummary, measure } from './lib.ts';
+import { fmt, type LatencySummary, measure, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -195,7 +195,7 @@ try {
     '',
   ];
   process.stdout.write(lines.join('\n'));
-  writeFileSync(new URL('results/product.md', import.meta.url), lines.join('\n'));
+  writeFileSync(resultFile('product.md'), lines.join('\n'));
 } finally {
   await db.end();
   await stack.close();

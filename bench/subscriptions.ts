@@ -15,7 +15,7 @@ import { startTestStack } from '@mall/stack/testing';
 import { type Client, createClient } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import { customer, orderInput, orderService, placeOrder } from '../subgraphs/order/test/helpers.ts';
-import { fmt, percentile } from './lib.ts';
+import { fmt, percentile, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -182,7 +182,7 @@ message behind it. The "a Kafka consumer" row is a plain kafkajs consumer beside
 latency spent before the router has the event (outbox relay woken by NOTIFY, claim, produce, broker, fetch);
 the rest is the router's fan-out, the refetch through the gateway and the order subgraph, and the WebSocket.
 `;
-  writeFileSync(new URL('results/subscriptions.md', import.meta.url), report);
+  writeFileSync(resultFile('subscriptions.md'), report);
   process.stdout.write(report);
 } finally {
   await Promise.all(clients.map((client) => client.dispose()));

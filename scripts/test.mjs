@@ -7,6 +7,7 @@ const SUITES = [
   'schema/test/**/*.test.ts',
   'router/test/**/*.test.ts',
   'subgraphs/*/test/**/*.test.ts',
+  'bench/test/**/*.test.ts',
 ];
 
 ensureInstalled();

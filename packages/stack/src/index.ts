@@ -27,6 +27,8 @@ export interface StackOptions {
   readonly logger?: Logger;
   /** Human-readable logs (interactive `npm start`). */
   readonly pretty?: boolean;
+  /** Sees every statement of every subgraph's Prisma client (benchmarks count database round trips). */
+  readonly onQuery?: (subgraph: SubgraphName, event: { query: string; durationMs: number }) => void;
 }
 
 export interface Stack {
@@ -103,7 +105,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     for (const subgraph of modules) {
       const subgraphOptions = options.subgraphOptions?.[subgraph.name];
-      const running = await subgraph.start(depsFor(subgraph.name), subgraphOptions ? { options: subgraphOptions } : {});
+      const onQuery = options.onQuery;
+      const running = await subgraph.start(depsFor(subgraph.name), {
+        ...(subgraphOptions ? { options: subgraphOptions } : {}),
+        ...(onQuery
+          ? { onQuery: (event: { query: string; durationMs: number }) => onQuery(subgraph.name, event) }
+          : {}),
+      });
       services.set(subgraph.name, running);
       lifecycle.onStop(subgraph.name, () => running.stop());
     }

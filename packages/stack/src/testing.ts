@@ -102,6 +102,7 @@ export async function startTestStack(
     env?: Record<string, string>;
     /** Start options per subgraph (a short reservation lease, a cheap password hash…). */
     subgraphOptions?: StackOptions['subgraphOptions'];
+    onQuery?: StackOptions['onQuery'];
   } = {},
 ): Promise<TestStack> {
   const id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -147,6 +148,7 @@ export async function startTestStack(
       env,
       ...subgraphOptions,
       ...(options.subgraphs ? { subgraphs: options.subgraphs } : {}),
+      ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     });
   } catch (err) {
     await cleanup(undefined);

@@ -1,0 +1,209 @@
+/**
+ * Renders bench/README.md from bench/results/*.json: the tables of the last run of each scenario, with the
+ * machine, package versions, command and date each was measured with. Run by the harness after a full run
+ * (never after a smoke run); `node bench/report.ts` re-renders it alone.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Row } from './gateways.ts';
+import { BENCH_DIR } from './lib.ts';
+
+interface Saved<T> {
+  readonly date: string;
+  readonly command: string;
+  readonly machine: { cores: number; cpu: string; node: string; versions: Record<string, string> };
+  readonly result: T;
+}
+interface Compared {
+  readonly connections: number;
+  readonly timings: { warm: number; seconds: number; sequential: number; rounds: number };
+  readonly rows: readonly Row[];
+  readonly ratios: readonly {
+    query: string;
+    ours: string;
+    peer: string;
+    rps: number;
+    p50: number;
+    p99: number;
+    sequentialP50Added?: number;
+  }[];
+}
+
+function load<T>(name: string): Saved<T> | undefined {
+  const file = new URL(`results/${name}.json`, BENCH_DIR);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Saved<T>) : undefined;
+}
+
+const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+
+function measuredWith(saved: Saved<unknown>): string {
+  const m = saved.machine;
+  const versions = Object.entries(m.versions)
+    .map(([pkg, v]) => `${pkg} ${v}`)
+    .join(', ');
+  return `Measured ${saved.date} with \`${saved.command}\` on ${m.cores} cores (${m.cpu}), Node ${m.node}; ${versions}.`;
+}
+
+function gatewayTable(saved: Saved<Compared>, sequential: boolean): string[] {
+  const { rows, ratios, connections, timings } = saved.result;
+  return [
+    measuredWith(saved),
+    `${connections} connections, ${timings.rounds} interleaved rounds of ${timings.seconds} s after a ${timings.warm} s warm-up per target; medians of the rounds (autocannon's latency histogram has 1 ms resolution).${sequential ? ` Sequential: one client, ${timings.sequential} s per round, timed with performance.now().` : ''}`,
+    '',
+    `| query | target | rps | p50 ms | p99 ms |${sequential ? ' seq p50 ms | seq p99 ms |' : ''} requests | errors |`,
+    `| --- | --- | ---: | ---: | ---: |${sequential ? ' ---: | ---: |' : ''} ---: | ---: |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.query} | ${r.target} | ${r.rps} | ${ms(r.p50)} | ${ms(r.p99)} |${r.sequential ? ` ${ms(r.sequential.p50)} | ${ms(r.sequential.p99)} |` : ''} ${r.requests} | ${r.errors} |`,
+    ),
+    '',
+    `| query | ours | ÷ | rps | p50 | p99 |${sequential ? ' seq p50 added (ms) |' : ''}`,
+    `| --- | --- | --- | ---: | ---: | ---: |${sequential ? ' ---: |' : ''}`,
+    ...ratios.map(
+      (r) =>
+        `| ${r.query} | ${r.ours} | ${r.peer} | ${r.rps}× | ${r.p50}× | ${r.p99}× |${sequential ? ` ${r.sequentialP50Added ?? ''} |` : ''}`,
+    ),
+    '',
+  ];
+}
+
+export function renderReadme(): void {
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    'One harness (`bench/run.ts`) runs every scenario on this machine, loopback only, and writes JSON to',
+    '`bench/results/<scenario>.json`; this file is rendered from those (`node bench/report.ts`).',
+    '',
+    '```',
+    'npm run bench                       # every scenario, about 10 minutes on 2 cores',
+    'npm run bench -- gateways           # one scenario (direct, gateways, queries, profile, product, checkout, payment, flashsale, subscriptions)',
+    'npm run bench -- --smoke            # each scenario for about a second: what `npm test` runs (bench/test/smoke.test.ts)',
+    'npm run bench -- profile            # scenario 2 on our router under node --cpu-prof → bench/profiles/',
+    '```',
+    '',
+    'Processes: the subgraphs (all eight, real Postgres, Redis and the embedded broker, seeded) run in one child',
+    'process; each gateway under test in its own; the load generator (autocannon, or a sequential loop) in another.',
+    'Gateways are loaded one at a time, in interleaved rounds, after a warm-up. Every response body is compared',
+    'with one fetched and checked beforehand (the data the seed makes, identical across gateways): a different',
+    'body, a non-200 or a socket error counts as an error and fails the scenario.',
+    '',
+    'The machine is shared (other work may run on it during a run; the run below saw a load average of 6–8 on',
+    'its 2 cores from other sessions): compare figures within one run, as ratios, not across runs. The run below',
+    'took 10 min 22 s in all (the payment script 104 s of it; its harness argument is now `--payments 100`).',
+    '',
+  ];
+  const direct = load<Compared>('direct');
+  lines.push('## 1. Our router vs straight to the subgraph', '');
+  lines.push(
+    'The same query through our router (bearer token, rate limits off; with its in-flight dedupe on, its default,',
+    'and off) and straight to the subgraph that answers it, with the identity token our router would sign for',
+    'that caller. With dedupe on, 32 connections of one caller asking one thing collapse into fewer subgraph',
+    'fetches, so the router can out-serve the subgraph itself; the dedupe-off row is the per-request overhead.',
+    '',
+  );
+  lines.push(...(direct ? gatewayTable(direct, true) : ['Not run yet.', '']));
+  const gateways = load<Compared>('gateways');
+  lines.push('## 2. Gateways side by side', '');
+  lines.push(
+    'The same supergraph (`schema/supergraph.graphql` with this run’s subgraph URLs) and the same subgraphs:',
+    '- **our router**: `node router/src/index.ts` with NODE_ENV=production, LOG_LEVEL=warn, rate limits off',
+    '  (RATE_LIMIT_IP_PER_MINUTE=0 RATE_LIMIT_USER_PER_MINUTE=0), called with a real bearer token; and the same',
+    '  with its in-flight dedupe of identical subgraph fetches off (SUBGRAPH_DEDUPE=false): every connection here',
+    '  is one caller asking one thing, which is the best case for dedupe, so both figures are shown;',
+    '- **apollo gateway**: `@apollo/gateway` + `@apollo/server` standalone, defaults (`bench/procs/apollo.ts`);',
+    '- **hive gateway**: `@graphql-hive/gateway` runtime on node:http, defaults (`bench/procs/hive.ts`), and with',
+    '  its in-flight subgraph request deduplication off (`transportEntries["*"].options.deduplicateInflightRequests = false`).',
+    '',
+    'The peers cannot sign identity tokens: each forwards a pre-signed one per subgraph (audience = subgraph) as a',
+    'static header. Identity tokens live 60 s, so the harness re-signs them every 30 s and sends the new set to',
+    'each peer over IPC; the peer’s header hook reads the current set (`bench/procs/peer-tokens.ts`).',
+    '',
+  );
+  lines.push(...(gateways ? gatewayTable(gateways, false) : ['Not run yet.', '']));
+  lines.push('### Profile of our router', '');
+  lines.push(
+    '`npm run bench -- profile` loads our router with scenario 2’s queries under `node --cpu-prof`; the profile',
+    'and a self-time summary by package and function (`summariseProfile` in `bench/lib.ts`) are kept in',
+    '[`bench/profiles/`](profiles/router-scenario2.md).',
+    '',
+  );
+  const profile = load<{
+    rows: { query: string; rps: number }[];
+    summary: {
+      busyMs: number;
+      packages: { name: string; percent: number }[];
+      functions: { name: string; percent: number }[];
+    };
+  }>('profile');
+  if (profile) {
+    const { summary } = profile.result;
+    lines.push(
+      measuredWith(profile),
+      `Top self time while loaded (${summary.busyMs} ms busy): by package ${summary.packages
+        .slice(0, 10)
+        .map((p) => `${p.name} ${p.percent} %`)
+        .join(', ')}; by function ${summary.functions
+        .slice(0, 8)
+        .map((f) => `\`${f.name}\` ${f.percent} %`)
+        .join(', ')}.`,
+      '',
+    );
+  }
+  const queries = load<{
+    constantInSize: boolean;
+    repeats: number;
+    rows: {
+      list: string;
+      size: number;
+      statementsPerRequest: Record<string, number>;
+      total: number;
+      errors: number;
+      background: number;
+    }[];
+  }>('queries');
+  lines.push('## 3. Database statements per request of a cross-subgraph list', '');
+  lines.push(
+    'Every statement each subgraph’s Prisma client sends (its `onQuery` hook, in the stack process), per request,',
+    'after a first request has filled the caches; averaged over the repeats.',
+    '',
+  );
+  if (queries) {
+    lines.push(
+      measuredWith(queries),
+      '',
+      '| list | size | statements per request (by subgraph) | total | errors | background statements in the window |',
+      '| --- | ---: | --- | ---: | ---: | ---: |',
+    );
+    for (const r of queries.result.rows)
+      lines.push(
+        `| ${r.list} | ${r.size} | ${Object.entries(r.statementsPerRequest)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} | ${r.total} | ${r.errors} | ${r.background} |`,
+      );
+    lines.push('', `Constant in list size: **${queries.result.constantInSize ? 'yes' : 'NO'}**.`, '');
+  } else lines.push('Not run yet.', '');
+  lines.push('## 4. Scenario scripts', '');
+  lines.push(
+    'Each script starts its own in-process stack, as before; the harness runs it as a child process with the',
+    'arguments below (smaller than the scripts’ defaults, so the whole run stays near 10 minutes) and links the',
+    'report it writes. `npm run bench:<name>` still runs a script alone with its own defaults (`bench/<name>.ts`',
+    'documents them).',
+    '',
+  );
+  lines.push('| scenario | report | arguments | seconds | exit |', '| --- | --- | --- | ---: | ---: |');
+  for (const name of ['product', 'checkout', 'payment', 'flashsale', 'subscriptions']) {
+    const saved = load<{ exitCode: number; args: string[]; seconds: number; report: string }>(name);
+    lines.push(
+      saved
+        ? `| ${name} | [${saved.result.report}](${saved.result.report}) | \`${saved.result.args.join(' ')}\` | ${saved.result.seconds} | ${saved.result.exitCode} |`
+        : `| ${name} | [results/${name}.md](results/${name}.md) | not run by the harness yet | | |`,
+    );
+  }
+  lines.push(
+    '',
+    'Older one-off reports: [graphql](results/graphql.md), [kafka](results/kafka.md), [faults](results/faults.md), [startup](results/startup.md).',
+    '',
+  );
+  writeFileSync(new URL('README.md', BENCH_DIR), lines.join('\n'));
+}
+
+if (import.meta.main) renderReadme();

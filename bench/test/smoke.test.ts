@@ -1,0 +1,109 @@
+// The benchmark harness in --smoke mode: every scenario for about a second, so the harness cannot rot. It
+// asserts only that each scenario ran to the end and wrote well-formed results with no failed request or
+// wrong body; never anything about time.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+async function smoke(scenarios: readonly string[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mall-bench-smoke-'));
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=TimeoutNegativeWarning', 'bench/run.ts', '--smoke', ...scenarios],
+    { cwd: ROOT, env: { ...process.env, BENCH_RESULTS_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, `bench --smoke ${scenarios.join(' ')} failed:\n${stderr.slice(-4000)}`);
+  return dir;
+}
+
+interface Saved {
+  date: string;
+  command: string;
+  machine: { cores: number; node: string; versions: Record<string, string> };
+  result: Record<string, unknown>;
+}
+const read = async (dir: string, name: string) =>
+  JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as Saved;
+
+interface Row {
+  query: string;
+  target: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  sequential?: { p50: number; p99: number; requests: number; errors: number };
+}
+
+function assertRows(rows: readonly Row[], targets: readonly string[], sequential: boolean) {
+  assert.ok(rows.length > 0);
+  assert.deepEqual([...new Set(rows.map((r) => r.target))].sort(), [...targets].sort());
+  for (const row of rows) {
+    assert.equal(row.errors, 0, `${row.target} / ${row.query}: ${JSON.stringify(row)}`);
+    assert.ok(row.requests > 0, `${row.target} / ${row.query} sent nothing`);
+    for (const k of ['rps', 'p50', 'p99'] as const) assert.ok(Number.isFinite(row[k]), `${k} of ${row.target}`);
+    if (sequential) assert.ok(row.sequential && row.sequential.requests > 0 && row.sequential.errors === 0);
+  }
+}
+
+test('the harness scenarios (direct, gateways, queries, profile) run and write well-formed results', {
+  timeout: 600_000,
+}, async () => {
+  const dir = await smoke(['direct', 'gateways', 'queries', 'profile']);
+  try {
+    const direct = await read(dir, 'direct');
+    assert.ok(direct.machine.cores > 0 && direct.machine.versions['@apollo/gateway']);
+    assertRows(
+      (direct.result as { rows: Row[] }).rows,
+      ['our router', 'our router (dedupe off)', 'direct to user', 'direct to product'],
+      true,
+    );
+    const gateways = await read(dir, 'gateways');
+    assertRows(
+      (gateways.result as { rows: Row[] }).rows,
+      ['our router', 'our router (dedupe off)', 'apollo gateway', 'hive gateway', 'hive gateway (dedupe off)'],
+      false,
+    );
+    const queries = (await read(dir, 'queries')).result as {
+      rows: { size: number; total: number; errors: number }[];
+    };
+    assert.deepEqual([...new Set(queries.rows.map((r) => r.size))], [5, 20, 50]);
+    for (const row of queries.rows) {
+      assert.equal(row.errors, 0);
+      assert.ok(row.total > 0, 'a list that reached no database was not measured');
+    }
+    const profile = (await read(dir, 'profile')).result as {
+      summary: { packages: unknown[] };
+      rows: { errors: number }[];
+    };
+    assert.ok(profile.summary.packages.length > 0);
+    for (const row of profile.rows) assert.equal(row.errors, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the scenario scripts run from the harness', { timeout: 900_000 }, async () => {
+  const scripts = ['product', 'checkout', 'payment', 'flashsale', 'subscriptions'];
+  const dir = await smoke(scripts);
+  try {
+    for (const name of scripts) {
+      const saved = await read(dir, name);
+      assert.equal(saved.result['exitCode'], 0, name);
+      assert.ok((await readFile(join(dir, `${name}.md`), 'utf8')).length > 0, `${name} wrote no report`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
