@@ -132,7 +132,11 @@ describe('checkout', () => {
       buyers.map((caller, i) => checkout(stack, caller, { idempotencyKey: `race-${i}`, shippingAddress: ADDRESS })),
     );
     const placed = results.filter((r) => r.body.data?.checkout);
-    assert.equal(placed.length, 10, `answers: ${results.map((r) => (r.body.data?.checkout ? 'placed' : errorCode(r)))}`);
+    assert.equal(
+      placed.length,
+      10,
+      `answers: ${results.map((r) => (r.body.data?.checkout ? 'placed' : errorCode(r)))}`,
+    );
     const refused = results.filter((r) => !r.body.data?.checkout);
     assert.deepEqual(new Set(refused.map(errorCode)), new Set(['OUT_OF_STOCK']));
     for (const r of refused) assert.equal(r.status, 200);
