@@ -115,6 +115,8 @@ export async function startTestStack(
   const env: Record<string, string | undefined> = {
     DATABASE_URL: process.env['DATABASE_URL'],
     REDIS_URL: process.env['REDIS_URL'],
+    // A caller may size every subgraph's pool down (the bench smoke test does, running beside other stacks).
+    DATABASE_POOL_SIZE: process.env['DATABASE_POOL_SIZE'],
     NODE_ENV: 'test',
     LOG_LEVEL: process.env['MALL_TEST_LOG_LEVEL'] ?? 'error',
     HOST: '127.0.0.1',
