@@ -86,9 +86,10 @@ export function renderReadme(): void {
     'with one fetched and checked beforehand (the data the seed makes, identical across gateways): a different',
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
-    'The machine is shared (other work may run on it during a run; the run below saw a load average of 6–8 on',
-    'its 2 cores from other sessions): compare figures within one run, as ratios, not across runs. The run below',
-    'took 10 min 22 s in all (the payment script 104 s of it; its harness argument is now `--payments 100`).',
+    'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
+    'Scenarios 1 and 2 below were measured on a quiet machine (load average under 3, nothing else running);',
+    'each section names its own date and command. A full `npm run bench` took 10 min 22 s on a loaded machine',
+    '(the payment script 104 s of it; its harness argument is now `--payments 100`).',
     '',
   ];
   const direct = load<Compared>('direct');
