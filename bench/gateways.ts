@@ -302,17 +302,19 @@ export async function scenarioDirect(h: Harness) {
   }
 }
 
-/** ours / peer per query: rps (higher is better for ours) and p50, p99 (lower is better). */
+/** ours / peer for one query: rps (higher is better for ours) and p50, p99 (lower is better). */
+export interface Ratio {
+  readonly query: string;
+  readonly ours: string;
+  readonly peer: string;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly sequentialP50Added?: number;
+}
+
 function ratiosOf(rows: readonly Row[], ours: string, peer: RegExp) {
-  const out: {
-    query: string;
-    ours: string;
-    peer: string;
-    rps: number;
-    p50: number;
-    p99: number;
-    sequentialP50Added?: number;
-  }[] = [];
+  const out: Ratio[] = [];
   for (const row of rows) {
     if (!peer.test(row.target)) continue;
     const mine = rows.find((r) => r.query === row.query && r.target === ours)!;

@@ -4,7 +4,7 @@
  * (never after a smoke run); `node bench/report.ts` re-renders it alone.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Row } from './gateways.ts';
+import type { Ratio, Row } from './gateways.ts';
 import { BENCH_DIR } from './lib.ts';
 
 interface Saved<T> {
@@ -17,15 +17,7 @@ interface Compared {
   readonly connections: number;
   readonly timings: { warm: number; seconds: number; sequential: number; rounds: number };
   readonly rows: readonly Row[];
-  readonly ratios: readonly {
-    query: string;
-    ours: string;
-    peer: string;
-    rps: number;
-    p50: number;
-    p99: number;
-    sequentialP50Added?: number;
-  }[];
+  readonly ratios: readonly Ratio[];
 }
 
 function load<T>(name: string): Saved<T> | undefined {

@@ -143,8 +143,9 @@ const headerGetter: TextMapGetter<IncomingMessage['headers']> = {
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * The handler with a SERVER span around each request (continuing an incoming `traceparent`) when tracing is
- * on; the handler itself, untouched, when it is off. Decided once, when the server is created.
+ * The handler with a SERVER span around each request when tracing is on: it continues an incoming
+ * `traceparent` (from the router or a peer), or, at the public edge, starts a trace that only links it. The
+ * handler itself, untouched, when tracing is off. Decided once, when the server is created.
  */
 export function traceHttpServer(handler: Handler, options: { readonly publicEdge?: boolean } = {}): Handler {
   const active = tracer;
