@@ -51,6 +51,8 @@ const MAX_TOKEN_LENGTH = 4096;
 /** Verified tokens remembered (signature and claims; never the revocation check). Past it the oldest go. */
 const VERIFIED_CACHE_SIZE = 50_000;
 
+const CONFIRMED: Promise<void> = Promise.resolve();
+
 const Claims = z.object({
   sub: z.string().min(1).max(128),
   sid: z.string().min(1).max(128),
@@ -157,13 +159,37 @@ export class JwtVerifier {
     authorization: string | undefined,
     alongside?: (userId: string) => Promise<void>,
   ): Promise<Caller | null> {
-    if (authorization === undefined) return null;
+    const staged = await this.authenticateStaged(authorization, alongside);
+    await staged.confirmed;
+    return staged.caller;
+  }
+
+  /**
+   * As `authenticate`, in two steps: resolves once the signature and claims hold, with the caller they name
+   * and `confirmed`, which settles when the revocation lookup (and `alongside`) have: it rejects with the
+   * AuthFailure (or the Redis error) that `authenticate` would have thrown. Until it resolves the caller is
+   * only claimed: nothing may be done in its name (see the router's admission).
+   */
+  async authenticateStaged(
+    authorization: string | undefined,
+    alongside?: (userId: string) => Promise<void>,
+  ): Promise<{ caller: Caller | null; confirmed: Promise<void> }> {
+    if (authorization === undefined) return { caller: null, confirmed: CONFIRMED };
     const match = /^Bearer +([^\s]+)\s*$/i.exec(authorization);
     if (!match?.[1]) throw new AuthFailure('malformed', 'expected "Authorization: Bearer <token>"');
-    return this.verify(match[1], alongside);
+    return this.verifyStaged(match[1], alongside);
   }
 
   async verify(token: string, alongside?: (userId: string) => Promise<void>): Promise<Caller> {
+    const staged = await this.verifyStaged(token, alongside);
+    await staged.confirmed;
+    return staged.caller;
+  }
+
+  async verifyStaged(
+    token: string,
+    alongside?: (userId: string) => Promise<void>,
+  ): Promise<{ caller: Caller; confirmed: Promise<void> }> {
     if (token.length > MAX_TOKEN_LENGTH) throw new AuthFailure('malformed', 'token too long');
     let claims = this.#verified.get(token);
     if (claims && claims.exp * 1000 <= this.#now()) {
@@ -171,11 +197,22 @@ export class JwtVerifier {
       claims = undefined;
     }
     claims ??= await this.#verifySignature(token);
-    if (!alongside) return this.#checkRevocations(claims);
-    const [caller, side] = await Promise.allSettled([this.#checkRevocations(claims), alongside(claims.sub)]);
-    if (caller.status === 'rejected') throw caller.reason;
-    if (side.status === 'rejected') throw side.reason;
-    return caller.value;
+    const revocations = this.#checkRevocations(claims);
+    const confirmed = alongside
+      ? Promise.allSettled([revocations, alongside(claims.sub)]).then(([revoked, side]) => {
+          if (revoked.status === 'rejected') throw revoked.reason;
+          if (side.status === 'rejected') throw side.reason;
+        })
+      : revocations;
+    return {
+      caller: {
+        userId: claims.sub,
+        roles: claims.roles,
+        session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp },
+        issuedAt: claims.iat,
+      },
+      confirmed,
+    };
   }
 
   async #verifySignature(token: string): Promise<z.infer<typeof Claims>> {
@@ -207,7 +244,7 @@ export class JwtVerifier {
     return parsed.data;
   }
 
-  async #checkRevocations(claims: z.infer<typeof Claims>): Promise<Caller> {
+  async #checkRevocations(claims: z.infer<typeof Claims>): Promise<void> {
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
     let entries: (string | null)[];
     try {
@@ -231,12 +268,5 @@ export class JwtVerifier {
     // Written as "not after" so an unreadable value refuses rather than admits.
     if (revokedAt !== null && !(claims.iat > Number(revokedAt)))
       throw new AuthFailure('revoked', 'Access token revoked');
-
-    return {
-      userId: claims.sub,
-      roles: claims.roles,
-      session: { id: claims.sid, tokenId: claims.jti, expiresAt: claims.exp },
-      issuedAt: claims.iat,
-    };
   }
 }

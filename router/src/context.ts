@@ -26,6 +26,13 @@ export interface RouterContext {
   readonly logger: Logger;
   /** Fires when the request has used up its time; subgraph fetches still in flight are aborted. */
   readonly deadline: AbortSignal;
+  /**
+   * Settles once the caller is confirmed: the revocation lookup and the per-user limit passed (resolves), or
+   * not (rejects with the Rejection to answer). Until then `caller` is only what a validly signed token
+   * claims: the data sources wait for it before they sign anything in the caller's name, so no subgraph
+   * hears of a revoked token, and the HTTP server waits for it before it answers.
+   */
+  readonly confirmed: Promise<void>;
 }
 
 /** Shared with the subgraphs, which take the request id the router passes on. */
@@ -134,7 +141,7 @@ const asFormatted = (error: { message: string; extensions: Record<string, unknow
 export interface AdmissionDeps {
   readonly config: Config;
   readonly logger: Logger;
-  readonly verifier: Pick<JwtVerifier, 'authenticate'>;
+  readonly verifier: Pick<JwtVerifier, 'authenticateStaged'>;
   readonly limiter: Pick<RateLimiter, 'hit'>;
   readonly metrics: RouterMetrics;
 }
@@ -163,9 +170,24 @@ export function endRequest(context: Pick<RouterContext, 'deadline'>): void {
   clearTimeout(deadlineTimers.get(context.deadline));
 }
 
+/** Admits a request fully: the returned context's caller is confirmed (its `confirmed` has resolved). */
 export type Admit = (req: IncomingMessage, requestId: string, authorization?: string) => Promise<RouterContext>;
 
-export function createAdmission(deps: AdmissionDeps): Admit {
+/**
+ * Admits a request as far as the token's signature: the per-IP limit and the signature have passed, the
+ * revocation lookup and the per-user limit are still under way (`context.confirmed`). Lets the router parse,
+ * validate and plan the operation while Redis answers, instead of one after the other.
+ */
+export type AdmitStaged = (req: IncomingMessage, requestId: string) => Promise<RouterContext>;
+
+export interface Admission {
+  readonly admit: Admit;
+  readonly admitStaged: AdmitStaged;
+}
+
+const CONFIRMED: Promise<void> = Promise.resolve();
+
+export function createAdmission(deps: AdmissionDeps): Admission {
   const { config, logger, verifier, limiter, metrics } = deps;
   const trust = parseTrustProxy(configSection(config, routerConfig).trustProxy);
   // While Redis or auth's key set is away every request fails the same way: a line every few seconds is enough.
@@ -191,36 +213,52 @@ export function createAdmission(deps: AdmissionDeps): Admit {
     }
   };
 
-  const authenticate = async (authorization: string | undefined): Promise<Caller | null> => {
-    try {
-      // The per-user limit needs only the verified user id: it runs alongside the revocation lookup.
-      return await verifier.authenticate(authorization, (userId) =>
-        enforce('user', `user:${userId}`, config.rateLimit.userPerMinute),
-      );
-    } catch (err) {
-      if (err instanceof Rejection) throw err;
-      if (err instanceof AuthFailure) {
-        metrics.authFailures.inc({ reason: err.reason });
-        logger.debug({ reason: err.reason, detail: err.message }, 'access token refused');
-        const message = err.reason === 'expired' ? 'Access token expired' : 'Invalid access token';
-        throw new Rejection(401, asFormatted(unauthenticated(message)), {
-          'www-authenticate': 'Bearer error="invalid_token"',
-        });
-      }
-      // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
-      verifierLog((suppressed) => logger.warn({ err, suppressed }, 'cannot verify access tokens'));
-      throw new Rejection(503, asFormatted(unavailable()), {
-        'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+  /** The answer to a token that did not pass: the Rejection to throw (an unexpected error stays as it is). */
+  const refusal = (err: unknown): unknown => {
+    if (err instanceof Rejection) return err;
+    if (err instanceof AuthFailure) {
+      metrics.authFailures.inc({ reason: err.reason });
+      logger.debug({ reason: err.reason, detail: err.message }, 'access token refused');
+      const message = err.reason === 'expired' ? 'Access token expired' : 'Invalid access token';
+      return new Rejection(401, asFormatted(unauthenticated(message)), {
+        'www-authenticate': 'Bearer error="invalid_token"',
       });
     }
+    // Auth's key set or the denylist is out of reach: refuse for now rather than trust an unchecked token.
+    verifierLog((suppressed) => logger.warn({ err, suppressed }, 'cannot verify access tokens'));
+    return new Rejection(503, asFormatted(unavailable()), {
+      'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+    });
   };
 
-  return async (req, requestId, authorization = firstHeader(req.headers.authorization)) => {
+  const admitStaged = async (
+    req: IncomingMessage,
+    requestId: string,
+    authorization = firstHeader(req.headers.authorization),
+  ): Promise<RouterContext> => {
     stripInternalHeaders(req);
     const clientIp = clientIpOf(req.socket.remoteAddress, req.headers['x-forwarded-for'], trust);
     // Per IP before the token is checked, so a flood of bad tokens is throttled like any other flood.
     await enforce('ip', `ip:${rateLimitSubject(clientIp)}`, config.rateLimit.ipPerMinute);
-    const caller = await authenticate(authorization);
+    let staged: Awaited<ReturnType<typeof verifier.authenticateStaged>>;
+    try {
+      // The per-user limit needs only the verified user id: it runs alongside the revocation lookup.
+      staged = await verifier.authenticateStaged(authorization, (userId) =>
+        enforce('user', `user:${userId}`, config.rateLimit.userPerMinute),
+      );
+    } catch (err) {
+      throw refusal(err);
+    }
+    const { caller } = staged;
+    const confirmed =
+      staged.confirmed === CONFIRMED
+        ? CONFIRMED
+        : staged.confirmed.catch((err: unknown) => {
+            throw refusal(err);
+          });
+    // Whoever holds the context awaits `confirmed`; this keeps a refusal that lands before they do from
+    // counting as an unhandled rejection.
+    confirmed.catch(() => undefined);
     let requestLogger: Logger | undefined;
     return {
       requestId,
@@ -232,8 +270,22 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         return requestLogger;
       },
       deadline: requestDeadline(),
+      confirmed,
     };
   };
+
+  const admit: Admit = async (req, requestId, authorization) => {
+    const context = await admitStaged(req, requestId, authorization);
+    try {
+      await context.confirmed;
+    } catch (err) {
+      endRequest(context);
+      throw err;
+    }
+    return context;
+  };
+
+  return { admit, admitStaged: (req, requestId) => admitStaged(req, requestId) };
 }
 
 function firstHeader(value: string | readonly string[] | undefined): string | undefined {

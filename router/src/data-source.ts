@@ -1,6 +1,6 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { IDENTITY_HEADER, type IdentityTokens, REQUEST_ID_HEADER } from '@mall/platform';
-import { type GraphQLFormattedError, Kind, type OperationTypeNode } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, Kind, type OperationTypeNode } from 'graphql';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { RouterContext } from './context.ts';
 import { LIMITS } from './limits.ts';
@@ -32,6 +32,8 @@ function operationTypeOf(options: GraphQLDataSourceProcessOptions<RouterContext>
   const first = /^\s*(\w+|\{)/.exec(options.request.query ?? '')?.[1];
   return first === '{' || first === 'query' ? ('query' as OperationTypeNode) : 'unknown';
 }
+
+const unconfirmed = () => new GraphQLError('Invalid access token', { extensions: { code: 'UNAUTHENTICATED' } });
 
 /** Errors a subgraph may answer with HTTP 400 that are the client's doing (a variable its scalar refused). */
 const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT']);
@@ -124,6 +126,9 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
 
   async process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<SubgraphResponse> {
     const context = 'incomingRequestContext' in options ? options.context : undefined;
+    // Nothing goes out in the caller's name before the revocation lookup passed. A refusal surfaces as the
+    // public UNAUTHENTICATED here (never logged as ours); the HTTP server answers the refusal itself anyway.
+    if (context) await context.confirmed.catch(() => Promise.reject(unconfirmed()));
     const deadline = context?.deadline;
     if (deadline?.aborted)
       throw new Error(`request deadline passed before calling subgraph ${this.#name}`, { cause: deadline.reason });

@@ -46,7 +46,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   const { config, logger, redis } = deps;
   const registry = createMetricsRegistry('router');
   const metrics = createRouterMetrics(registry);
-  const admit = createAdmission({
+  const { admit, admitStaged } = createAdmission({
     config,
     logger,
     verifier: new JwtVerifier({
@@ -88,7 +88,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     config,
     logger,
     apollo,
-    admit,
+    admit: admitStaged,
     isStopping: () => stopping,
     routes: paymentProxy({
       paymentUrl: options.subgraphUrls?.['payment'] ?? config.subgraphs.payment.url,

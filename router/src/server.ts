@@ -26,7 +26,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
-import { type Admit, endRequest, Rejection, type RouterContext, requestIdFrom } from './context.ts';
+import { type AdmitStaged, endRequest, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
 import { redisQueryCache, trustedDocumentsPlugin, trustedQueryCache } from './persisted-queries.ts';
 
@@ -161,7 +161,7 @@ export interface RouterServerOptions {
   readonly config: Config;
   readonly logger: Logger;
   readonly apollo: ApolloServer<RouterContext>;
-  readonly admit: Admit;
+  readonly admit: AdmitStaged;
   readonly readiness: ReadinessChecks;
   readonly isStopping: () => boolean;
   /** Non-GraphQL paths served before `/graphql` (the payment webhook proxy); false when not theirs. */
@@ -174,7 +174,7 @@ export interface RouterServerOptions {
  * (`attachSubscriptions`), admitting `connection_init` through the same `admit`.
  */
 export function createRouterServer(options: RouterServerOptions): Server {
-  const { apollo, admit, logger } = options;
+  const { apollo, admit: admitStaged, logger } = options;
   const applyCors = corsHandler(options.config);
 
   const server = createServiceServer({
@@ -192,16 +192,27 @@ export function createRouterServer(options: RouterServerOptions): Server {
       }
       const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
       res.setHeader(REQUEST_ID_HEADER, requestId);
-      let context: RouterContext;
-      try {
-        context = await admit(req, requestId);
-      } catch (err) {
+      const refuse = (err: unknown) => {
         if (!(err instanceof Rejection)) throw err;
         sendJson(res, err.status, { errors: [err.error] }, { ...err.headers });
         return true;
-      }
+      };
+      let context: RouterContext;
       try {
-        await handleGraphQL(apollo, req, res, { bodyLimitBytes: LIMITS.bodyBytes, context: async () => context });
+        context = await admitStaged(req, requestId);
+      } catch (err) {
+        return refuse(err);
+      }
+      // The revocation lookup runs while the body is read and the operation parsed, validated and planned;
+      // nothing is answered (and no subgraph is called: the data sources wait too) until it has passed.
+      try {
+        await handleGraphQL(apollo, req, res, {
+          bodyLimitBytes: LIMITS.bodyBytes,
+          context: async () => context,
+          beforeAnswer: () => context.confirmed,
+        });
+      } catch (err) {
+        return refuse(err);
       } finally {
         endRequest(context);
       }

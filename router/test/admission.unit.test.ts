@@ -17,11 +17,13 @@ function request(headers: Record<string, string> = {}, remoteAddress = '127.0.0.
 
 function admission(options: {
   authenticate?: (authorization: string | undefined) => Promise<Caller | null>;
+  /** The revocation lookup's verdict on a token whose signature held (default: not revoked). */
+  revocation?: () => Promise<void>;
   hit?: (bucket: string, limit: number) => Promise<RateLimitDecision | null>;
   env?: Record<string, string>;
 }) {
   const buckets: string[] = [];
-  const admit = createAdmission({
+  const { admit, admitStaged } = createAdmission({
     config: loadConfig({
       NODE_ENV: 'test',
       RATE_LIMIT_IP_PER_MINUTE: '10',
@@ -30,11 +32,19 @@ function admission(options: {
     }),
     logger,
     verifier: {
-      // Like JwtVerifier: once the token holds, `alongside` (the user limit) runs for the caller's id.
-      authenticate: async (authorization, alongside) => {
+      // Like JwtVerifier: once the signature holds, the revocation lookup and `alongside` (the user limit)
+      // run for the caller's id, and `confirmed` settles when both have.
+      authenticateStaged: async (authorization, alongside) => {
         const who = await (options.authenticate ?? (async (a) => (a ? caller : null)))(authorization);
-        if (who && alongside) await alongside(who.userId);
-        return who;
+        if (!who) return { caller: null, confirmed: Promise.resolve() };
+        const checks = [options.revocation?.() ?? Promise.resolve(), alongside?.(who.userId) ?? Promise.resolve()];
+        return {
+          caller: who,
+          confirmed: Promise.allSettled(checks).then(([revoked, side]) => {
+            if (revoked?.status === 'rejected') throw revoked.reason;
+            if (side?.status === 'rejected') throw side.reason;
+          }),
+        };
       },
     },
     limiter: {
@@ -45,7 +55,7 @@ function admission(options: {
     },
     metrics: createRouterMetrics(new Registry()),
   });
-  return { admit, buckets };
+  return { admit, admitStaged, buckets };
 }
 
 const rejectedWith = (status: number, code: string) => (err: unknown) => {
@@ -123,5 +133,38 @@ describe('createAdmission', () => {
       },
     });
     assert.equal((await admit(request({ authorization: 'Bearer t' }), 'rid')).caller, caller);
+  });
+
+  it('staged: hands out the claimed caller at once and settles `confirmed` with the revocation verdict', async () => {
+    let revoke!: (err?: unknown) => void;
+    const verdict = new Promise<void>((resolve, reject) => {
+      revoke = (err) => (err ? reject(err) : resolve());
+    });
+    const { admitStaged, buckets } = admission({ revocation: () => verdict });
+    const context = await admitStaged(request({ authorization: 'Bearer t' }), 'rid');
+    // The caller is only claimed until the lookup answers: `confirmed` is still pending.
+    assert.equal(context.caller, caller);
+    const settled = await Promise.race([context.confirmed.then(() => 'settled'), Promise.resolve('pending')]);
+    assert.equal(settled, 'pending');
+    revoke(new AuthFailure('denylisted', 'Access token revoked'));
+    await assert.rejects(context.confirmed, rejectedWith(401, 'UNAUTHENTICATED'));
+    assert.deepEqual(buckets, ['ip:127.0.0.1/10', 'user:u-1/5']);
+  });
+
+  it('staged: the user limit refuses through `confirmed`; the full admit waits for it', async () => {
+    const over = admission({
+      hit: async (bucket, limit) =>
+        bucket.startsWith('user:')
+          ? { allowed: false, count: limit + 1, limit, retryAfterSeconds: 9 }
+          : { allowed: true, count: 1, limit, retryAfterSeconds: 60 },
+    });
+    const context = await over.admitStaged(request({ authorization: 'Bearer t' }), 'rid');
+    await assert.rejects(context.confirmed, rejectedWith(429, 'RATE_LIMITED'));
+    await assert.rejects(over.admit(request({ authorization: 'Bearer t' }), 'rid'), rejectedWith(429, 'RATE_LIMITED'));
+    const revoked = admission({ revocation: async () => Promise.reject(new AuthFailure('revoked')) });
+    await assert.rejects(
+      revoked.admit(request({ authorization: 'Bearer t' }), 'rid'),
+      rejectedWith(401, 'UNAUTHENTICATED'),
+    );
   });
 });

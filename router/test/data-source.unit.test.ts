@@ -13,7 +13,7 @@ import {
   type Role,
   type Session,
 } from '@mall/platform';
-import { parse } from 'graphql';
+import { type GraphQLError, parse } from 'graphql';
 import type { RouterContext } from '../src/context.ts';
 import { createSubgraphAgent, SignedDataSource } from '../src/data-source.ts';
 
@@ -83,6 +83,7 @@ const callerCtx = (userId: string | null, overrides: Partial<RouterContext> = {}
     caller: userId ? { userId, roles: ['CUSTOMER'] as Role[], session: session(`s-${userId}`) } : null,
     logger: undefined as never,
     deadline: AbortSignal.timeout(10_000),
+    confirmed: Promise.resolve(),
     ...overrides,
   }) as RouterContext;
 
@@ -130,6 +131,36 @@ describe('SignedDataSource', () => {
     assert.deepEqual(identity.roles, ['CUSTOMER']);
     assert.equal(identity.clientIp, '203.0.113.7');
     assert.deepEqual(identity.session, session('s-u1'));
+  });
+
+  test("sends nothing in the caller's name until the caller is confirmed; a refused caller reaches no subgraph", async () => {
+    const start = subgraph.received.length;
+    let confirm!: () => void;
+    const confirmed = new Promise<void>((resolve) => {
+      confirm = resolve;
+    });
+    const waiting = fetchOf(source(), callerCtx('u1', { confirmed }), QUERY, { id: '2' });
+    // A fetch answered in the meantime proves the data source had every chance to send the first one.
+    await fetchOf(source(), callerCtx('u2'), QUERY, { id: '3' });
+    assert.deepEqual(
+      subgraph.received.slice(start).map((r) => r.body.variables),
+      [{ id: '3' }],
+    );
+    confirm();
+    assert.deepEqual((await waiting).data, { echo: { id: '2' } });
+
+    const before = subgraph.received.length;
+    const refused = Promise.reject(new Error('revoked'));
+    refused.catch(() => undefined);
+    await assert.rejects(fetchOf(source(), callerCtx('u3', { confirmed: refused }), QUERY, { id: '4' }), (err) => {
+      assert.equal((err as GraphQLError).extensions['code'], 'UNAUTHENTICATED');
+      return true;
+    });
+    await fetchOf(source(), callerCtx('u2'), QUERY, { id: '5' });
+    assert.deepEqual(
+      subgraph.received.slice(before).map((r) => r.body.variables),
+      [{ id: '5' }],
+    );
   });
 
   test('identical queries of one caller in flight together reach the subgraph once; each gets its own copy', async () => {

@@ -61,7 +61,12 @@ export async function handleGraphQL<TContext extends BaseContext>(
   server: ApolloServer<TContext>,
   req: IncomingMessage,
   res: ServerResponse,
-  options: { bodyLimitBytes: number; context: () => Promise<TContext> },
+  options: {
+    bodyLimitBytes: number;
+    context: () => Promise<TContext>;
+    /** Awaited before anything is written; when it rejects nothing is, and the rejection is thrown. */
+    beforeAnswer?: () => Promise<void>;
+  },
 ): Promise<void> {
   let body: unknown;
   if (req.method === 'POST') {
@@ -71,6 +76,7 @@ export async function handleGraphQL<TContext extends BaseContext>(
       try {
         body = JSON.parse(raw.toString('utf8'));
       } catch {
+        await options.beforeAnswer?.();
         sendJson(res, 400, {
           errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }],
         });
@@ -90,5 +96,6 @@ export async function handleGraphQL<TContext extends BaseContext>(
     },
     context: options.context,
   });
+  await options.beforeAnswer?.();
   await writeApolloResponse(res, response);
 }
