@@ -273,10 +273,41 @@ async function compare(h: Harness, query: Query, targets: readonly Target[], wit
 const failuresOf = (runs: readonly LoadResult[]) => runs.flatMap((r) => (r.failures ? [r.failures] : []));
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+const FLOOR = 'floor: bare Node proxy';
+const FLOOR_REVOCATION = 'floor: bare Node proxy + revocation lookup';
+
+/**
+ * The floor of scenario 1 (`bench/procs/floor.ts`): a Node proxy that only passes the body through to the
+ * subgraph, without and with the one Redis round trip our router makes per request. The sequential time it
+ * adds over direct is what one more process hop costs on this machine, whatever the router does.
+ */
+async function startFloor(h: Harness, mode: 'plain' | 'revocation'): Promise<Target> {
+  const port = await freePort();
+  const child = startChild(`floor (${mode})`, 'bench/procs/floor.ts', {
+    args: [String(port), mode],
+    env: {
+      ...h.ready.env,
+      MALL_INTERNAL_SECRET: h.ready.internalSecret,
+      BENCH_FLOOR_SUBGRAPHS: JSON.stringify(h.ready.subgraphUrls),
+      BENCH_FLOOR_USER: h.ready.seed.userId,
+    },
+  });
+  await child.next('ready');
+  return {
+    name: mode === 'plain' ? FLOOR : FLOOR_REVOCATION,
+    child,
+    request: (query) => ({ url: `http://127.0.0.1:${port}/${query.subgraph}`, headers: {} }),
+  };
+}
+
 /** Scenario 1: our router vs the subgraph itself, called with the identity token our router would send. */
 export async function scenarioDirect(h: Harness) {
   const supergraph = writeSupergraph(h);
   const routers = await Promise.all([startOurRouter(h, supergraph), startOurRouter(h, supergraph, { dedupe: false })]);
+  const floors = await Promise.all([startFloor(h, 'plain'), startFloor(h, 'revocation')]).catch(async (err) => {
+    await Promise.all(routers.map((r) => r.child?.stop()));
+    throw err;
+  });
   const sign = identities(h);
   try {
     const q = queries(h);
@@ -289,16 +320,16 @@ export async function scenarioDirect(h: Harness) {
           headers: { [IDENTITY_HEADER]: sign()[query.subgraph!]! },
         }),
       };
-      rows.push(...(await compare(h, query, [...routers, direct], true)));
+      rows.push(...(await compare(h, query, [...routers, ...floors, direct], true)));
     }
     return {
       connections: CONNECTIONS,
       timings: timings(h.smoke),
       rows,
-      ratios: [...ratiosOf(rows, OURS, /^direct/), ...ratiosOf(rows, OURS_NO_DEDUPE, /^direct/)],
+      ratios: [OURS, OURS_NO_DEDUPE, FLOOR, FLOOR_REVOCATION].flatMap((ours) => ratiosOf(rows, ours, /^direct/)),
     };
   } finally {
-    await Promise.all(routers.map((r) => r.child?.stop()));
+    await Promise.all([...routers, ...floors].map((r) => r.child?.stop()));
   }
 }
 

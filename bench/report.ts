@@ -91,6 +91,10 @@ export function renderReadme(): void {
     'and off) and straight to the subgraph that answers it, with the identity token our router would sign for',
     'that caller. With dedupe on, 32 connections of one caller asking one thing collapse into fewer subgraph',
     'fetches, so the router can out-serve the subgraph itself; the dedupe-off row is the per-request overhead.',
+    'The two floor rows (`bench/procs/floor.ts`) are what any Node router pays here before doing anything: a',
+    'bare node:http proxy passing the body through to the subgraph on an undici keep-alive pool, and the same',
+    'with the one Redis round trip our router makes per request to check revocations. Their sequential p50 over',
+    'direct is the cost of one more process hop on this machine, the floor under any router’s added latency.',
     '',
   );
   lines.push(...(direct ? gatewayTable(direct, true) : ['Not run yet.', '']));
