@@ -12,7 +12,7 @@
  * TRUST_PROXY=loopback) and every per-IP limit (the router's, the sale's) applies per buyer at its production
  * default, as it would to a crowd of distinct addresses.
  */
-import { Pool } from 'undici';
+import { Client } from 'undici';
 import { TokenMint } from '../../subgraphs/flashsale/test/helpers.ts';
 import type { Message } from '../lib.ts';
 
@@ -23,8 +23,9 @@ export interface BuyOperation {
 }
 
 interface Prepared {
-  readonly bodies: string[];
-  readonly headers: Record<string, string>[];
+  readonly bodies: Buffer[];
+  /** Flat name, value lists: what undici sends as they are. */
+  readonly headers: string[][];
 }
 
 export interface Outcome {
@@ -73,22 +74,27 @@ export async function prepare(message: Message): Promise<Message> {
   };
   if (count > 65_536) throw new Error('at most 65,536 buyers a run (one address each in 10.<run>.0.0/16)');
   mint ??= new TokenMint(accessTokenKey);
-  const bodies: string[] = [];
-  const headers: Record<string, string>[] = [];
+  const bodies: Buffer[] = [];
+  const headers: string[][] = [];
   for (let i = 0; i < count; i++) {
     const buyer = await mint.buyer();
     bodies.push(
-      JSON.stringify({
-        operationName: operation.operationName,
-        variables: { input: { flashSaleId: saleId, idempotencyKey: `bench-${tag}-${buyer.id}` } },
-        extensions: { persistedQuery: { version: 1, sha256Hash: operation.sha256Hash } },
-      }),
+      Buffer.from(
+        JSON.stringify({
+          operationName: operation.operationName,
+          variables: { input: { flashSaleId: saleId, idempotencyKey: `bench-${tag}-${buyer.id}` } },
+          extensions: { persistedQuery: { version: 1, sha256Hash: operation.sha256Hash } },
+        }),
+      ),
     );
-    headers.push({
-      'content-type': 'application/json',
-      authorization: `Bearer ${buyer.token}`,
-      'x-forwarded-for': addressOf(run, i),
-    });
+    headers.push([
+      'content-type',
+      'application/json',
+      'authorization',
+      `Bearer ${buyer.token}`,
+      'x-forwarded-for',
+      addressOf(run, i),
+    ]);
   }
   prepared.set(tag, { bodies, headers });
   return { type: 'flashsale:prepare', count };
@@ -98,22 +104,95 @@ export async function prepare(message: Message): Promise<Message> {
 // resent once with the same body: the same idempotency key makes a repeat answer the first purchase again.
 const RESENDABLE = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
-async function buyOnce(pool: Pool, path: string, body: string, headers: Record<string, string>, count: () => void) {
+/**
+ * `connections` keep-alive connections to the router, each one request at a time, handed out first come first
+ * served; a buy waits here for a free one (and that wait is part of its latency). undici's Pool does the same,
+ * but looks for a free connection by scanning all of them on every request, which at 1,000 connections was a
+ * visible part of this client's CPU; and its `request()` API wraps every answer in a stream.
+ */
+class Connections {
+  readonly #all: Client[];
+  readonly #idle: Client[];
+  readonly #waiting: ((client: Client) => void)[] = [];
+  #head = 0;
+
+  constructor(origin: string, connections: number) {
+    this.#all = Array.from(
+      { length: connections },
+      () =>
+        new Client(origin, {
+          pipelining: 1,
+          // Reuse a socket only well inside the router's 5 s keep-alive window.
+          keepAliveTimeout: 2_000,
+          keepAliveTimeoutThreshold: 3_000,
+          connect: { timeout: 60_000 },
+          // The router's own time-outs (15 s per operation, 30 s to receive a request) are what is measured.
+          headersTimeout: 120_000,
+          bodyTimeout: 120_000,
+        }),
+    );
+    this.#idle = [...this.#all];
+  }
+
+  acquire(): Client | Promise<Client> {
+    return this.#idle.pop() ?? new Promise<Client>((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(client: Client): void {
+    if (this.#head < this.#waiting.length) {
+      const next = this.#waiting[this.#head]!;
+      this.#waiting[this.#head++] = undefined as never;
+      next(client);
+    } else this.#idle.push(client);
+  }
+
+  close(): Promise<unknown> {
+    return Promise.all(this.#all.map((c) => c.close()));
+  }
+}
+
+/** One POST at the dispatcher level: the status and the body as text, nothing else parsed. */
+function post(client: Client, path: string, headers: string[], body: Buffer) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    let status = 0;
+    const chunks: Buffer[] = [];
+    client.dispatch(
+      { path, method: 'POST', headers, body },
+      {
+        onRequestStart() {},
+        onResponseStart(_, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          resolve({ status, text: (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString() });
+        },
+        onResponseError(_, error) {
+          reject(error);
+        },
+      },
+    );
+  });
+}
+
+async function buyOnce(pool: Connections, path: string, body: Buffer, headers: string[], count: () => void) {
   for (let attempt = 1; ; attempt++) {
+    const client = await pool.acquire();
     try {
-      const response = await pool.request({ path, method: 'POST', headers, body });
-      const text = await response.body.text();
+      const response = await post(client, path, headers, body);
       let parsed: { data?: { buyFlashSale?: { status: string; reason: string | null } }; errors?: unknown[] };
       try {
-        parsed = JSON.parse(text);
+        parsed = JSON.parse(response.text);
       } catch {
-        return `error HTTP ${response.statusCode} (not GraphQL)`;
+        return `error HTTP ${response.status} (not GraphQL)`;
       }
       const purchase = parsed.data?.buyFlashSale;
       if (purchase) return purchase.reason ? `${purchase.status} ${purchase.reason}` : purchase.status;
       const first = parsed.errors?.[0] as { extensions?: { code?: unknown } } | undefined;
       const code = first?.extensions?.code;
-      return `error ${typeof code === 'string' ? code : `HTTP ${response.statusCode}`}`;
+      return `error ${typeof code === 'string' ? code : `HTTP ${response.status}`}`;
     } catch (error) {
       const code = (error as { code?: string }).code ?? (error as Error).name;
       if (attempt === 1 && RESENDABLE.has(code)) {
@@ -121,22 +200,10 @@ async function buyOnce(pool: Pool, path: string, body: string, headers: Record<s
         continue;
       }
       return `error ${code}`;
+    } finally {
+      pool.release(client);
     }
   }
-}
-
-function poolFor(url: URL, connections: number): Pool {
-  return new Pool(url.origin, {
-    connections,
-    pipelining: 1,
-    // Reuse a socket only well inside the router's 5 s keep-alive window.
-    keepAliveTimeout: 2_000,
-    keepAliveTimeoutThreshold: 3_000,
-    connect: { timeout: 60_000 },
-    // The router's own time-outs (15 s per operation, 30 s to receive a request) are what is measured.
-    headersTimeout: 120_000,
-    bodyTimeout: 120_000,
-  });
 }
 
 function summarise(
@@ -182,7 +249,7 @@ export async function openLoop(message: Message): Promise<CrowdResult> {
   };
   const { bodies, headers } = take(tag);
   const target = new URL(url);
-  const pool = poolFor(target, connections);
+  const pool = new Connections(target.origin, connections);
   let resent = 0;
   const counted = () => resent++;
   const intervalMs = 1000 / rate;
@@ -220,7 +287,7 @@ export async function closedLoop(message: Message): Promise<CrowdResult> {
   const { tag, url, connections } = message as Message & { tag: string; url: string; connections: number };
   const { bodies, headers } = take(tag);
   const target = new URL(url);
-  const pool = poolFor(target, connections);
+  const pool = new Connections(target.origin, connections);
   let resent = 0;
   const counted = () => resent++;
   const outcomes: Outcome[] = [];
