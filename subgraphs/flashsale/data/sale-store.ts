@@ -203,6 +203,12 @@ export class SaleStore {
     return { kind: kind === 'REPLAY' ? 'replay' : 'new', record: parseRecord(detail) };
   }
 
+  /** The first answer recorded for the attempt's key (null: none, the script has not run for it). */
+  async answerOf(attempt: Pick<BuyAttempt, 'saleId' | 'userId' | 'idempotencyKey'>): Promise<KeyRecord | null> {
+    const text = await this.#redis.hget(keysOf(attempt.saleId)[2], keyField(attempt.userId, attempt.idempotencyKey));
+    return text === null ? null : parseRecord(text);
+  }
+
   /** Loads the sale from the database's numbers, unless another instance just did. */
   async load(saleId: bigint, snapshot: SaleSnapshot): Promise<void> {
     const expireAt = Math.ceil(snapshot.endsAt.getTime() / 1000) + KEEP_AFTER_END_SECONDS;
