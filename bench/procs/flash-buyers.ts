@@ -14,7 +14,7 @@
  */
 import { Client } from 'undici';
 import { TokenMint } from '../../subgraphs/flashsale/test/helpers.ts';
-import type { Message } from '../lib.ts';
+import { type Message, percentile } from '../lib.ts';
 
 /** The contract's BuyFlashSale, sent by its trusted-document id (`extensions.persistedQuery`), as a production client does. */
 export interface BuyOperation {
@@ -42,6 +42,8 @@ export interface CrowdFigures {
   readonly p90: number;
   readonly p99: number;
   readonly max: number;
+  /** p50 and p99 by answer: a grant (PENDING) waits for its database write, a rejection does not. */
+  readonly latencyByAnswer: Record<string, { readonly p50: number; readonly p99: number }>;
   /** First send to last answer. */
   readonly wallMs: number;
   /** Answers per second of wall time. */
@@ -214,16 +216,27 @@ function summarise(
   extra: { resent: number; maxSendLagMs: number },
 ): CrowdFigures {
   const sorted = outcomes.map((o) => o.latencyMs).sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  const at = (p: number) => percentile(sorted, p);
   const answers: Record<string, number> = {};
-  for (const o of outcomes) answers[o.answer] = (answers[o.answer] ?? 0) + 1;
+  const byAnswer = new Map<string, number[]>();
+  for (const o of outcomes) {
+    answers[o.answer] = (answers[o.answer] ?? 0) + 1;
+    byAnswer.set(o.answer, [...(byAnswer.get(o.answer) ?? []), o.latencyMs]);
+  }
+  const latencyByAnswer = Object.fromEntries(
+    [...byAnswer].map(([answer, xs]) => {
+      xs.sort((a, b) => a - b);
+      return [answer, { p50: percentile(xs, 50), p99: percentile(xs, 99) }];
+    }),
+  );
   return {
     sent: outcomes.length,
     answers,
-    p50: at(50) ?? Number.NaN,
-    p90: at(90) ?? Number.NaN,
-    p99: at(99) ?? Number.NaN,
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
     max: sorted.at(-1) ?? Number.NaN,
+    latencyByAnswer,
     wallMs,
     answeredPerSecond: (outcomes.length / wallMs) * 1000,
     startedAtEpochMs,
