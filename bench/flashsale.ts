@@ -5,7 +5,7 @@
  *     (no coordinated omission). 100 units.
  *  2. closed loop: 1,000 connections, each buying as soon as its last answer came, 10,000 buyers, 100 units.
  * For each: answers by status, latency p50/p99, exactly `units` orders made, and the time until every granted
- * purchase is settled (CONFIRMED with its order). Results in bench/results/flashsale.md.
+ * purchase is settled (CONFIRMED with its order). Results in bench/results/flashsale-one-process.md (the harness's `npm run bench -- flashsale` is the multi-process figure).
  *   node bench/flashsale.ts [--rate 2000] [--seconds 5] [--connections 1000] [--buyers 10000] [--units 100]
  */
 import { writeFileSync } from 'node:fs';
@@ -258,7 +258,7 @@ buys sent again once, with the same idempotency key, after the connection was re
 
 ${table}
 `;
-  writeFileSync(resultFile('flashsale.md'), report);
+  writeFileSync(resultFile('flashsale-one-process.md'), report);
   process.stdout.write(`${report}\n`);
 } finally {
   await saleDb.$disconnect();

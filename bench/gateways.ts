@@ -109,7 +109,7 @@ export function queries(h: Harness): Record<string, Query> {
 }
 
 /** A gateway (or a subgraph called directly) as the load generator sees it. */
-interface Target {
+export interface Target {
   readonly name: string;
   /** The URL and headers of a request; the headers are asked for anew each run (identity tokens expire). */
   request(query: Query): { url: string; headers: Record<string, string> };
@@ -129,7 +129,7 @@ function identities(h: Harness) {
 }
 
 /** The checked-in supergraph with this run's subgraph URLs, for every gateway alike. */
-function writeSupergraph(h: Harness): string {
+export function writeSupergraph(h: Harness): string {
   let sdl = readFileSync(new URL('../schema/supergraph.graphql', BENCH_DIR), 'utf8');
   for (const [name, url] of Object.entries(h.ready.subgraphUrls))
     sdl = sdl.replace(new RegExp(`(@join__graph\\(name: "${name}", url: ")[^"]*`), `$1${url}`);
@@ -138,11 +138,20 @@ function writeSupergraph(h: Harness): string {
   return file;
 }
 
-/** Our router as production starts it (`node router/src/index.ts`), rate limits off, in its own process. */
-async function startOurRouter(
+/**
+ * Our router as production starts it (`node router/src/index.ts`), in its own process: rate limits off (these
+ * scenarios are one caller on one address), or at their production defaults (`limits: 'production'`, for a
+ * crowd of callers whose addresses come in X-Forwarded-For); `env` adds settings (TRUSTED_DOCUMENTS…).
+ */
+export async function startOurRouter(
   h: Harness,
   supergraph: string,
-  options: { execArgv?: readonly string[]; dedupe?: boolean } = {},
+  options: {
+    execArgv?: readonly string[];
+    dedupe?: boolean;
+    limits?: 'off' | 'production';
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Target> {
   const port = await freePort();
   const dedupe = options.dedupe ?? true;
@@ -160,12 +169,12 @@ async function startOurRouter(
       METRICS_EPHEMERAL_PORTS: 'true',
       SHUTDOWN_DRAIN_MS: '0',
       LOG_LEVEL: 'warn',
-      RATE_LIMIT_IP_PER_MINUTE: '0',
-      RATE_LIMIT_USER_PER_MINUTE: '0',
+      ...(options.limits === 'production' ? {} : { RATE_LIMIT_IP_PER_MINUTE: '0', RATE_LIMIT_USER_PER_MINUTE: '0' }),
       SUPERGRAPH_PATH: supergraph,
       ...Object.fromEntries(
         Object.entries(h.ready.subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_URL`, url]),
       ),
+      ...options.env,
     },
   });
   const url = `http://127.0.0.1:${port}/graphql`;

@@ -346,6 +346,8 @@ export interface StackReady extends Message {
   /** Enough environment for another process to join the stack (Redis, Kafka, databases, data directory). */
   readonly env: Record<string, string>;
   readonly seed: { readonly userId: string; readonly token: string; readonly productIds: readonly string[] };
+  /** The private key (PKCS#8 PEM) the stack's auth signs access tokens with: the load generator mints buyers with it. */
+  readonly accessTokenKey: string;
 }
 
 /** The processes every harness scenario shares: the subgraphs (one child) and the load generator (another). */

@@ -4,6 +4,7 @@
  * (never after a smoke run); `node bench/report.ts` re-renders it alone.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type FlashSaleRow, type FlashSaleSizes, flashSaleTable } from './flashsale-harness.ts';
 import type { Ratio, Row } from './gateways.ts';
 import { BENCH_DIR } from './lib.ts';
 
@@ -67,9 +68,10 @@ export function renderReadme(): void {
     '',
     '```',
     'npm run bench                       # every scenario, about 10 minutes on 2 cores',
-    'npm run bench -- gateways           # one scenario (direct, gateways, queries, profile, product, checkout, payment, flashsale, subscriptions)',
+    'npm run bench -- gateways           # one scenario (direct, gateways, queries, profile, flashsale, flashsale-profile, product, checkout, payment, subscriptions)',
     'npm run bench -- --smoke            # each scenario for about a second: what `npm test` runs (bench/test/smoke.test.ts)',
     'npm run bench -- profile            # scenario 2 on our router under node --cpu-prof → bench/profiles/',
+    'npm run bench -- flashsale-profile  # scenario 5 under CPU profiles of router, stack and load generator → bench/profiles/',
     '```',
     '',
     'Processes: the subgraphs (all eight, real Postgres, Redis and the embedded broker, seeded) run in one child',
@@ -187,7 +189,7 @@ export function renderReadme(): void {
     '',
   );
   lines.push('| scenario | report | arguments | seconds | exit |', '| --- | --- | --- | ---: | ---: |');
-  for (const name of ['product', 'checkout', 'payment', 'flashsale', 'subscriptions']) {
+  for (const name of ['product', 'checkout', 'payment', 'subscriptions']) {
     const saved = load<{ exitCode: number; args: string[]; seconds: number; report: string }>(name);
     lines.push(
       saved
@@ -197,9 +199,36 @@ export function renderReadme(): void {
   }
   lines.push(
     '',
-    'Older one-off reports: [graphql](results/graphql.md), [kafka](results/kafka.md), [faults](results/faults.md), [startup](results/startup.md).',
+    'Older one-off reports: [graphql](results/graphql.md), [kafka](results/kafka.md), [faults](results/faults.md), [startup](results/startup.md), [flash sale with every service and the client in one process](results/flashsale-one-process.md) (`npm run bench:flashsale`).',
     '',
   );
+  const flashsale = load<{ sizes: FlashSaleSizes; setup: string; loadAverage: number[]; rows: FlashSaleRow[] }>(
+    'flashsale',
+  );
+  lines.push('## 5. Flash sale through the router', '');
+  lines.push(
+    'A crowd buying one sale (`buyFlashSale`, the contract’s BuyFlashSale sent by its trusted-document id), every',
+    'part in its own process: the subgraphs in the stack child, our router as production starts it, the buyers in',
+    'the load generator (`bench/flashsale-harness.ts`, `bench/procs/flash-buyers.ts`). Each buyer is a distinct user',
+    'with its own access token, idempotency key and client address; all come from 127.0.0.1, so the address goes in',
+    'X-Forwarded-For as a load balancer sets it, the router trusts that hop (TRUST_PROXY=loopback, its default) and',
+    'every per-IP limit applies per buyer at its production default. Open loop: arrivals at a fixed rate, latency',
+    'from the scheduled send time. Each run is a fresh sale and fails the scenario unless it ends with exactly',
+    '`units` orders and no purchase PENDING; "settled after" runs from the first send until then. CPU/buy is each',
+    'process’s own CPU (/proc, 10 ms ticks) over the answering window ÷ buys.',
+    '',
+  );
+  if (flashsale) {
+    lines.push(
+      measuredWith(flashsale),
+      `Setup: ${flashsale.result.setup}. Load average at the end: ${flashsale.result.loadAverage.join(' / ')}.`,
+      '',
+      ...flashSaleTable(flashsale.result.rows),
+      '',
+      'Analysis and before/after: [results/flashsale.md](results/flashsale.md).',
+      '',
+    );
+  } else lines.push('Not run yet.', '');
   writeFileSync(new URL('README.md', BENCH_DIR), lines.join('\n'));
 }
 

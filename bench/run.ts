@@ -6,10 +6,13 @@
  *   gateways  scenario 2: our router vs Apollo Gateway vs Hive Gateway (defaults, and dedupe off)
  *   profile   scenario 2's load on our router under node --cpu-prof (bench/profiles/)
  *   queries   scenario 3: SQL statements per request of cross-subgraph lists, for list sizes 5, 20, 50
- *   product, checkout, payment, flashsale, subscriptions   scenario 4: the older scenario scripts
+ *   flashsale scenario 5: a flash-sale crowd through our router, open loop and closed loop (bench/flashsale-harness.ts)
+ *   flashsale-profile   scenario 5 under CPU profiles of the router, the stack and the load generator
+ *   product, checkout, payment, subscriptions   scenario 4: the older scenario scripts
  * JSON results go to bench/results/<scenario>.json and the tables into bench/README.md.
  */
 import { parseArgs } from 'node:util';
+import { scenarioFlashSale, scenarioFlashSaleProfile } from './flashsale-harness.ts';
 import { scenarioDirect, scenarioGateways, scenarioProfile } from './gateways.ts';
 import { type Harness, resultFile, startHarness, writeResult } from './lib.ts';
 import { scenarioQueries } from './queries.ts';
@@ -21,8 +24,10 @@ const HARNESS_SCENARIOS = {
   gateways: scenarioGateways,
   queries: scenarioQueries,
   profile: scenarioProfile,
+  flashsale: scenarioFlashSale,
+  'flashsale-profile': scenarioFlashSaleProfile,
 } as const satisfies Record<string, (h: Harness) => Promise<unknown>>;
-const ALL = ['direct', 'gateways', 'queries', ...Object.keys(SCRIPTS)];
+const ALL = ['direct', 'gateways', 'queries', 'flashsale', ...Object.keys(SCRIPTS)];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

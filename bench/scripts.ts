@@ -1,5 +1,5 @@
 /**
- * Scenario 4: the older scenario scripts (catalog, checkout, payment, flash sale, subscriptions), each in its
+ * Scenario 4: the older scenario scripts (catalog, checkout, payment, subscriptions), each in its
  * own process as before, started from the harness with the arguments of a full run (sized so the whole
  * `npm run bench` stays near 10 minutes) or of a smoke run. Each writes its markdown report itself
  * (bench/results/<name>.md, or BENCH_RESULTS_DIR); the harness records how it ended.
@@ -14,10 +14,6 @@ export const SCRIPTS: Record<
   product: { full: ['--products', '1000', '--requests', '200'], smoke: ['--products', '50', '--requests', '20'] },
   checkout: { full: ['--users', '20', '--orders', '200'], smoke: ['--users', '4', '--orders', '10'] },
   payment: { full: ['--payments', '100'], smoke: ['--payments', '10'] },
-  flashsale: {
-    full: ['--rate', '500', '--seconds', '2', '--connections', '100', '--buyers', '1000'],
-    smoke: ['--rate', '50', '--seconds', '1', '--connections', '20', '--buyers', '100', '--units', '10'],
-  },
   subscriptions: { full: ['--subscriptions', '200'], smoke: ['--subscriptions', '10'], execArgv: ['--expose-gc'] },
 };
 

@@ -2,11 +2,14 @@
  * The load generator, in its own process so it never shares an event loop with a gateway under test. The
  * harness sends jobs over IPC: `autocannon` (N connections for a duration, every body compared with the
  * expected one) or `sequential` (one client, one request after another, timed with performance.now(): finer
- * than autocannon's whole-millisecond histogram, which matters for a 1–2 ms round trip).
+ * than autocannon's whole-millisecond histogram, which matters for a 1–2 ms round trip); and the flash-sale
+ * crowd's jobs (bench/procs/flash-buyers.ts).
  */
 import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
 import { type LoadRequest, type LoadResult, type Message, percentile, serveParent } from '../lib.ts';
+import { closedLoop, openLoop, prepare } from './flash-buyers.ts';
+import { selfProfiler } from './self-profile.ts';
 
 interface Job extends Message {
   readonly request: LoadRequest;
@@ -106,8 +109,18 @@ async function sequential(job: Job): Promise<LoadResult> {
   };
 }
 
+const profiler = selfProfiler('loadgen');
+const FLASHSALE: Record<string, (message: Message) => Promise<Message>> = {
+  'flashsale:prepare': prepare,
+  'flashsale:open': openLoop,
+  'flashsale:closed': closedLoop,
+};
+
 serveParent(async (message) => {
   if (message.type === 'stop') process.exit(0);
+  const flashsale = FLASHSALE[message.type];
+  if (flashsale) return flashsale(message);
+  if (message.type.startsWith('profile:')) return profiler(message);
   const job = message as Job;
   const result = message.type === 'sequential' ? await sequential(job) : await cannon(job);
   return { type: 'result', ...result };

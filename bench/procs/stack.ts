@@ -3,18 +3,25 @@
  * (`startTestStack`: its own databases and keys, removed on stop). Seeds what the benchmark queries read: a
  * shopper who is also a merchant (so `merchant { name }` on their products is theirs to read), 60 products,
  * three orders and a cart with lines. Answers the harness over IPC: `ready` with everything another process
- * needs to join the stack, and `count` with the SQL statements every subgraph ran since the last `count`.
+ * needs to join the stack (auth's signing key among it, so the load generator can mint buyers' access tokens),
+ * `count` with the SQL statements every subgraph ran since the last `count`, the flash-sale scenario's
+ * `flashsale:sale` and `flashsale:settled` (bench/flashsale-harness.ts), and `profile:start` / `profile:stop`.
  */
 import { randomBytes } from 'node:crypto';
 import type { SubgraphName } from '@mall/platform';
 import { startTestStack } from '@mall/stack/testing';
+import { generatePrivateKeyPem } from '../../subgraphs/auth/data/signing-keys.ts';
 import { type Message, serveParent } from '../lib.ts';
+import { flashSaleDesk } from './flashsale-desk.ts';
+import { selfProfiler } from './self-profile.ts';
 
 const internalSecret = process.env['MALL_INTERNAL_SECRET'] ?? randomBytes(32).toString('base64url');
+const accessTokenKey = process.env['AUTH_JWT_PRIVATE_KEY'] ?? generatePrivateKeyPem();
 const statements: { subgraph: string; query: string }[] = [];
 const stack = await startTestStack({
   env: {
     MALL_INTERNAL_SECRET: internalSecret,
+    AUTH_JWT_PRIVATE_KEY: accessTokenKey,
     RATE_LIMIT_IP_PER_MINUTE: '0',
     RATE_LIMIT_USER_PER_MINUTE: '0',
     LOG_LEVEL: 'error',
@@ -96,17 +103,22 @@ async function seed(productCount: number) {
 }
 
 const seeded = await seed(Number(process.env['BENCH_PRODUCTS'] ?? 60));
+const flashSales = flashSaleDesk(stack);
+const profiler = selfProfiler('stack');
 serveParent(async (message: Message) => {
   if (message.type === 'count') {
     return { type: 'count', statements: statements.splice(0) };
   }
-  return undefined;
+  return (await flashSales(message)) ?? (await profiler(message));
 });
 process.on('SIGTERM', () => {
-  stack.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
+  flashSales
+    .close()
+    .then(() => stack.close())
+    .then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
 });
 const { config } = stack;
 process.send?.({
@@ -124,4 +136,5 @@ process.send?.({
     MALL_DATA_DIR: config.dataDir,
   },
   seed: seeded,
+  accessTokenKey,
 });

@@ -17,7 +17,7 @@ import {
 import { money } from '@mall/platform/money';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductClient } from './data/product-client.ts';
-import type { KeyRecord, SaleStore } from './data/sale-store.ts';
+import type { BuyAttempt, BuyOutcome, KeyRecord, SaleStore } from './data/sale-store.ts';
 import * as sales from './data/sales.ts';
 import { type FlashSale, type Purchase, parseBuyRequest, parseNewFlashSale, windowAt } from './domain/sale.ts';
 import * as events from './events/producers.ts';
@@ -152,11 +152,11 @@ export class FlashSaleService {
       purchaseId,
       clientIp: scope.identity.clientIp,
     };
-    let outcome = await this.#store.buy({ ...attempt, now: this.#now() });
+    let outcome = await this.#scriptOnce({ ...attempt, now: this.#now() });
     // Missing: never loaded, flushed, or dropped by a grant the database refused meanwhile; reload and retry.
     for (let reloads = 0; outcome.kind === 'missing' && reloads < 3; reloads++) {
       await this.rebuild(sale.id);
-      outcome = await this.#store.buy({ ...attempt, now: this.#now() });
+      outcome = await this.#scriptOnce({ ...attempt, now: this.#now() });
     }
     if (outcome.kind === 'missing') throw unavailable('The sale is being loaded; retry shortly');
     if (outcome.kind === 'rate_limited') throw rateLimited(outcome.retryAfterSeconds);
@@ -166,7 +166,13 @@ export class FlashSaleService {
       if (record.quantity !== request.quantity)
         throw conflict('This idempotency key was already used with a different input', { field: 'idempotencyKey' });
       if (record.status === 'REJECTED') return { ...view, ...record, status: 'REJECTED' };
-      return (await sales.findPurchase(this.#prisma, record.id)) ?? { ...view, ...record, status: 'PENDING' };
+      const recorded = await sales.findPurchase(this.#prisma, record.id);
+      if (recorded) return recorded;
+      // Granted in Redis and never recorded: the buy that won the unit stopped between the script and the
+      // database (its Redis reply came too late, or its instance went away). Answering PENDING from Redis alone
+      // would leave the buyer PENDING for ever with no order and the unit lost to the sale, so the grant is
+      // recorded now. Safe if that buy is still in flight: the purchase's unique key lets one of them record it.
+      return this.#recordGrant(scope, sale, { ...view, ...record, status: 'PENDING' }, request, { replay: true });
     }
     if (record.status === 'REJECTED') {
       const rejected: Purchase = { ...view, ...record, status: 'REJECTED' };
@@ -178,11 +184,29 @@ export class FlashSaleService {
     return this.#recordGrant(scope, sale, { ...view, ...record, status: 'PENDING' }, request);
   }
 
+  /**
+   * The buy script, once. When the call fails (under overload, mostly the client's command time-out), the
+   * script may still have run: Redis runs a connection's commands in order, so one look at the caller's key
+   * afterwards says whether it did. If it did, its outcome stands, as if the reply had come in time; a grant is
+   * then recorded rather than left taken in Redis and never sold. Else the failure is the caller's answer
+   * (UNAVAILABLE: a retry with the same key is safe, and finds a late grant through the replay path).
+   */
+  async #scriptOnce(attempt: BuyAttempt): Promise<BuyOutcome> {
+    try {
+      return await this.#store.buy(attempt);
+    } catch (error) {
+      const record = await this.#store.answerOf(attempt).catch(() => null);
+      if (!record) throw error;
+      return { kind: record.id === attempt.purchaseId ? 'new' : 'replay', record };
+    }
+  }
+
   async #recordGrant(
     scope: RequestScope,
     sale: FlashSale,
     purchase: Purchase,
     request: ReturnType<typeof parseBuyRequest>,
+    options: { replay?: boolean } = {},
   ): Promise<Purchase> {
     const grant = { userId: purchase.userId, quantity: purchase.quantity, idempotencyKey: request.idempotencyKey };
     try {
@@ -200,6 +224,8 @@ export class FlashSaleService {
       // The first moments of a sale queue up to `quantity` grants on one row: wait longer for a connection.
       const existing = await withTransaction(this.#prisma, recorded, { maxWait: 10_000 });
       if (!existing) return purchase;
+      // A replay took no unit of its own: the buy it repeats recorded this purchase meanwhile.
+      if (options.replay) return existing;
       // Redis forgot this key (flushed) and granted again: the database's purchase is the answer; the unit
       // Redis took for the repeat goes back.
       const answer: KeyRecord = {

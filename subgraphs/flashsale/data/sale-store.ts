@@ -173,6 +173,8 @@ function parseRecord(text: string): KeyRecord {
 export class SaleStore {
   readonly #redis: Redis;
   readonly #ipLimit: IpLimit;
+  /** The rejections of this turn of the event loop, written together (`rememberRejection`). */
+  #rejections: { readonly entries: [string, string][]; readonly written: Promise<void> } | undefined;
 
   constructor(redis: Redis, ipLimit: IpLimit) {
     this.#redis = redis;
@@ -199,6 +201,12 @@ export class SaleStore {
     if (kind === 'MISSING') return { kind: 'missing' };
     if (kind === 'RATE_LIMITED') return { kind: 'rate_limited', retryAfterSeconds: Math.max(1, Number(detail)) };
     return { kind: kind === 'REPLAY' ? 'replay' : 'new', record: parseRecord(detail) };
+  }
+
+  /** The first answer recorded for the attempt's key (null: none, the script has not run for it). */
+  async answerOf(attempt: Pick<BuyAttempt, 'saleId' | 'userId' | 'idempotencyKey'>): Promise<KeyRecord | null> {
+    const text = await this.#redis.hget(keysOf(attempt.saleId)[2], keyField(attempt.userId, attempt.idempotencyKey));
+    return text === null ? null : parseRecord(text);
   }
 
   /** Loads the sale from the database's numbers, unless another instance just did. */
@@ -240,17 +248,44 @@ export class SaleStore {
 
   /**
    * A rejected purchase, readable by id for a day. Not part of the buy script: the key is the purchase's, on
-   * another Cluster slot than the sale's. The connection keeps order, so a read through it after the answer
-   * finds it.
+   * another Cluster slot than the sale's. Most of a crowd is rejected, and its answers come back from Redis
+   * many at once: the records of all the rejections decided in one turn of the event loop go out as one
+   * pipeline (one socket write instead of one per buyer). The pipeline is written in a microtask queued by the
+   * turn's first rejection, so before any of those buyers' answers can be sent; the connection keeps order, so
+   * a read by id through it afterwards finds the record. (A Cluster client would need one pipeline per slot.)
    */
-  async rememberRejection(purchase: RejectedPurchase): Promise<void> {
+  rememberRejection(purchase: RejectedPurchase): Promise<void> {
     const value = JSON.stringify({
       flashSaleId: String(purchase.flashSaleId),
       userId: String(purchase.userId),
       quantity: purchase.quantity,
       reason: purchase.reason,
     });
-    await this.#redis.set(rejectedKey(purchase.id), value, 'EX', REJECTED_TTL_SECONDS);
+    let batch = this.#rejections;
+    if (!batch) {
+      const entries: [key: string, value: string][] = [];
+      batch = this.#rejections = {
+        entries,
+        written: Promise.resolve().then(() => {
+          this.#rejections = undefined;
+          return this.#writeRejections(entries);
+        }),
+      };
+    }
+    batch.entries.push([rejectedKey(purchase.id), value]);
+    return batch.written;
+  }
+
+  async #writeRejections(entries: readonly [string, string][]): Promise<void> {
+    if (entries.length === 1) {
+      const [key, value] = entries[0]!;
+      await this.#redis.set(key, value, 'EX', REJECTED_TTL_SECONDS);
+      return;
+    }
+    const pipeline = this.#redis.pipeline();
+    for (const [key, value] of entries) pipeline.set(key, value, 'EX', REJECTED_TTL_SECONDS);
+    const failed = (await pipeline.exec())?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
   }
 
   async rejected(id: bigint): Promise<RejectedPurchase | null> {

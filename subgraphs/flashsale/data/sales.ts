@@ -143,7 +143,11 @@ export async function findPurchaseByKey(
   db: Db,
   key: { flashSaleId: bigint; userId: bigint; idempotencyKey: string },
 ): Promise<Purchase | null> {
-  const row = await db.flashSalePurchase.findUnique({ where: { flashSaleId_userId_idempotencyKey: key } });
+  // Only the key's own fields: callers pass a grant, and Prisma refuses any other field in a unique where.
+  const { flashSaleId, userId, idempotencyKey } = key;
+  const row = await db.flashSalePurchase.findUnique({
+    where: { flashSaleId_userId_idempotencyKey: { flashSaleId, userId, idempotencyKey } },
+  });
   return row && toPurchase(row);
 }
 

@@ -6,7 +6,9 @@ import { waitFor } from '@mall/events/testing';
 import {
   createLogger,
   createPrismaClient,
+  decodeId,
   domainDatabaseUrl,
+  encodeId,
   IDENTITY_HEADER,
   IdentitySigner,
   resolveInternalSecret,
@@ -16,6 +18,9 @@ import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing
 import { orderService } from '../../order/test/helpers.ts';
 import { PrismaClient as ProductPrisma } from '../../product/data/generated/client.ts';
 import { PrismaClient } from '../data/generated/client.ts';
+import type { ProductClient } from '../data/product-client.ts';
+import { type BuyAttempt, type BuyOutcome, SaleStore } from '../data/sale-store.ts';
+import { FlashSaleService } from '../service.ts';
 import {
   BUY_FLASH_SALE,
   buy,
@@ -194,6 +199,72 @@ describe('a flash sale under a crowd', () => {
       },
     );
     assert.equal(errorCode(again), 'CONFLICT', 'the same key with another quantity');
+  });
+
+  test('a grant whose buyer never heard back is recorded when its key comes again', async () => {
+    const productId = await createProduct(stack, admin, 3);
+    const sale = await createSale(stack, admin, { productId, quantity: 2 });
+    const [caller] = (await buyers(1)) as [Caller];
+    const idempotencyKey = randomUUID();
+    // The buy script ran and granted, and the subgraph instance that ran it never got to the database.
+    const purchaseId = 8_800_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
+    const script = await new SaleStore(stack.redis, { max: 0, windowSeconds: 60 }).buy({
+      saleId: decodeId(sale.id) as bigint,
+      userId: BigInt(caller.id),
+      idempotencyKey,
+      quantity: 1,
+      purchaseId,
+      clientIp: null,
+      now: Date.now(),
+    });
+    assert.equal(script.kind === 'new' && script.record.status, 'PENDING');
+    // The buyer retries with the key (as an UNAVAILABLE answer tells it to): the grant is recorded and ordered.
+    const retry = await buy(stack, caller, { flashSaleId: sale.id, idempotencyKey });
+    assert.equal(retry.id, encodeId(purchaseId));
+    assert.equal(retry.status, 'PENDING');
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1 });
+    assert.equal((await purchase(stack, caller, retry.id)).status, 'CONFIRMED');
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 1);
+  });
+
+  test('a buy script whose reply came too late still counts: the grant is recorded, not lost', async () => {
+    const productId = await createProduct(stack, admin, 3);
+    const sale = await createSale(stack, admin, { productId, quantity: 1 });
+    // What a command time-out does under load: the script runs in Redis, the caller gives up on its reply.
+    class LateReplies extends SaleStore {
+      override async buy(attempt: BuyAttempt): Promise<BuyOutcome> {
+        await super.buy(attempt);
+        throw new Error('Command timed out');
+      }
+    }
+    let nextId = 8_900_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
+    const logger = createLogger({ service: 'flashsale-test', level: 'silent' });
+    const late = new FlashSaleService({
+      prisma: db,
+      store: new LateReplies(stack.redis, { max: 0, windowSeconds: 60 }),
+      products: {} as ProductClient,
+      ids: { next: () => nextId++ },
+      logger,
+    });
+    const [winner, loser] = (await buyers(2)) as [Caller, Caller];
+    const scope = (caller: Caller) => ({
+      identity: {
+        userId: caller.id,
+        roles: ['CUSTOMER'] as const,
+        requestId: 'r',
+        issuer: 'router',
+        session: null,
+        clientIp: null,
+      },
+      requestId: 'r',
+      logger,
+    });
+    const won = await late.buy(scope(winner), { flashSaleId: sale.id, idempotencyKey: 'k' });
+    assert.equal(won.status, 'PENDING');
+    const lost = await late.buy(scope(loser), { flashSaleId: sale.id, idempotencyKey: 'k' });
+    assert.deepEqual([lost.status, lost.reason], ['REJECTED', 'SOLD_OUT']);
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1 });
+    assert.equal((await purchase(stack, winner, encodeId(won.id))).status, 'CONFIRMED');
   });
 
   test('Redis flushed or wrong mid-sale: still no unit oversold', async () => {

@@ -38,8 +38,12 @@ export interface PurchaseView {
 
 /** A key auth signs access tokens with; the test mints more tokens with it. */
 export class TokenMint {
-  readonly pem = generatePrivateKeyPem();
+  readonly pem: string;
   #key: SigningKey | undefined;
+  /** `pem`: a key the stack's auth was started with (the bench's load generator mints in its own process). */
+  constructor(pem: string = generatePrivateKeyPem()) {
+    this.pem = pem;
+  }
   // Test users the user subgraph never saw: the flash-sale and order subgraphs only need the id.
   #nextUser = 7_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
 

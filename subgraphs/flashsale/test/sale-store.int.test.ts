@@ -105,3 +105,23 @@ describe('the buy script', () => {
     assert.equal(await answer(attempt(5n, bot)), 'new PENDING', 'the same address on another sale');
   });
 });
+
+describe('rejected purchases', () => {
+  test('the rejections of one turn are written together, and each is readable by its id right after', async () => {
+    const rejected = Array.from({ length: 40 }, (_, i) => ({
+      id: nextId++,
+      flashSaleId: 6n,
+      userId: nextId++,
+      quantity: 1 + (i % 3),
+      reason: i % 2 ? ('SOLD_OUT' as const) : ('LIMIT_EXCEEDED' as const),
+    }));
+    // A crowd's answers come back together: every rejection here is decided in the same turn.
+    await Promise.all(rejected.map((r) => store.rememberRejection(r)));
+    // And the next turn's start another write, which must not lose or mix up any either.
+    const later = { id: nextId++, flashSaleId: 6n, userId: nextId++, quantity: 1, reason: 'NOT_ACTIVE' as const };
+    await store.rememberRejection(later);
+    for (const r of [...rejected, later]) assert.deepEqual(await store.rejected(r.id), r);
+    assert.ok((await redis.redis.ttl(`flashsale:rejected:${later.id}`)) > 23 * 3600, 'kept for a day');
+    assert.equal(await store.rejected(nextId++), null);
+  });
+});
