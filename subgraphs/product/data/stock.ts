@@ -71,12 +71,14 @@ export async function returnSoldStock(tx: Tx, productId: bigint, quantity: numbe
   return rows[0]?.available ?? null;
 }
 
-/** What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. */
+/**
+ * What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. Raw: it runs
+ * before every reservation, and a model call's query building costs more CPU than this statement.
+ */
 export async function availableToBuy(db: Db, productIds: readonly bigint[]): Promise<Map<bigint, number>> {
-  const rows = await db.product.findMany({
-    where: { id: { in: [...productIds] }, deletedAt: null, active: true },
-    select: { id: true, available: true },
-  });
+  const rows = await db.$queryRaw<{ id: bigint; available: number }[]>`
+    SELECT id, available FROM products
+    WHERE id = ANY(${[...productIds]}::bigint[]) AND deleted_at IS NULL AND active`;
   return new Map(rows.map((row) => [row.id, row.available]));
 }
 
