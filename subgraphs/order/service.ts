@@ -220,40 +220,43 @@ export class OrderService {
     // apart anyway; it only leaves a gap in the day's serial, which numbers may have.
     for (let attempt = 1; ; attempt++) {
       const createdAt = new Date();
-      // Outside the transaction: Redis is network I/O.
+      // Redis, before the statement that writes the order.
       const number = await this.#numbers.next(createdAt, { reseed: attempt > 1 });
       const expiresAt = paymentDeadline(createdAt, this.#deps.settings.paymentTimeoutSeconds);
-      const placed = await withTransaction(this.#prisma, async (tx) => {
-        const row = { order: requested, numberDay: number.day, numberSerial: number.serial, expiresAt, createdAt };
-        if (!(await orders.insertOrderIfAbsent(tx, row))) return null;
-        const created: StatusChange = {
-          id: this.#deps.ids.next(),
-          status: 'PENDING_PAYMENT',
-          previousStatus: null,
-          reason: null,
-          actor,
-          at: createdAt,
-        };
-        await orders.insertStatusChange(tx, requested.id, created);
-        // The order is what was just inserted: reading it back would cost three more queries per checkout.
-        const order: Order = {
-          id: requested.id,
-          number: orderNumber(number.day, number.serial),
-          userId: requested.userId,
-          status: 'PENDING_PAYMENT',
-          total: requested.total,
-          lines: requested.lines,
-          shippingAddress: requested.shippingAddress,
-          note: requested.note,
-          history: [created],
-          flashSalePurchaseId: requested.flashSalePurchaseId ?? null,
-          expiresAt,
-          createdAt,
-          updatedAt: createdAt,
-        };
-        await writeOutbox(tx, events.orderCreated(order, requestId));
-        return order;
-      });
+      const row = { order: requested, numberDay: number.day, numberSerial: number.serial, expiresAt, createdAt };
+      const created: StatusChange = {
+        id: this.#deps.ids.next(),
+        status: 'PENDING_PAYMENT',
+        previousStatus: null,
+        reason: null,
+        actor,
+        at: createdAt,
+      };
+      // The order as it will be inserted: reading it back would cost more queries per checkout.
+      const order: Order = {
+        id: requested.id,
+        number: orderNumber(number.day, number.serial),
+        userId: requested.userId,
+        status: 'PENDING_PAYMENT',
+        total: requested.total,
+        lines: requested.lines,
+        shippingAddress: requested.shippingAddress,
+        note: requested.note,
+        history: [created],
+        flashSalePurchaseId: requested.flashSalePurchaseId ?? null,
+        expiresAt,
+        createdAt,
+        updatedAt: createdAt,
+      };
+      // The order, its lines, its first history row and order.created in one statement: all or nothing.
+      const placed = (await orders.insertOrderIfAbsent(
+        this.#prisma,
+        row,
+        created,
+        events.orderCreated(order, requestId),
+      ))
+        ? order
+        : null;
       if (placed) {
         await this.#scheduleExpiry(placed);
         return placed;

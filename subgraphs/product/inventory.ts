@@ -307,19 +307,21 @@ export class InventoryService {
 
   /** The reservation recorded and every line held, or null when the order already has one (a concurrent call's). */
   async #hold(tx: Tx, reservation: Reservation, traceId: string): Promise<Reservation | null> {
-    const { lines, ...header } = reservation;
-    // Recorded first: a concurrent call for the same order waits here for this one and then finds its row.
-    if (!(await stock.insertReservationIfAbsent(tx, { ...header, reason: null }))) return null;
-    // The lines before the holds (a short line rolls them back with the rest): a hold locks its product's row
-    // until COMMIT, and on a hot product every statement after the first hold is time the next buyer waits.
-    await stock.insertReservationLines(tx, reservation.id, lines);
+    const { lines } = reservation;
+    // Recorded first, with its lines (a short line rolls them back with the rest): a concurrent call for the same
+    // order waits here for this one and then finds its row, and a hold locks its products' rows until COMMIT, so
+    // on a hot product every statement after the holds is time the next buyer waits.
+    if (!(await stock.insertHeldReservation(tx, reservation))) return null;
+    // Every line in one statement (locking in product id order): one round trip instead of one per line.
+    const levels = await stock.holdStockLines(tx, lines);
+    const short = lines.find((line) => !levels.has(line.productId));
+    if (short) {
+      const now = await stock.availableToBuy(tx, [short.productId]);
+      throw this.#outOfStock(short, now.get(short.productId) ?? 0);
+    }
     const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
     for (const line of lines) {
-      const available = await stock.holdStock(tx, line.productId, line.quantity);
-      if (available === null) {
-        const now = await stock.availableToBuy(tx, [line.productId]);
-        throw this.#outOfStock(line, now.get(line.productId) ?? 0);
-      }
+      const available = levels.get(line.productId) as number;
       const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
       outbox.push(...this.#levelEvents(movement, traceId));
     }

@@ -28,7 +28,7 @@ export {
 export { uuidv7 } from './ids.ts';
 export { type CreateKafkaOptions, createKafka, createProducer } from './kafka.ts';
 export { type OutboxRelay, type OutboxRelayOptions, type PublishedRow, startOutboxRelay } from './outbox/relay.ts';
-export { OUTBOX_CHANNEL, type OutboxTx, writeOutbox } from './outbox/writer.ts';
+export { OUTBOX_CHANNEL, type OutboxTx, outboxRows, writeOutbox } from './outbox/writer.ts';
 export { KafkaProbe } from './probe.ts';
 export {
   CancelReason,

@@ -1,3 +1,4 @@
+import { type EventEnvelope, type EventType, OUTBOX_CHANNEL, outboxRows } from '@mall/events';
 import type { KeysetQuery } from '@mall/platform';
 import { type Currency, money } from '@mall/platform/money';
 import {
@@ -54,13 +55,87 @@ function toOrder(row: OrderRow): Order {
   };
 }
 
+/** An order row with its lines and history aggregated as JSON (snowflakes and amounts as text: JSON numbers lose them). */
+interface DetailedRow {
+  id: bigint;
+  number_day: number;
+  number_serial: number;
+  user_id: bigint;
+  status: OrderStatus;
+  currency: string;
+  total_amount: bigint;
+  shipping_address: Prisma.JsonValue;
+  note: string | null;
+  flash_sale_purchase_id: bigint | null;
+  expires_at: Date;
+  created_at: Date;
+  updated_at: Date;
+  lines: { product_id: string; name: string; quantity: number; unit_price_amount: string; currency: string }[];
+  history: {
+    id: string;
+    status: OrderStatus;
+    previous_status: OrderStatus | null;
+    reason: string | null;
+    actor: string;
+    at: string;
+  }[];
+}
+
+function fromDetailedRow(row: DetailedRow): Order {
+  return {
+    id: row.id,
+    number: orderNumber(row.number_day, row.number_serial),
+    userId: row.user_id,
+    status: row.status,
+    total: money(Number(row.total_amount), row.currency as Currency),
+    lines: row.lines.map((line) => ({
+      productId: BigInt(line.product_id),
+      name: line.name,
+      quantity: line.quantity,
+      unitPrice: money(Number(line.unit_price_amount), line.currency),
+    })),
+    shippingAddress: row.shipping_address as unknown as Address,
+    note: row.note,
+    history: row.history.map(
+      (change): StatusChange => ({
+        id: BigInt(change.id),
+        status: change.status,
+        previousStatus: change.previous_status,
+        reason: change.reason,
+        actor: change.actor,
+        at: new Date(change.at),
+      }),
+    ),
+    flashSalePurchaseId: row.flash_sale_purchase_id,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * Orders with their lines (by position) and history (by id), in one statement: the read behind every order
+ * entity the router resolves (one per checkout) and every transition, where Prisma's include costs three.
+ */
 export async function findByIds(db: Db, ids: readonly bigint[]): Promise<Order[]> {
-  return (await db.order.findMany({ where: { id: { in: [...ids] } }, include: WITH_DETAILS })).map(toOrder);
+  if (ids.length === 0) return [];
+  const rows = await db.$queryRaw<DetailedRow[]>`
+    SELECT o.id, o.number_day, o.number_serial, o.user_id, o.status, o.currency, o.total_amount,
+      o.shipping_address, o.note, o.flash_sale_purchase_id, o.expires_at, o.created_at, o.updated_at,
+      COALESCE((SELECT json_agg(json_build_object(
+          'product_id', l.product_id::text, 'name', l.name, 'quantity', l.quantity,
+          'unit_price_amount', l.unit_price_amount::text, 'currency', l.currency) ORDER BY l.position)
+        FROM order_lines l WHERE l.order_id = o.id), '[]') AS lines,
+      COALESCE((SELECT json_agg(json_build_object(
+          'id', h.id::text, 'status', h.status, 'previous_status', h.previous_status, 'reason', h.reason,
+          'actor', h.actor, 'at', h.at) ORDER BY h.id)
+        FROM order_status_changes h WHERE h.order_id = o.id), '[]') AS history
+    FROM orders o WHERE o.id = ANY(${[...ids]}::bigint[])`;
+  return rows.map(fromDetailedRow);
 }
 
 export async function findById(db: Db, id: bigint): Promise<Order | null> {
-  const row = await db.order.findUnique({ where: { id }, include: WITH_DETAILS });
-  return row && toOrder(row);
+  return (await findByIds(db, [id]))[0] ?? null;
 }
 
 export interface OrderFilter {
@@ -104,43 +179,66 @@ export interface NewOrderRow {
 }
 
 /**
- * Inserts the order unless a row with its id or its number exists (ON CONFLICT DO NOTHING): false then, and
- * the caller tells the two apart. Neither aborts the transaction.
+ * Inserts the order with its lines, its first history row and its `order.created` outbox row, in ONE statement
+ * (atomic on its own, so no transaction: no BEGIN/COMMIT round trips), unless a row with its id or its number
+ * exists (ON CONFLICT DO NOTHING: nothing at all is written then, and the answer is false; the caller tells the
+ * two apart). The relay is notified only when the rows were written.
  */
-export async function insertOrderIfAbsent(tx: Tx, row: NewOrderRow): Promise<boolean> {
+export async function insertOrderIfAbsent(
+  db: Db,
+  row: NewOrderRow,
+  created: StatusChange,
+  event: EventEnvelope<EventType>,
+): Promise<boolean> {
   const { order } = row;
-  const inserted = await tx.order.createMany({
-    data: [
-      {
-        id: order.id,
-        numberDay: row.numberDay,
-        numberSerial: row.numberSerial,
-        userId: order.userId,
-        currency: order.total.currency,
-        totalAmount: BigInt(order.total.amount),
-        shippingAddress: { ...order.shippingAddress },
-        note: order.note,
-        flashSalePurchaseId: order.flashSalePurchaseId ?? null,
-        expiresAt: row.expiresAt,
-        createdAt: row.createdAt,
-        updatedAt: row.createdAt,
-      },
-    ],
-    skipDuplicates: true,
-  });
-  if (inserted.count === 0) return false;
-  await tx.orderLine.createMany({
-    data: order.lines.map((line, position) => ({
-      orderId: order.id,
-      position,
-      productId: line.productId,
-      name: line.name,
-      quantity: line.quantity,
-      unitPriceAmount: BigInt(line.unitPrice.amount),
-      currency: line.unitPrice.currency,
-    })),
-  });
-  return true;
+  const { lines } = order;
+  const values: unknown[] = [
+    order.id,
+    row.numberDay,
+    row.numberSerial,
+    order.userId,
+    created.status,
+    order.total.currency,
+    BigInt(order.total.amount),
+    JSON.stringify(order.shippingAddress),
+    order.note,
+    order.flashSalePurchaseId ?? null,
+    row.expiresAt,
+    row.createdAt,
+    lines.map((line) => line.productId),
+    lines.map((line) => line.name),
+    lines.map((line) => line.quantity),
+    lines.map((line) => BigInt(line.unitPrice.amount)),
+    lines.map((line) => line.unitPrice.currency),
+    created.id,
+    created.previousStatus,
+    created.reason,
+    created.actor,
+    created.at,
+  ];
+  const outbox = outboxRows([event], values.length);
+  const inserted = await db.$queryRawUnsafe<{ inserted: number }[]>(
+    `WITH header AS (
+       INSERT INTO orders (id, number_day, number_serial, user_id, status, currency, total_amount, shipping_address,
+         note, flash_sale_purchase_id, expires_at, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5::order_status, $6, $7, $8::jsonb, $9, $10, $11, $12, $12)
+       ON CONFLICT DO NOTHING RETURNING id),
+     written_lines AS (
+       INSERT INTO order_lines (order_id, position, product_id, name, quantity, unit_price_amount, currency)
+       SELECT header.id, l.position - 1, l.product_id, l.name, l.quantity, l.unit_price_amount, l.currency
+       FROM header, unnest($13::bigint[], $14::text[], $15::int[], $16::bigint[], $17::text[])
+         WITH ORDINALITY AS l(product_id, name, quantity, unit_price_amount, currency, position)),
+     written_history AS (
+       INSERT INTO order_status_changes (id, order_id, status, previous_status, reason, actor, at)
+       SELECT $18, header.id, $5::order_status, $19::order_status, $20, $21, $22 FROM header),
+     written_events AS (
+       INSERT INTO "outbox" ("id", "topic", "key", "type", "payload", "headers", "created_at", "available_at")
+       SELECT * FROM (VALUES ${outbox.sql}) AS event WHERE EXISTS (SELECT 1 FROM header))
+     SELECT count(*)::int AS inserted FROM (SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM header) AS notified`,
+    ...values,
+    ...outbox.values,
+  );
+  return inserted[0]?.inserted === 1;
 }
 
 export async function insertStatusChange(tx: Tx, orderId: bigint, change: StatusChange): Promise<void> {

@@ -21,13 +21,27 @@ export async function adjustAvailable(tx: Tx, productId: bigint, delta: number):
   return rows[0]?.available ?? null;
 }
 
-/** Moves `quantity` from available to reserved if a live, active product has that much; the new level or null. */
-export async function holdStock(tx: Tx, productId: bigint, quantity: number): Promise<number | null> {
-  const rows = await tx.$queryRaw<{ available: number }[]>`
-    UPDATE products SET available = available - ${quantity}, reserved = reserved + ${quantity}, updated_at = now()
-    WHERE id = ${productId} AND available >= ${quantity} AND deleted_at IS NULL AND active
-    RETURNING available`;
-  return rows[0]?.available ?? null;
+/**
+ * Moves each line's quantity from available to reserved, all in one statement, for the lines whose live, active
+ * product has that much; the new level of each product it held. The rows are locked in product id order first
+ * (the locking CTE sorts before it locks), as holding them one by one in id order did, so two reservations
+ * sharing products never deadlock; the UPDATE re-checks `available` on the row as the lock holder left it. NO KEY
+ * UPDATE is the lock the UPDATE itself takes: a plain FOR UPDATE would conflict with the KEY SHARE locks that
+ * concurrent reservations' line inserts (foreign key to products) hold, and deadlock them. A line missing from
+ * the answer is short: the caller rolls the transaction back.
+ */
+export async function holdStockLines(tx: Tx, lines: readonly ReservationLine[]): Promise<Map<bigint, number>> {
+  const rows = await tx.$queryRaw<{ id: bigint; available: number }[]>`
+    WITH wanted AS MATERIALIZED (
+      SELECT p.id, w.quantity FROM products p
+      JOIN unnest(${lines.map((line) => line.productId)}::bigint[], ${lines.map((line) => line.quantity)}::int[])
+        AS w(id, quantity) ON w.id = p.id
+      ORDER BY p.id FOR NO KEY UPDATE OF p)
+    UPDATE products p SET available = p.available - w.quantity, reserved = p.reserved + w.quantity, updated_at = now()
+    FROM wanted w
+    WHERE p.id = w.id AND p.available >= w.quantity AND p.deleted_at IS NULL AND p.active
+    RETURNING p.id, p.available`;
+  return new Map(rows.map((row) => [row.id, row.available]));
 }
 
 /** A held quantity goes back on the shelf (the reservation was released); the new level. */
@@ -57,12 +71,14 @@ export async function returnSoldStock(tx: Tx, productId: bigint, quantity: numbe
   return rows[0]?.available ?? null;
 }
 
-/** What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. */
+/**
+ * What can be bought of each product now (absent: deleted, inactive or unknown): a read, no lock. Raw: it runs
+ * before every reservation, and a model call's query building costs more CPU than this statement.
+ */
 export async function availableToBuy(db: Db, productIds: readonly bigint[]): Promise<Map<bigint, number>> {
-  const rows = await db.product.findMany({
-    where: { id: { in: [...productIds] }, deletedAt: null, active: true },
-    select: { id: true, available: true },
-  });
+  const rows = await db.$queryRaw<{ id: bigint; available: number }[]>`
+    SELECT id, available FROM products
+    WHERE id = ANY(${[...productIds]}::bigint[]) AND deleted_at IS NULL AND active`;
   return new Map(rows.map((row) => [row.id, row.available]));
 }
 
@@ -92,13 +108,25 @@ export async function insertReservationIfAbsent(
   return count === 1;
 }
 
-/** The lines of a reservation, once every product in them has been found and held. */
-export async function insertReservationLines(
-  tx: Tx,
-  reservationId: bigint,
-  lines: readonly ReservationLine[],
-): Promise<void> {
-  await tx.reservationLine.createMany({ data: lines.map((line) => ({ ...line, reservationId })) });
+/**
+ * Records a new HELD reservation with its lines in one statement, unless the order already has one (ON CONFLICT
+ * DO NOTHING: nothing is written then, and the answer is false). A concurrent insert for the same order waits
+ * for the first transaction and sees its row once it commits.
+ */
+export async function insertHeldReservation(tx: Tx, reservation: Reservation): Promise<boolean> {
+  const { id, orderId, expiresAt, lines } = reservation;
+  const rows = await tx.$queryRaw<{ inserted: number }[]>`
+    WITH header AS (
+      INSERT INTO reservations (id, order_id, status, expires_at, reason, created_at, updated_at)
+      VALUES (${id}, ${orderId}, 'HELD', ${expiresAt}, NULL, now(), now())
+      ON CONFLICT DO NOTHING RETURNING id),
+    written AS (
+      INSERT INTO reservation_lines (reservation_id, product_id, quantity)
+      SELECT header.id, l.product_id, l.quantity FROM header,
+        unnest(${lines.map((line) => line.productId)}::bigint[], ${lines.map((line) => line.quantity)}::int[])
+          AS l(product_id, quantity))
+    SELECT count(*)::int AS inserted FROM header`;
+  return rows[0]?.inserted === 1;
 }
 
 /**
