@@ -71,7 +71,14 @@ test('the harness scenarios (direct, gateways, queries, profile, flashsale) run 
     assert.ok(direct.machine.cores > 0 && direct.machine.versions['@apollo/gateway']);
     assertRows(
       (direct.result as { rows: Row[] }).rows,
-      ['our router', 'our router (dedupe off)', 'direct to user', 'direct to product'],
+      [
+        'our router',
+        'our router (dedupe off)',
+        'floor: bare Node proxy',
+        'floor: bare Node proxy + revocation lookup',
+        'direct to user',
+        'direct to product',
+      ],
       true,
     );
     const gateways = await read(dir, 'gateways');

@@ -6,7 +6,7 @@ import { ProductClient } from './data/product-client.ts';
 import { SaleStore } from './data/sale-store.ts';
 import { orderEventsConsumer } from './events/order-events.ts';
 import { resolvers } from './resolvers/index.ts';
-import { FlashSaleService } from './service.ts';
+import { FlashSaleService, GRANT_WAIT_MS } from './service.ts';
 import { startSettlement } from './settlement.ts';
 
 export type { FlashSaleService } from './service.ts';
@@ -15,6 +15,7 @@ const subgraph = defineSubgraph({
   name: 'flashsale',
   module: import.meta.url,
   prisma: PrismaClient,
+  poolWaitMs: GRANT_WAIT_MS,
   config: flashsaleConfig,
   outbox: true,
   async setup(

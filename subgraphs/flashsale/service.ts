@@ -40,6 +40,12 @@ const MAX_LIST = 100;
 class SoldOutInDatabase extends Error {}
 
 /**
+ * How long a grant may wait for a pooled connection: the first moments of a sale queue up to its quantity of
+ * grants on the sale's row. The flashsale pool waits as long (`poolWaitMs`), or its own 2 s would cut it short.
+ */
+export const GRANT_WAIT_MS = 10_000;
+
+/**
  * Flash sales: creation takes the units out of the product's stock; a buy is one Redis script (window, limits,
  * key, units) and, for a grant only, one short transaction (purchase row, sold-count guard, outbox event), so
  * the database sees at most as many writes as the sale has units. Orders are made from the events.
@@ -222,7 +228,7 @@ export class FlashSaleService {
         return null;
       };
       // The first moments of a sale queue up to `quantity` grants on one row: wait longer for a connection.
-      const existing = await withTransaction(this.#prisma, recorded, { maxWait: 10_000 });
+      const existing = await withTransaction(this.#prisma, recorded, { maxWait: GRANT_WAIT_MS });
       if (!existing) return purchase;
       // A replay took no unit of its own: the buy it repeats recorded this purchase meanwhile.
       if (options.replay) return existing;

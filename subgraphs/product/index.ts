@@ -6,7 +6,7 @@ import { ProductCache } from './data/product-cache.ts';
 import { findByIds } from './data/products.ts';
 import { flashsaleEventsConsumer } from './events/flashsale-events.ts';
 import { orderEventsConsumer } from './events/order-events.ts';
-import { InventoryService, STOCK_CALLERS } from './inventory.ts';
+import { InventoryService, RESERVATION_WAIT_MS, STOCK_CALLERS } from './inventory.ts';
 import { resolvers } from './resolvers/index.ts';
 import { CATALOG_READERS, CatalogService } from './service.ts';
 
@@ -14,6 +14,7 @@ const subgraph = defineSubgraph({
   name: 'product',
   module: import.meta.url,
   prisma: PrismaClient,
+  poolWaitMs: RESERVATION_WAIT_MS,
   config: productConfig,
   trustedServices: [...STOCK_CALLERS, ...CATALOG_READERS],
   outbox: true,

@@ -43,6 +43,12 @@ export interface InventoryServiceDeps {
 type Settlement = 'commit' | 'release';
 
 /**
+ * How long a reservation may wait for a pooled connection in a rush on one product (its transactions queue on
+ * the row's lock). The product's pool waits as long (`poolWaitMs`), or the pool's own 2 s would cut it short.
+ */
+export const RESERVATION_WAIT_MS = 10_000;
+
+/**
  * Stock levels and reservations. Every movement is a conditional UPDATE on the product row inside the
  * transaction that writes its stock.events to the outbox; the product cache is invalidated after commit.
  */
@@ -137,7 +143,7 @@ export class InventoryService {
     // A rush of checkouts on one product queues on its row lock: wait longer than usual for a pooled connection
     // and for the lock (each holder keeps it for a few statements; the statement timeout still bounds a stuck one).
     const outcome = await withTransaction(this.#prisma, (tx) => this.#hold(tx, reservation, scope.requestId), {
-      maxWait: 10_000,
+      maxWait: RESERVATION_WAIT_MS,
       timeout: 15_000,
     });
     if (!outcome) {

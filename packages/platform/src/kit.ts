@@ -122,6 +122,8 @@ export interface SubgraphDefinition<
   readonly module: string;
   /** The generated Prisma client class of `prisma/<name>/schema.prisma`. */
   readonly prisma: TPrismaClass;
+  /** How long a query may wait for a pooled connection, ms (`CreatePrismaClientOptions.poolWaitMs`). */
+  readonly poolWaitMs?: number;
   /** The subgraph's own variables; validated with the platform's at start. */
   readonly config?: ConfigSection<TConfig>;
   /** Peer services allowed to call this subgraph's `@inaccessible` fields. */
@@ -183,6 +185,7 @@ export function defineSubgraph<
         poolSize: config.database.poolSize,
         logger,
         applicationName: `mall-${name}`,
+        ...(definition.poolWaitMs !== undefined ? { poolWaitMs: definition.poolWaitMs } : {}),
         ...(startOptions.onQuery ? { onQuery: startOptions.onQuery } : {}),
       }) as InstanceType<TPrismaClass>;
       resources.onStop('database', () => prisma.$disconnect());

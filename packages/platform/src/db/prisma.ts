@@ -24,6 +24,12 @@ export interface CreatePrismaClientOptions {
   applicationName?: string;
   /** Called for every statement the client runs (tests count round trips with it). */
   onQuery?: (event: { query: string; durationMs: number }) => void;
+  /**
+   * How long a query or transaction may wait for a pooled connection (or for a new one to connect), ms.
+   * Default 2 s. A transaction's own `maxWait` only applies within it, so a service whose transactions queue on
+   * a hot row by design (a stock reservation rush) raises this to their `maxWait`.
+   */
+  poolWaitMs?: number;
 }
 
 interface LogEvent {
@@ -68,7 +74,7 @@ export function createPrismaClient<C>(
       max: poolSize,
       // Fail fast when the pool is exhausted or the server is unreachable rather than hang a request.
       // Short, so a request fails fast (UNAVAILABLE) while Postgres is out of reach instead of queueing.
-      connectionTimeoutMillis: 2_000,
+      connectionTimeoutMillis: options.poolWaitMs ?? 2_000,
       idleTimeoutMillis: 30_000,
       statement_timeout: options.statementTimeoutMs ?? 15_000,
       // The server enforces statement_timeout only while it can; a stalled network needs the client's own.
