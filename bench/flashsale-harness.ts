@@ -25,6 +25,7 @@ import {
   type Harness,
   type Message,
   monotonicUs,
+  profileTables,
   resultFile,
   summariseProfile,
 } from './lib.ts';
@@ -259,14 +260,7 @@ async function runFlashSale(h: Harness, profile: boolean) {
     lines.push(
       `## ${name}: ${summary.busyMs} ms busy over the measured runs (${summary.idleMs} ms idle left out)`,
       '',
-      '| package / area | self % |',
-      '| --- | ---: |',
-      ...summary.packages.map((p) => `| ${p.name} | ${p.percent} |`),
-      '',
-      '| function | self % |',
-      '| --- | ---: |',
-      ...summary.functions.map((f) => `| \`${f.name.replaceAll('|', '\\|')}\` | ${f.percent} |`),
-      '',
+      ...profileTables(summary),
     );
   }
   writeFileSync(`${profileDir}flashsale.md`, lines.join('\n'));

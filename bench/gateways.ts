@@ -25,6 +25,7 @@ import {
   type LoadResult,
   median,
   monotonicUs,
+  profileTables,
   ratio,
   resultFile,
   startChild,
@@ -453,14 +454,7 @@ export async function scenarioProfile(h: Harness) {
     '',
     `Profile: \`${name}\` (open it in Chrome DevTools → Performance, or speedscope). Loaded at ${CONNECTIONS} connections, ${t.seconds * 2} s per query: ${rows.map((r) => `${r.query} ${r.rps} rps`).join(', ')}. Self time as a share of the busy samples of the measured pass only (start-up and warm-up cut off): ${summary.busyMs} ms busy, ${summary.idleMs} ms idle left out.`,
     '',
-    '| package / area | self % |',
-    '| --- | ---: |',
-    ...summary.packages.map((p) => `| ${p.name} | ${p.percent} |`),
-    '',
-    '| function | self % |',
-    '| --- | ---: |',
-    ...summary.functions.map((f) => `| \`${f.name.replaceAll('|', '\\|')}\` | ${f.percent} |`),
-    '',
+    ...profileTables(summary),
   ];
   writeFileSync(`${dir}router-scenario2.md`, lines.join('\n'));
   return { profile: `${dir}${name}`, rows, summary };

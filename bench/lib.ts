@@ -332,6 +332,20 @@ export function summariseProfile(profile: CpuProfile, window?: { fromUs: number;
 }
 
 /** Now on the monotonic clock, in µs (comparable with a V8 CPU profile's timestamps of another process). */
+/** A profile summary as the two markdown tables (by package or area, by function) every profile report shows. */
+export function profileTables(summary: Pick<ReturnType<typeof summariseProfile>, 'packages' | 'functions'>): string[] {
+  return [
+    '| package / area | self % |',
+    '| --- | ---: |',
+    ...summary.packages.map((p) => `| ${p.name} | ${p.percent} |`),
+    '',
+    '| function | self % |',
+    '| --- | ---: |',
+    ...summary.functions.map((f) => `| \`${f.name.replaceAll('|', '\\|')}\` | ${f.percent} |`),
+    '',
+  ];
+}
+
 export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 export const ratio = (a: number, b: number) => (b ? Math.round((a / b) * 100) / 100 : Number.NaN);
