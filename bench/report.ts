@@ -81,9 +81,10 @@ export function renderReadme(): void {
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
     'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
-    'Scenarios 1 and 2 below were measured on a quiet machine (load average under 3, nothing else running);',
-    'each section names its own date and command. A full `npm run bench` took 10 min 22 s on a loaded machine',
-    '(the payment script 104 s of it; its harness argument is now `--payments 100`).',
+    'The sections below come from one `npm run bench` on a quiet machine (load average under 3, nothing else',
+    'running), 2026-12-05 05:19–05:28 UTC, 9 min 22 s in all; the flash-sale section was run again alone',
+    '(`npm run bench -- flashsale`) a few minutes later, and the router profile is an earlier run of its own',
+    '(`npm run bench -- profile`, not part of `npm run bench`). Each section names its own date and command.',
     '',
   ];
   const direct = load<Compared>('direct');
