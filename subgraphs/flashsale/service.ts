@@ -17,7 +17,7 @@ import {
 import { money } from '@mall/platform/money';
 import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductClient } from './data/product-client.ts';
-import type { BuyAttempt, BuyOutcome, KeyRecord, SaleStore } from './data/sale-store.ts';
+import type { BuyAttempt, BuyOutcome, KeyRecord, ListedGrant, SaleStore } from './data/sale-store.ts';
 import * as sales from './data/sales.ts';
 import { type FlashSale, type Purchase, parseBuyRequest, parseNewFlashSale, windowAt } from './domain/sale.ts';
 import * as events from './events/producers.ts';
@@ -44,6 +44,14 @@ class SoldOutInDatabase extends Error {}
  * grants on the sale's row. The flashsale pool waits as long (`poolWaitMs`), or its own 2 s would cut it short.
  */
 export const GRANT_WAIT_MS = 10_000;
+
+/**
+ * A grant Redis made that the database still has not recorded after this long is stranded: its buy stopped
+ * between the script and its transaction (the instance died, or the reply was lost and the buyer never came
+ * back). Far longer than any buy takes (the router gives a request 15 s); the database arbitrates a buy that
+ * is later still, so this only decides how soon the unit is offered again.
+ */
+export const STRANDED_AFTER_MS = 60_000;
 
 /**
  * Flash sales: creation takes the units out of the product's stock; a buy is one Redis script (window, limits,
@@ -230,8 +238,10 @@ export class FlashSaleService {
       // The first moments of a sale queue up to `quantity` grants on one row: wait longer for a connection.
       const existing = await withTransaction(this.#prisma, recorded, { maxWait: GRANT_WAIT_MS });
       if (!existing) return purchase;
-      // A replay took no unit of its own: the buy it repeats recorded this purchase meanwhile.
-      if (options.replay) return existing;
+      // A replay took no unit of its own: the buy it repeats recorded this purchase meanwhile. And a purchase
+      // with this very id was recorded by someone else (a replay of its key, or the stranded-grant sweep):
+      // this grant's unit is accounted for there, so nothing goes back to Redis.
+      if (options.replay || existing.id === purchase.id) return existing;
       // Redis forgot this key (flushed) and granted again: the database's purchase is the answer; the unit
       // Redis took for the repeat goes back.
       const answer: KeyRecord = {
@@ -330,6 +340,79 @@ export class FlashSaleService {
       settled++;
     }
     return settled;
+  }
+
+  // ---------- stranded grants ----------
+
+  /**
+   * Gives back the units of grants Redis made and the database never recorded (`STRANDED_AFTER_MS`), for every
+   * running sale, so another buyer can have them. Each is first recorded RELEASED with no order (its key's
+   * retry then answers that), in one transaction with its event: the purchase id's uniqueness settles a race
+   * with a late buy or a retry recording the same grant, and only the side that recorded it acts. The unit
+   * goes back to Redis after the commit, once (the grants list names it until then); a sweep that stopped in
+   * between finds the RELEASED row with no order next time and finishes. Returns how many it gave back.
+   */
+  async reclaimStranded(): Promise<number> {
+    const now = this.#now();
+    let reclaimed = 0;
+    for (const sale of await sales.running(this.#prisma, new Date(now))) {
+      const grants = await this.#store.grants(sale.id);
+      if (grants.length === 0) continue;
+      const recorded = await sales.purchaseStates(
+        this.#prisma,
+        grants.map((g) => g.purchaseId),
+      );
+      const seen: bigint[] = [];
+      for (const grant of grants) {
+        const row = recorded.get(grant.purchaseId);
+        if (row && !(row.status === 'RELEASED' && row.orderId === null)) {
+          seen.push(grant.purchaseId);
+          continue;
+        }
+        if (!row && grant.grantedAt > now - STRANDED_AFTER_MS) continue;
+        if (!row && !(await this.#recordStranded(sale, grant))) {
+          seen.push(grant.purchaseId);
+          continue;
+        }
+        if (await this.#store.reclaim(sale.id, grant.purchaseId)) {
+          reclaimed++;
+          this.#deps.logger.warn(
+            { saleId: String(sale.id), purchaseId: String(grant.purchaseId), userId: String(grant.userId) },
+            'a grant never recorded in the database went back to the sale',
+          );
+        }
+      }
+      await this.#store.forgetGrants(sale.id, seen);
+    }
+    return reclaimed;
+  }
+
+  /** Records a stranded grant as RELEASED (no unit taken); false when its purchase was recorded meanwhile. */
+  async #recordStranded(sale: FlashSale, grant: ListedGrant): Promise<boolean> {
+    const purchase: Purchase = {
+      id: grant.purchaseId,
+      flashSaleId: sale.id,
+      userId: grant.userId,
+      quantity: grant.quantity,
+      status: 'RELEASED',
+      reason: null,
+      orderId: null,
+    };
+    return withTransaction(this.#prisma, async (tx) => {
+      const { userId, quantity, idempotencyKey } = grant;
+      const row = {
+        id: grant.purchaseId,
+        flashSaleId: sale.id,
+        userId,
+        quantity,
+        idempotencyKey,
+        status: 'RELEASED' as const,
+      };
+      if (!(await sales.insertPurchaseIfAbsent(tx, row))) return false;
+      const release = { reason: 'GRANT_NOT_RECORDED', productId: sale.productId, returnedTo: 'SALE' as const };
+      await writeOutbox(tx, events.purchaseReleased(purchase, release, `flashsale-sweep-${grant.purchaseId}`));
+      return true;
+    });
   }
 
   // ---------- Redis state ----------

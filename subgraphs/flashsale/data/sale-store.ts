@@ -8,6 +8,9 @@ import type { PurchaseStatus, RejectReason } from '../domain/sale.ts';
 //   {sale:<id>}:users   hash userId → units granted to that user
 //   {sale:<id>}:keys    hash userId:idempotencyKey → the first answer "STATUS|REASON|purchaseId|quantity"
 //   {sale:<id>}:ip:<ip> counter of this client address's buys in the current window
+//   {sale:<id>}:grants  hash purchaseId → "userId|quantity|grantedAt|keyField": the grants not yet seen in the
+//                       database by the stranded-grant sweep (`reclaimStranded`): a grant whose instance died
+//                       between the script and its transaction would otherwise hold its unit for good
 // `state` is the generation marker: when it is missing (never loaded, expired, Redis flushed) the buy script
 // answers MISSING and the service rebuilds it from the database, which stays the truth (sold count, purchases).
 
@@ -35,15 +38,19 @@ if bought + quantity > tonumber(sale[4]) then return answer('REJECTED', 'LIMIT_E
 if tonumber(sale[1]) < quantity then return answer('REJECTED', 'SOLD_OUT') end
 redis.call('HINCRBY', KEYS[1], 'remaining', -quantity)
 redis.call('HINCRBY', KEYS[2], ARGV[2], quantity)
+redis.call('HSET', KEYS[5], ARGV[5], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[1] .. '|' .. ARGV[3])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[5], ttl) end
 return answer('PENDING', '')
 `;
 
 // Loads a sale's state unless it is there already (two instances rebuilding at once: the second changes
-// nothing). ARGV: remaining, startsAt, endsAt, perUserLimit, expireAt (epoch s), the number of user pairs,
-// then userId, units pairs, then keyField, record pairs (the recorded purchases' first answers).
+// nothing). The grants list starts empty: the database's counts already leave out what was never recorded.
+// ARGV: remaining, startsAt, endsAt, perUserLimit, expireAt (epoch s), the number of user pairs, then userId,
+// units pairs, then keyField, record pairs (the recorded purchases' first answers).
 const LOAD_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[4])
 redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'startsAt', ARGV[2], 'endsAt', ARGV[3], 'perUserLimit', ARGV[4])
 local usersEnd = 6 + 2 * tonumber(ARGV[6])
 for i = 7, usersEnd, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
@@ -72,9 +79,23 @@ if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
 return left
 `;
 
+// Gives back a grant the database never recorded (the sweep has just recorded it RELEASED): once, while the
+// grants list still names it. KEYS: state, users, grants; ARGV: purchaseId.
+const RECLAIM_LUA = `
+local grant = redis.call('HGET', KEYS[3], ARGV[1])
+if not grant then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+local userId, quantity = string.match(grant, '^([^|]*)|([^|]*)|')
+quantity = tonumber(quantity)
+local left = redis.call('HINCRBY', KEYS[2], userId, -quantity)
+if left <= 0 then redis.call('HDEL', KEYS[2], userId) end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'remaining', quantity) end
+return 1
+`;
+
 type SaleKeys = readonly [state: string, users: string, keys: string];
 const buyScript = defineScript<
-  readonly [...SaleKeys, ip: string],
+  readonly [...SaleKeys, ip: string, grants: string],
   readonly [
     now: number,
     userId: string,
@@ -86,7 +107,7 @@ const buyScript = defineScript<
   ],
   [string, string]
 >({ name: 'flashsaleBuy', lua: BUY_LUA });
-const loadScript = defineScript<SaleKeys, readonly (string | number)[], number>({
+const loadScript = defineScript<readonly [...SaleKeys, grants: string], readonly (string | number)[], number>({
   name: 'flashsaleLoad',
   lua: LOAD_LUA,
 });
@@ -95,6 +116,10 @@ const giveBackScript = defineScript<
   readonly [userId: string, quantity: number, toRemaining: 0 | 1, record: string, dropState: 0 | 1, keyField: string],
   number
 >({ name: 'flashsaleGiveBack', lua: GIVE_BACK_LUA });
+const reclaimScript = defineScript<readonly [state: string, users: string, grants: string], readonly [string], number>({
+  name: 'flashsaleReclaim',
+  lua: RECLAIM_LUA,
+});
 
 /** The first answer to one caller's key: what a retry with that key gets again. */
 export interface KeyRecord {
@@ -118,6 +143,17 @@ export interface BuyAttempt {
   readonly purchaseId: bigint;
   readonly clientIp: string | null;
   readonly now: number;
+}
+
+/** A grant as the buy script listed it, until the sweep finds it in the database (or records it released). */
+export interface ListedGrant {
+  readonly purchaseId: bigint;
+  readonly userId: bigint;
+  readonly quantity: number;
+  /** The buy's clock when the script granted it (epoch ms). */
+  readonly grantedAt: number;
+  /** The caller's idempotency key. */
+  readonly idempotencyKey: string;
 }
 
 export interface SaleSnapshot {
@@ -155,6 +191,7 @@ const keysOf = (saleId: bigint): SaleKeys => {
   const tag = `{sale:${saleId}}`;
   return [`${tag}:state`, `${tag}:users`, `${tag}:keys`];
 };
+const grantsKey = (saleId: bigint) => `{sale:${saleId}}:grants`;
 const rejectedKey = (id: bigint) => `flashsale:rejected:${id}`;
 const keyField = (userId: bigint, key: string) => `${userId}:${key}`;
 const formatRecord = (r: KeyRecord) => `${r.status}|${r.reason ?? ''}|${r.id}|${r.quantity}`;
@@ -187,7 +224,7 @@ export class SaleStore {
     const ip = `{sale:${attempt.saleId}}:ip:${attempt.clientIp ?? 'unknown'}`;
     const [kind, detail] = await buyScript(
       this.#redis,
-      [state, users, keys, ip],
+      [state, users, keys, ip, grantsKey(attempt.saleId)],
       [
         attempt.now,
         String(attempt.userId),
@@ -214,16 +251,20 @@ export class SaleStore {
     const expireAt = Math.ceil(snapshot.endsAt.getTime() / 1000) + KEEP_AFTER_END_SECONDS;
     const users = [...snapshot.users].flatMap(([userId, units]) => [String(userId), units]);
     const keys = snapshot.purchases.flatMap((p) => [keyField(p.userId, p.idempotencyKey), formatRecord(p)]);
-    await loadScript(this.#redis, keysOf(saleId), [
-      snapshot.remaining,
-      snapshot.startsAt.getTime(),
-      snapshot.endsAt.getTime(),
-      snapshot.perUserLimit,
-      expireAt,
-      snapshot.users.size,
-      ...users,
-      ...keys,
-    ]);
+    await loadScript(
+      this.#redis,
+      [...keysOf(saleId), grantsKey(saleId)],
+      [
+        snapshot.remaining,
+        snapshot.startsAt.getTime(),
+        snapshot.endsAt.getTime(),
+        snapshot.perUserLimit,
+        expireAt,
+        snapshot.users.size,
+        ...users,
+        ...keys,
+      ],
+    );
   }
 
   /**
@@ -244,6 +285,37 @@ export class SaleStore {
       options.rebuild ? 1 : 0,
       grant.idempotencyKey === null ? '' : keyField(grant.userId, grant.idempotencyKey),
     ]);
+  }
+
+  /** The grants the sweep has not yet seen recorded (at most the sale's quantity, plus any stranded). */
+  async grants(saleId: bigint): Promise<ListedGrant[]> {
+    const entries = await this.#redis.hgetall(grantsKey(saleId));
+    return Object.entries(entries).map(([purchaseId, text]) => {
+      const [userId = '0', quantity = '0', grantedAt = '0', ...field] = text.split('|');
+      // The key field is "userId:idempotencyKey", and the key may itself hold "|" or ":".
+      const keyField = field.join('|');
+      return {
+        purchaseId: BigInt(purchaseId),
+        userId: BigInt(userId),
+        quantity: Number(quantity),
+        grantedAt: Number(grantedAt),
+        idempotencyKey: keyField.slice(keyField.indexOf(':') + 1),
+      };
+    });
+  }
+
+  /** Drops grants the database has recorded from the sweep's list. */
+  async forgetGrants(saleId: bigint, purchaseIds: readonly bigint[]): Promise<void> {
+    if (purchaseIds.length > 0) await this.#redis.hdel(grantsKey(saleId), ...purchaseIds.map(String));
+  }
+
+  /**
+   * Gives a stranded grant's unit back to the sale and its user's count, once: true when this call did (false:
+   * already given back, or the state was rebuilt from the database since, which left it out anyway).
+   */
+  async reclaim(saleId: bigint, purchaseId: bigint): Promise<boolean> {
+    const [state, users] = keysOf(saleId);
+    return (await reclaimScript(this.#redis, [state, users, grantsKey(saleId)], [String(purchaseId)])) === 1;
   }
 
   /**

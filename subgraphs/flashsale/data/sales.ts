@@ -69,6 +69,14 @@ export async function runningOrUpcoming(db: Db, now: Date): Promise<FlashSale[]>
   return (await db.flashSale.findMany({ where: { endsAt: { gt: now } } })).map(toSale);
 }
 
+/** Sales whose window is open now (and not settled): the ones whose Redis grants the sweep looks at. */
+export async function running(db: Db, now: Date): Promise<FlashSale[]> {
+  const rows = await db.flashSale.findMany({
+    where: { startsAt: { lte: now }, endsAt: { gt: now }, settledAt: null },
+  });
+  return rows.map(toSale);
+}
+
 /** Ended sales whose stock the product subgraph has not settled yet. */
 export async function endedUnsettledIds(db: Db, now: Date, limit: number): Promise<bigint[]> {
   const rows = await db.flashSale.findMany({
@@ -126,6 +134,8 @@ export interface NewPurchaseRow {
   readonly userId: bigint;
   readonly quantity: number;
   readonly idempotencyKey: string;
+  /** PENDING (a grant) unless given: the stranded-grant sweep records RELEASED, taking no unit. */
+  readonly status?: Extract<PurchaseStatus, 'PENDING' | 'RELEASED'>;
 }
 
 /** Records a grant unless the caller's key already has one (ON CONFLICT DO NOTHING); false then. */
@@ -149,6 +159,18 @@ export async function findPurchaseByKey(
     where: { flashSaleId_userId_idempotencyKey: { flashSaleId, userId, idempotencyKey } },
   });
   return row && toPurchase(row);
+}
+
+/** Status and order of those of `ids` the database has recorded. */
+export async function purchaseStates(
+  db: Db,
+  ids: readonly bigint[],
+): Promise<Map<bigint, { status: PurchaseStatus; orderId: bigint | null }>> {
+  const rows = await db.flashSalePurchase.findMany({
+    where: { id: { in: [...ids] } },
+    select: { id: true, status: true, orderId: true },
+  });
+  return new Map(rows.map((r) => [r.id, { status: r.status, orderId: r.orderId }]));
 }
 
 /** Units each user holds in the sale (PENDING or CONFIRMED purchases): the per-user counters to rebuild. */

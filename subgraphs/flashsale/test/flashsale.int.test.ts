@@ -227,6 +227,63 @@ describe('a flash sale under a crowd', () => {
     assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: BigInt(sale.id) } })).sold, 1);
   });
 
+  test('a grant never recorded and never retried goes back to the sale, once, and another buyer gets it', async () => {
+    const productId = await createProduct(stack, admin, 5);
+    const sale = await createSale(stack, admin, { productId, quantity: 2, startsAt: new Date(Date.now() - 600_000) });
+    const saleId = decodeId(sale.id) as bigint;
+    const [gone, recent, loser, later] = (await buyers(4)) as [Caller, Caller, Caller, Caller];
+    // Two grants whose instances died between the script and the database: one two minutes ago, one just now.
+    const store = new SaleStore(stack.redis, { max: 0, windowSeconds: 60 });
+    const strand = async (caller: Caller, grantedAt: number) => {
+      const purchaseId = 8_700_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
+      const idempotencyKey = `key|with:separators-${randomUUID()}`;
+      const attempt = { saleId, userId: BigInt(caller.id), idempotencyKey, quantity: 1, purchaseId, clientIp: null };
+      const script = await store.buy({ ...attempt, now: grantedAt });
+      assert.equal(script.kind === 'new' && script.record.status, 'PENDING');
+      return attempt;
+    };
+    const old = await strand(gone, Date.now() - 120_000);
+    await strand(recent, Date.now());
+    assert.equal((await buy(stack, loser, { flashSaleId: sale.id })).reason, 'SOLD_OUT');
+
+    const service = flashSaleService(stack);
+    assert.equal(await service.reclaimStranded(), 1, 'only the grant older than the threshold');
+    assert.equal(await service.reclaimStranded(), 0, 'given back once');
+    const released = await purchase(stack, gone, encodeId(old.purchaseId));
+    assert.deepEqual([released.status, released.order], ['RELEASED', null]);
+    // Its key answers the released purchase; it takes no unit again.
+    const replay = await buy(stack, gone, { flashSaleId: sale.id, idempotencyKey: old.idempotencyKey });
+    assert.deepEqual([replay.id, replay.status], [encodeId(old.purchaseId), 'RELEASED']);
+
+    const won = await buy(stack, later, { flashSaleId: sale.id });
+    assert.equal(won.status, 'PENDING');
+    assert.equal((await buy(stack, loser, { flashSaleId: sale.id })).reason, 'SOLD_OUT');
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1, RELEASED: 1 });
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: saleId } })).sold, 1);
+    // The recent grant is still listed (not yet stranded); the recorded ones are dropped by the next round.
+    await service.reclaimStranded();
+    assert.deepEqual(Object.keys(await stack.redis.hgetall(`{sale:${saleId}}:grants`)).length, 1);
+  });
+
+  test('a sweep that stopped after recording a stranded grant gives its unit back on the next round', async () => {
+    const productId = await createProduct(stack, admin, 5);
+    const sale = await createSale(stack, admin, { productId, quantity: 1, startsAt: new Date(Date.now() - 600_000) });
+    const saleId = decodeId(sale.id) as bigint;
+    const [gone, later] = (await buyers(2)) as [Caller, Caller];
+    const purchaseId = 8_600_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
+    const store = new SaleStore(stack.redis, { max: 0, windowSeconds: 60 });
+    const attempt = { saleId, userId: BigInt(gone.id), idempotencyKey: randomUUID(), quantity: 1, purchaseId };
+    await store.buy({ ...attempt, clientIp: null, now: Date.now() - 120_000 });
+    // The sweep's transaction committed (RELEASED, no order) and its instance died before Redis heard of it.
+    const { userId, idempotencyKey, quantity } = attempt;
+    const row = { id: purchaseId, flashSaleId: saleId, userId, idempotencyKey, quantity, status: 'RELEASED' as const };
+    await db.flashSalePurchase.create({ data: row });
+    assert.equal((await buy(stack, later, { flashSaleId: sale.id })).reason, 'SOLD_OUT');
+    assert.equal(await flashSaleService(stack).reclaimStranded(), 1);
+    assert.equal((await buy(stack, later, { flashSaleId: sale.id })).status, 'PENDING');
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1, RELEASED: 1 });
+  });
+
   test('a buy script whose reply came too late still counts: the grant is recorded, not lost', async () => {
     const productId = await createProduct(stack, admin, 3);
     const sale = await createSale(stack, admin, { productId, quantity: 1 });
@@ -265,6 +322,62 @@ describe('a flash sale under a crowd', () => {
     assert.deepEqual([lost.status, lost.reason], ['REJECTED', 'SOLD_OUT']);
     assert.deepEqual(await settled(sale.id), { CONFIRMED: 1 });
     assert.equal((await purchase(stack, winner, encodeId(won.id))).status, 'CONFIRMED');
+  });
+
+  test('a grant recorded by its own retry while the first buy was still on its way takes one unit, not two', async () => {
+    const productId = await createProduct(stack, admin, 5);
+    const sale = await createSale(stack, admin, { productId, quantity: 2 });
+    const saleId = decodeId(sale.id) as bigint;
+    // The first buy stops between its script and its transaction until its retry (same key) has recorded it.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let first = true;
+    class SlowFirst extends SaleStore {
+      override async buy(attempt: BuyAttempt): Promise<BuyOutcome> {
+        const outcome = await super.buy(attempt);
+        if (first) {
+          first = false;
+          await held;
+        }
+        return outcome;
+      }
+    }
+    let nextId = 8_500_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
+    const logger = createLogger({ service: 'flashsale-test', level: 'silent' });
+    const service = new FlashSaleService({
+      prisma: db,
+      store: new SlowFirst(stack.redis, { max: 0, windowSeconds: 60 }),
+      products: {} as ProductClient,
+      ids: { next: () => nextId++ },
+      logger,
+    });
+    const [caller] = (await buyers(1)) as [Caller];
+    const scope = {
+      identity: {
+        userId: caller.id,
+        roles: ['CUSTOMER'] as const,
+        requestId: 'r',
+        issuer: 'router',
+        session: null,
+        clientIp: null,
+      },
+      requestId: 'r',
+      logger,
+    };
+    const input = { flashSaleId: sale.id, idempotencyKey: randomUUID() };
+    const original = service.buy(scope, input);
+    await waitFor(async () => (await stack.redis.hget(`{sale:${saleId}}:state`, 'remaining')) === '1', {
+      timeoutMs: 5000,
+    });
+    const retry = await service.buy(scope, input);
+    release();
+    const answered = await original;
+    assert.equal(answered.id, retry.id);
+    assert.equal(await stack.redis.hget(`{sale:${saleId}}:state`, 'remaining'), '1', 'one unit taken, none given back');
+    assert.equal((await db.flashSale.findUniqueOrThrow({ where: { id: saleId } })).sold, 1);
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 1 });
   });
 
   test('Redis flushed or wrong mid-sale: still no unit oversold', async () => {
