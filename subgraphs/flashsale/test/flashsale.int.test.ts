@@ -88,6 +88,35 @@ async function settled(saleId: string): Promise<Record<string, number>> {
   return countBy(rows, (r) => r.status);
 }
 
+/**
+ * A second flash-sale service over the stack's database and Redis with a store the test shapes (a reply that
+ * comes late, a buy held between its script and its transaction), and the request scope of a caller.
+ */
+function serviceOver(store: SaleStore) {
+  let nextId = 8_500_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e14));
+  const logger = createLogger({ service: 'flashsale-test', level: 'silent' });
+  const service = new FlashSaleService({
+    prisma: db,
+    store,
+    products: {} as ProductClient,
+    ids: { next: () => nextId++ },
+    logger,
+  });
+  const scope = (caller: Caller) => ({
+    identity: {
+      userId: caller.id,
+      roles: ['CUSTOMER'] as const,
+      requestId: 'r',
+      issuer: 'router',
+      session: null,
+      clientIp: null,
+    },
+    requestId: 'r',
+    logger,
+  });
+  return { service, scope };
+}
+
 /** Cancels a flash-sale order as its payment timeout does. */
 async function cancelOrder(orderId: bigint): Promise<void> {
   await orders.prisma.order.update({ where: { id: orderId }, data: { expiresAt: new Date(Date.now() - 1000) } });
@@ -294,28 +323,8 @@ describe('a flash sale under a crowd', () => {
         throw new Error('Command timed out');
       }
     }
-    let nextId = 8_900_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
-    const logger = createLogger({ service: 'flashsale-test', level: 'silent' });
-    const late = new FlashSaleService({
-      prisma: db,
-      store: new LateReplies(stack.redis, { max: 0, windowSeconds: 60 }),
-      products: {} as ProductClient,
-      ids: { next: () => nextId++ },
-      logger,
-    });
+    const { service: late, scope } = serviceOver(new LateReplies(stack.redis, { max: 0, windowSeconds: 60 }));
     const [winner, loser] = (await buyers(2)) as [Caller, Caller];
-    const scope = (caller: Caller) => ({
-      identity: {
-        userId: caller.id,
-        roles: ['CUSTOMER'] as const,
-        requestId: 'r',
-        issuer: 'router',
-        session: null,
-        clientIp: null,
-      },
-      requestId: 'r',
-      logger,
-    });
     const won = await late.buy(scope(winner), { flashSaleId: sale.id, idempotencyKey: 'k' });
     assert.equal(won.status, 'PENDING');
     const lost = await late.buy(scope(loser), { flashSaleId: sale.id, idempotencyKey: 'k' });
@@ -344,28 +353,9 @@ describe('a flash sale under a crowd', () => {
         return outcome;
       }
     }
-    let nextId = 8_500_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e12));
-    const logger = createLogger({ service: 'flashsale-test', level: 'silent' });
-    const service = new FlashSaleService({
-      prisma: db,
-      store: new SlowFirst(stack.redis, { max: 0, windowSeconds: 60 }),
-      products: {} as ProductClient,
-      ids: { next: () => nextId++ },
-      logger,
-    });
+    const { service, scope: scopeOf } = serviceOver(new SlowFirst(stack.redis, { max: 0, windowSeconds: 60 }));
     const [caller] = (await buyers(1)) as [Caller];
-    const scope = {
-      identity: {
-        userId: caller.id,
-        roles: ['CUSTOMER'] as const,
-        requestId: 'r',
-        issuer: 'router',
-        session: null,
-        clientIp: null,
-      },
-      requestId: 'r',
-      logger,
-    };
+    const scope = scopeOf(caller);
     const input = { flashSaleId: sale.id, idempotencyKey: randomUUID() };
     const original = service.buy(scope, input);
     await waitFor(async () => (await stack.redis.hget(`{sale:${saleId}}:state`, 'remaining')) === '1', {
