@@ -14,6 +14,7 @@ export const routerConfig = defineConfig(
       TRUSTED_DOCUMENTS: z.enum(['off', 'on']).default('off'),
       APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
       SUBGRAPH_DEDUPE: z.stringbool().default(true),
+      ROUTER_PASSTHROUGH: z.stringbool().default(true),
       SUBSCRIPTION_REVOCATION_SWEEP_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
       APOLLO_KEY: configFields.optionalString,
       APOLLO_GRAPH_REF: configFields.optionalString,
@@ -31,6 +32,11 @@ export const routerConfig = defineConfig(
       apqTtlSeconds: e.APQ_TTL_SECONDS,
       /** Identical query fetches of one caller in flight at once go to the subgraph once (never across callers). */
       dedupe: e.SUBGRAPH_DEDUPE,
+      /**
+       * A query planned as one fetch of the client's own operation is answered with the subgraph's bytes after
+       * the first time (`router/src/passthrough.ts`); off with Studio usage reporting, which needs Apollo's path.
+       */
+      passthrough: e.ROUTER_PASSTHROUGH && !(e.APOLLO_KEY && e.APOLLO_GRAPH_REF),
       /** How often open subscription sockets re-check their token against logouts and revocations; 0: only on events. */
       revocationSweepMs: e.SUBSCRIPTION_REVOCATION_SWEEP_MS,
       /** Apollo Studio usage reporting, only when both are set. */

@@ -10,7 +10,7 @@ import type { RouterMetrics } from './metrics.ts';
 type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
 
 /** One subgraph's answer as received: shared by every request that joined the same in-flight fetch. */
-interface RawAnswer {
+export interface RawAnswer {
   readonly status: number;
   readonly text: string;
 }
@@ -126,15 +126,45 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
 
   async process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<SubgraphResponse> {
     const context = 'incomingRequestContext' in options ? options.context : undefined;
+    const { query, variables, operationName } = options.request;
+    if (!query) throw new Error('subgraph fetch without a query');
+    const answer = await this.fetchRaw(context, { query, variables, operationName }, operationTypeOf(options));
+    if (answer.status < 200 || answer.status > 299) {
+      // A variable the subgraph's scalar refused is the client's mistake and says so; any other non-2xx means
+      // the router and the subgraph disagree (a refused identity token, a body limit): logged in full by the
+      // error formatter and masked for the client.
+      const clientErrors = answer.status === 400 ? clientErrorsOf(answer.text) : undefined;
+      if (clientErrors) return { errors: clientErrors } as SubgraphResponse;
+      throw new Error(`subgraph ${this.#name} answered HTTP ${answer.status}: ${answer.text.slice(0, 500)}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.text);
+    } catch {
+      throw new Error(`subgraph ${this.#name} answered a body that is not JSON: ${answer.text.slice(0, 200)}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error(`subgraph ${this.#name} answered JSON that is not a GraphQL response`);
+    return parsed as SubgraphResponse;
+  }
+
+  /**
+   * One fetch in the caller's name, its answer as received (the gateway's fetches, and the passthrough's):
+   * after the caller is confirmed, with its identity token, shared with an identical query in flight, bounded
+   * by the request's deadline. A non-2xx answer is counted as an error and returned for the caller to judge.
+   */
+  async fetchRaw(
+    context: RouterContext | undefined,
+    request: { query: string; variables: Record<string, unknown> | undefined; operationName: string | undefined },
+    type: OperationTypeNode | 'unknown',
+  ): Promise<RawAnswer> {
     // Nothing goes out in the caller's name before the revocation lookup passed. A refusal surfaces as the
     // public UNAUTHENTICATED here (never logged as ours); the HTTP server answers the refusal itself anyway.
     if (context) await context.confirmed.catch(() => Promise.reject(unconfirmed()));
     const deadline = context?.deadline;
     if (deadline?.aborted)
       throw new Error(`request deadline passed before calling subgraph ${this.#name}`, { cause: deadline.reason });
-    const { query, variables, operationName } = options.request;
-    if (!query) throw new Error('subgraph fetch without a query');
-    const body = JSON.stringify({ query, variables, operationName });
+    const body = JSON.stringify(request);
     const caller = context?.caller;
     const token = this.#tokens.for(this.#name, {
       userId: caller?.userId ?? null,
@@ -147,7 +177,7 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
     const end = this.#metrics?.subgraphFetch.startTimer({ subgraph: this.#name });
     let answer: RawAnswer;
     try {
-      if (this.#dedupe && operationTypeOf(options) === 'query') {
+      if (this.#dedupe && type === 'query') {
         const key = `${token}\n${body}`;
         let shared = this.#inflight.get(key);
         if (shared) this.#metrics?.subgraphFetchShared.inc({ subgraph: this.#name });
@@ -165,25 +195,8 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
       end?.({ outcome: 'error' });
       throw err;
     }
-    if (answer.status < 200 || answer.status > 299) {
-      end?.({ outcome: 'error' });
-      // A variable the subgraph's scalar refused is the client's mistake and says so; any other non-2xx means
-      // the router and the subgraph disagree (a refused identity token, a body limit): logged in full by the
-      // error formatter and masked for the client.
-      const clientErrors = answer.status === 400 ? clientErrorsOf(answer.text) : undefined;
-      if (clientErrors) return { errors: clientErrors } as SubgraphResponse;
-      throw new Error(`subgraph ${this.#name} answered HTTP ${answer.status}: ${answer.text.slice(0, 500)}`);
-    }
-    end?.({ outcome: 'ok' });
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(answer.text);
-    } catch {
-      throw new Error(`subgraph ${this.#name} answered a body that is not JSON: ${answer.text.slice(0, 200)}`);
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      throw new Error(`subgraph ${this.#name} answered JSON that is not a GraphQL response`);
-    return parsed as SubgraphResponse;
+    end?.({ outcome: answer.status < 200 || answer.status > 299 ? 'error' : 'ok' });
+    return answer;
   }
 
   /**

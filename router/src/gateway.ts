@@ -15,6 +15,7 @@ import {
 import { routerConfig } from './config.ts';
 import { createSubgraphAgent, SignedDataSource } from './data-source.ts';
 import type { RouterMetrics } from './metrics.ts';
+import type { Passthrough } from './passthrough.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   readonly subgraphUrls?: Partial<Record<string, string>>;
   /** A supergraph given as text (tests); otherwise read from `supergraphPath(config)`. */
   readonly supergraphSdl?: string;
+  /** Learns single-fetch plans and gets the data sources it forwards through. */
+  readonly passthrough?: Passthrough;
 }
 
 const isKnownSubgraph = (name: string): name is SubgraphName => (SUBGRAPH_NAMES as readonly string[]).includes(name);
@@ -56,17 +59,22 @@ export function createGateway(options: GatewayOptions): ApolloGateway {
   const tokens = new IdentityTokens(options.signer);
   const agent = createSubgraphAgent();
   const { dedupe } = configSection(config, routerConfig);
+  const { passthrough } = options;
   const common = {
     logger: gatewayLogger,
-    buildService: ({ name, url }: { name: string; url?: string }) =>
-      new SignedDataSource({
+    buildService: ({ name, url }: { name: string; url?: string }) => {
+      const source = new SignedDataSource({
         name,
         url: urlOf(name, url),
         tokens,
         agent,
         dedupe,
         ...(options.metrics ? { metrics: options.metrics } : {}),
-      }),
+      });
+      passthrough?.addSource(name, source);
+      return source;
+    },
+    ...(passthrough ? { experimental_didResolveQueryPlan: passthrough.learn } : {}),
   };
 
   if (options.supergraphSdl !== undefined)

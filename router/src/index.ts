@@ -3,6 +3,7 @@ import {
   closeServer,
   configSection,
   createMetricsRegistry,
+  graphqlOperationMetrics,
   IdentitySigner,
   kafkaBrokers,
   listen,
@@ -16,11 +17,12 @@ import {
 import type { GraphQLSchema } from 'graphql';
 import { JwtVerifier, jwksUrlOf } from './auth.ts';
 import { routerConfig } from './config.ts';
-import { createAdmission } from './context.ts';
+import { createAdmission, type RouterContext } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { RateLimiter } from './limits.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { OrderFeed } from './order-feed.ts';
+import { Passthrough } from './passthrough.ts';
 import { loadTrustedDocuments } from './persisted-queries.ts';
 import { RevocationWatch } from './revocation-watch.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
@@ -59,20 +61,37 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     metrics,
   });
   const signer = new IdentitySigner(deps.internalSecret, 'router');
+  const operationMetrics = graphqlOperationMetrics<RouterContext>(registry);
+  const passthrough = configSection(config, routerConfig).passthrough
+    ? new Passthrough({
+        record: (name, seconds) => operationMetrics.record(name, 'query', 'ok', seconds),
+        metrics,
+      })
+    : undefined;
   const gateway = createGateway({
     config,
     logger,
     signer,
     metrics,
+    ...(passthrough ? { passthrough } : {}),
     ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
     ...(options.supergraphSdl !== undefined ? { supergraphSdl: options.supergraphSdl } : {}),
   });
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
+    passthrough?.forget();
   });
   const trustedDocuments = configSection(config, routerConfig).trustedDocuments ? loadTrustedDocuments() : null;
-  const apollo = createApolloServer({ config, logger, gateway, registry, redis, trustedDocuments });
+  const apollo = createApolloServer({
+    config,
+    logger,
+    gateway,
+    registry,
+    metricsPlugin: operationMetrics.plugin,
+    redis,
+    trustedDocuments,
+  });
   // Loads the supergraph: one that does not parse or plan fails start-up here, not on the first request.
   await apollo.start();
   // Few retries per attempt: without Kafka the router starts at once and the feed retries on its own.
@@ -89,6 +108,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     logger,
     apollo,
     admit: admitStaged,
+    ...(passthrough ? { passthrough } : {}),
     isStopping: () => stopping,
     routes: paymentProxy({
       paymentUrl: options.subgraphUrls?.['payment'] ?? config.subgraphs.payment.url,

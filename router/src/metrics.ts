@@ -7,6 +7,7 @@ export interface RouterMetrics {
   readonly activeSubscriptions: Gauge;
   readonly subgraphFetch: Histogram<'subgraph' | 'outcome'>;
   readonly subgraphFetchShared: Counter<'subgraph'>;
+  readonly passthrough: Counter<'outcome'>;
 }
 
 export function createRouterMetrics(registry: Registry): RouterMetrics {
@@ -39,6 +40,12 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       name: 'router_subgraph_fetch_shared_total',
       help: 'Subgraph fetches answered by an identical fetch of the same caller already in flight (not sent again)',
       labelNames: ['subgraph'] as const,
+      registers: [registry],
+    }),
+    passthrough: new Counter({
+      name: 'router_passthrough_total',
+      help: 'Learned single-fetch queries: answered with the subgraph’s bytes (served) or left to Apollo (full_path)',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
   };

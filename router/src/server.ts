@@ -28,6 +28,7 @@ import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type AdmitStaged, endRequest, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
+import type { Passthrough } from './passthrough.ts';
 import { redisQueryCache, trustedDocumentsPlugin, trustedQueryCache } from './persisted-queries.ts';
 
 /** Extensions the gateway adds that name our internals (which subgraph failed); never part of the contract. */
@@ -77,6 +78,8 @@ export function createApolloServer(options: {
   logger: Logger;
   gateway: ApolloGateway;
   registry: Registry;
+  /** The GraphQL operation metrics plugin (shared with the passthrough); otherwise one on `registry`. */
+  metricsPlugin?: ApolloServerPlugin<RouterContext>;
   redis: Redis;
   /** The trusted documents (id → text) when only they may run; null for any operation (APQ in Redis). */
   trustedDocuments: ReadonlyMap<string, string> | null;
@@ -118,7 +121,7 @@ export function createApolloServer(options: {
       studio
         ? ApolloServerPluginUsageReporting({ sendVariableValues: { none: true }, sendHeaders: { none: true } })
         : ApolloServerPluginUsageReportingDisabled(),
-      graphqlMetricsPlugin<RouterContext>(options.registry),
+      options.metricsPlugin ?? graphqlMetricsPlugin<RouterContext>(options.registry),
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
       ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),
       operationPlugin,
@@ -166,6 +169,8 @@ export interface RouterServerOptions {
   readonly isStopping: () => boolean;
   /** Non-GraphQL paths served before `/graphql` (the payment webhook proxy); false when not theirs. */
   readonly routes?: SubgraphRoutes;
+  /** Answers learned single-fetch queries without Apollo's pipeline (`passthrough.ts`). */
+  readonly passthrough?: Pick<Passthrough, 'serve'>;
 }
 
 /**
@@ -174,7 +179,7 @@ export interface RouterServerOptions {
  * (`attachSubscriptions`), admitting `connection_init` through the same `admit`.
  */
 export function createRouterServer(options: RouterServerOptions): Server {
-  const { apollo, admit: admitStaged, logger } = options;
+  const { apollo, admit: admitStaged, logger, passthrough } = options;
   const applyCors = corsHandler(options.config);
 
   const server = createServiceServer({
@@ -210,6 +215,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
           bodyLimitBytes: LIMITS.bodyBytes,
           context: async () => context,
           beforeAnswer: () => context.confirmed,
+          ...(passthrough ? { shortcut: (body: unknown) => passthrough.serve(req, res, body, context) } : {}),
         });
       } catch (err) {
         return refuse(err);

@@ -66,6 +66,8 @@ export async function handleGraphQL<TContext extends BaseContext>(
     context: () => Promise<TContext>;
     /** Awaited before anything is written; when it rejects nothing is, and the rejection is thrown. */
     beforeAnswer?: () => Promise<void>;
+    /** Given the parsed body of a POST before Apollo sees it: true when it has answered the request itself. */
+    shortcut?: (body: unknown) => Promise<boolean>;
   },
 ): Promise<void> {
   let body: unknown;
@@ -85,6 +87,7 @@ export async function handleGraphQL<TContext extends BaseContext>(
     } else {
       body = raw.length > 0 ? raw.toString('utf8') : undefined;
     }
+    if (options.shortcut && (await options.shortcut(body))) return;
   }
   const url = new URL(req.url ?? '/', 'http://localhost');
   const response = await server.executeHTTPGraphQLRequest({

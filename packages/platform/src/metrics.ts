@@ -13,6 +13,19 @@ const MAX_OPERATION_LABELS = 500;
 
 /** Counts and times GraphQL operations by name (at most MAX_OPERATION_LABELS distinct) and outcome. */
 export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Registry): ApolloServerPlugin<TContext> {
+  return graphqlOperationMetrics<TContext>(registry).plugin;
+}
+
+/**
+ * The GraphQL operation metrics: the Apollo plugin that records them, and `record` for an operation answered
+ * without Apollo's pipeline (the router's passthrough), into the same series.
+ */
+export function graphqlOperationMetrics<TContext extends BaseContext>(
+  registry: Registry,
+): {
+  plugin: ApolloServerPlugin<TContext>;
+  record(operationName: string | null, type: string, outcome: 'ok' | 'error', seconds: number): void;
+} {
   const requests = new Counter({
     name: 'graphql_requests_total',
     help: 'GraphQL operations handled, by operation name, type and outcome',
@@ -37,18 +50,25 @@ export function graphqlMetricsPlugin<TContext extends BaseContext>(registry: Reg
     return label;
   };
   return {
-    async requestDidStart() {
-      const end = duration.startTimer();
-      return {
-        async willSendResponse({ operationName, operation, errors }) {
-          const labels = {
-            operation: labelOf(operationName),
-            type: operation?.operation ?? 'unknown',
-          };
-          end(labels);
-          requests.inc({ ...labels, outcome: errors?.length ? 'error' : 'ok' });
-        },
-      };
+    plugin: {
+      async requestDidStart() {
+        const end = duration.startTimer();
+        return {
+          async willSendResponse({ operationName, operation, errors }) {
+            const labels = {
+              operation: labelOf(operationName),
+              type: operation?.operation ?? 'unknown',
+            };
+            end(labels);
+            requests.inc({ ...labels, outcome: errors?.length ? 'error' : 'ok' });
+          },
+        };
+      },
+    },
+    record(operationName, type, outcome, seconds) {
+      const labels = { operation: labelOf(operationName), type };
+      duration.observe(labels, seconds);
+      requests.inc({ ...labels, outcome });
     },
   };
 }
