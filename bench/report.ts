@@ -81,10 +81,11 @@ export function renderReadme(): void {
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
     'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
-    'The sections below come from one `npm run bench` on a quiet machine (load average under 3, nothing else',
-    'running), 2026-12-05 05:19–05:28 UTC, 9 min 22 s in all; the flash-sale section was run again alone',
-    '(`npm run bench -- flashsale`) a few minutes later, and the router profile is an earlier run of its own',
-    '(`npm run bench -- profile`, not part of `npm run bench`). Each section names its own date and command.',
+    'A whole `npm run bench` took 9 min 22 s on a quiet machine (load average under 3, nothing else running),',
+    '2026-12-05 05:19–05:28 UTC; sections 3 to 5 are from that run. Sections 1 and 2 were run again after the',
+    'router’s passthrough of single-fetch queries landed (`npm run bench -- direct gateways`, 06:04–06:10 UTC),',
+    'the flash-sale section alone a few minutes after the full run, and the router profile is an earlier run of',
+    'its own (`npm run bench -- profile`). Each section names its own date and command.',
     '',
   ];
   const direct = load<Compared>('direct');
@@ -98,6 +99,9 @@ export function renderReadme(): void {
     'bare node:http proxy passing the body through to the subgraph on an undici keep-alive pool, and the same',
     'with the one Redis round trip our router makes per request to check revocations. Their sequential p50 over',
     'direct is the cost of one more process hop on this machine, the floor under any router’s added latency.',
+    'All three queries here are one fetch of the client’s own operation, which our router answers after the',
+    'first time by passing the subgraph’s bytes through (`router/src/passthrough.ts`, ROUTER_PASSTHROUGH, on by',
+    'default): its own work is then admission, checks and the fetch, like the floor with the revocation lookup.',
     '',
   );
   lines.push(...(direct ? gatewayTable(direct, true) : ['Not run yet.', '']));

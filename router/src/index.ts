@@ -80,7 +80,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
-    passthrough?.forget();
+    passthrough?.forget(loaded);
   });
   const trustedDocuments = configSection(config, routerConfig).trustedDocuments ? loadTrustedDocuments() : null;
   const apollo = createApolloServer({

@@ -30,7 +30,7 @@ interface Plan {
   readonly operation: OperationDefinitionNode;
   /** Empty: the cost cannot change, and was checked once; otherwise it is checked per request. */
   readonly variableDefinitions: readonly VariableDefinitionNode[];
-  /** The client's operation name, for the GraphQL metrics. */
+  /** The operation's name, for the GraphQL metrics (as Apollo's path labels it). */
   readonly label: string | null;
 }
 
@@ -85,6 +85,7 @@ export class Passthrough {
   readonly #plans = new Map<string, Plan>();
   /** Keys found not to be one fetch of the client's operation, so their plans are not parsed again each time. */
   readonly #others = new Set<string>();
+  #schema: GraphQLSchema | undefined;
   readonly #sources = new Map<string, SignedDataSource>();
   readonly #record: RecordOperation;
   readonly #metrics: Pick<RouterMetrics, 'passthrough'> | undefined;
@@ -99,8 +100,12 @@ export class Passthrough {
     this.#sources.set(name, source);
   }
 
-  /** A new supergraph: what was learned of the old one's plans no longer holds. */
-  forget(): void {
+  /**
+   * A new supergraph (its API schema): what was learned of the old one's plans no longer holds, and a request
+   * still planned on the old one teaches nothing.
+   */
+  forget(schema: GraphQLSchema): void {
+    this.#schema = schema;
     this.#plans.clear();
     this.#others.clear();
   }
@@ -108,6 +113,7 @@ export class Passthrough {
   /** `experimental_didResolveQueryPlan`: learns a request's plan when it is one fetch of the client's operation. */
   readonly learn = ({ queryPlan, requestContext }: QueryPlanEvent): void => {
     const { request } = requestContext;
+    if (this.#schema && requestContext.schema !== this.#schema) return;
     const keys = [
       keyOf(request.operationName, request.query, undefined),
       keyOf(request.operationName, undefined, request.extensions),
@@ -125,7 +131,7 @@ export class Passthrough {
 
   #planOf(
     queryPlan: QueryPlanEvent['queryPlan'],
-    { request, document, operation, schema }: QueryPlanEvent['requestContext'],
+    { document, operation, schema }: QueryPlanEvent['requestContext'],
   ): Plan | undefined {
     const node = queryPlan.node;
     if (operation.operation !== 'query' || node?.kind !== 'Fetch') return;
@@ -151,7 +157,7 @@ export class Passthrough {
       document,
       operation,
       variableDefinitions,
-      label: request.operationName ?? operation.name?.value ?? null,
+      label: operation.name?.value ?? null,
     };
   }
 
