@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { type DefinitionNode, parse, print } from 'graphql';
@@ -23,14 +24,47 @@ const uniqueSuffix = () => `${process.pid}_${Date.now().toString(36)}_${randomBy
 /**
  * A TCP port that was free a moment ago on 127.0.0.1. For tests that must know a port before the server
  * that takes it starts (a config naming its peers, a broker restarted on the same address).
+ *
+ * Taken below the kernel's ephemeral range, not from it: every outgoing connection of the suite's parallel
+ * test files (Postgres, Redis, HTTP clients) gets its local port from that range, and one of them could take
+ * a port handed out here before its server listens (seen in CI as EADDRINUSE at a stack's start).
  */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  const below = ephemeralLow();
+  if (below > PORTS_FROM + 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = PORTS_FROM + Math.floor(Math.random() * (below - PORTS_FROM));
+      if (await canListen(port)) return port;
+    }
+  }
+  return listenOnce(0);
+}
+
+const PORTS_FROM = 10_000;
+
+/** The first port of the kernel's ephemeral range (Linux; elsewhere IANA's 49152). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 49_152;
+  } catch {
+    return 49_152;
+  }
+}
+
+const canListen = (port: number) =>
+  listenOnce(port).then(
+    () => true,
+    () => false,
+  );
+
+function listenOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+    server.listen(port, '127.0.0.1', () => {
+      const { port: taken } = server.address() as { port: number };
+      server.close(() => resolve(taken));
     });
   });
 }
