@@ -81,11 +81,13 @@ export function renderReadme(): void {
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
     'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
-    'A whole `npm run bench` took 9 min 22 s on a quiet machine (load average under 3, nothing else running),',
-    '2026-12-05 05:19–05:28 UTC; sections 3 to 5 are from that run. Sections 1 and 2 were run again after the',
-    'router’s passthrough of single-fetch queries landed (`npm run bench -- direct gateways`, 06:04–06:10 UTC),',
-    'the flash-sale section alone a few minutes after the full run, and the router profile is an earlier run of',
-    'its own (`npm run bench -- profile`). Each section names its own date and command.',
+    'Every section comes from one sitting on a quiet machine (load average under 3, nothing else running),',
+    '2026-12-05 06:26–06:37 UTC, with the router’s passthrough of single-fetch queries in place: scenarios 1, 2',
+    '3 and the flash sale from `npm run bench -- direct gateways queries flashsale profile …`, which stopped at',
+    'the profile (run after the flash sale, its reference check meets products whose merchant the user subgraph',
+    'never saw; `npm run bench` does not run the profile), then `npm run bench -- profile product checkout',
+    'payment subscriptions`. A whole `npm run bench` took 9 min 22 s earlier that morning. Sequential p50s move',
+    'by a few tenths of a millisecond between runs: read them against the floor rows of the same run.',
     '',
   ];
   const direct = load<Compared>('direct');
