@@ -82,7 +82,7 @@ export function renderReadme(): void {
     '',
     'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
     'Every section comes from one sitting on a quiet machine (load average under 3, nothing else running),',
-    '2026-12-05 06:26–06:37 UTC, with the router’s passthrough of single-fetch queries in place: scenarios 1, 2',
+    '2026-12-05 06:26–06:37 UTC, with the router’s passthrough of single-fetch queries in place: scenarios 1, 2,',
     '3 and the flash sale from `npm run bench -- direct gateways queries flashsale profile …`, which stopped at',
     'the profile (run after the flash sale, its reference check meets products whose merchant the user subgraph',
     'never saw; `npm run bench` does not run the profile), then `npm run bench -- profile product checkout',
