@@ -127,8 +127,9 @@ describe('auth through the router', () => {
     }
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ratio = median(unknown.map((t) => t.ms)) / median(wrong.map((t) => t.ms));
-    // Without the dummy-hash check an unknown email answers ~20× faster; the band leaves room for noise.
-    assert.ok(ratio > 0.4 && ratio < 2.5, `unknown/wrong median time ratio ${ratio.toFixed(2)}`);
+    // Without the dummy-hash check an unknown email answers ~20× faster (ratio ~0.05). The band leaves room for
+    // a loaded CI machine, where 4 samples a side have measured 0.40, and still refuses a 5× difference.
+    assert.ok(ratio > 0.2 && ratio < 5, `unknown/wrong median time ratio ${ratio.toFixed(2)}`);
   });
 
   it('limits failed logins per account with RATE_LIMITED and a retry time, and then refuses even the right password', async () => {
