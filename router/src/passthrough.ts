@@ -168,6 +168,8 @@ export class Passthrough {
    */
   async serve(req: IncomingMessage, res: ServerResponse, body: unknown, context: RouterContext): Promise<boolean> {
     if (this.#plans.size === 0 || !isRecord(body) || !isPlainJsonPost(req)) return false;
+    // Text and extensions together (an APQ registration, whose hash Apollo checks against the text): Apollo's.
+    if (typeof body['query'] === 'string' && body['extensions'] !== undefined) return false;
     const key = keyOf(body['operationName'], body['query'], body['extensions']);
     const plan = key === null ? undefined : this.#plans.get(key);
     if (!plan) return false;

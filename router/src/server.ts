@@ -43,9 +43,14 @@ function withoutInternalExtensions(error: GraphQLFormattedError): GraphQLFormatt
   };
 }
 
-/** Apollo's own refusals of a request (an unsupported persisted-query version…) carry HTTP 400 but no code. */
+/**
+ * Apollo's own refusals of a request (an unsupported persisted-query version, a hash that does not match the
+ * text…) carry HTTP 400 but no code of their own: Apollo labels them INTERNAL_SERVER_ERROR, or nothing.
+ */
 function withRequestErrorCode(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  if (formatted.extensions?.['code'] !== undefined || !(error instanceof GraphQLError)) return formatted;
+  const code = formatted.extensions?.['code'];
+  if ((code !== undefined && code !== 'INTERNAL_SERVER_ERROR') || !(error instanceof GraphQLError)) return formatted;
+  if (error.extensions['code'] !== undefined) return formatted;
   const http = error.extensions['http'];
   const status = typeof http === 'object' && http !== null && 'status' in http ? http.status : undefined;
   return status === 400 ? { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } } : formatted;

@@ -104,6 +104,13 @@ describe('the passthrough of single-fetch queries', () => {
     const served = await passthrough('served');
     const csrf = await post({ query: ME }, caller, { 'content-type': 'application/x-www-form-urlencoded; x=json' });
     assert.equal(csrf.status, 400);
+    // A persisted-query hash that does not match the text sent with it: Apollo refuses it, still.
+    const mismatch = await post(
+      { query: ME, extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } } },
+      caller,
+    );
+    assert.equal(mismatch.status, 400);
+    assert.equal(JSON.parse(mismatch.text).errors[0].extensions.code, 'BAD_REQUEST');
     const update = 'mutation PassUpdate($input: UpdateProfileInput!) { updateMe(input: $input) { id name } }';
     for (const name of ['One', 'Two']) {
       const updated = await post({ query: update, variables: { input: { name } } }, caller);
