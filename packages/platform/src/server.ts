@@ -92,11 +92,18 @@ export function createServiceServer(options: ServiceHttpOptions): Server {
       else res.destroy();
     });
   };
-  return createServer(
+  const server = createServer(
     { connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
     traceHttpServer(handler, { publicEdge: options.publicEdge ?? false }),
   );
+  // The client closes an idle keep-alive connection first, never the server: a server that closes one at the
+  // moment a client reuses it makes that request fail with ECONNRESET (seen from a gateway whose pool kept
+  // sockets longer than Node's 5 s default). Longer than a load balancer's usual 60 s idle timeout.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  return server;
 }
+
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export async function listen(server: Server, port: number, host: string): Promise<{ port: number; url: string }> {
   await new Promise<void>((resolve, reject) => {
