@@ -87,7 +87,6 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
     config,
     logger,
     gateway,
-    registry,
     metricsPlugin: operationMetrics.plugin,
     redis,
     trustedDocuments,

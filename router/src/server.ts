@@ -13,7 +13,6 @@ import {
   configSection,
   createErrorFormatter,
   createServiceServer,
-  graphqlMetricsPlugin,
   handleGraphQL,
   type Logger,
   REQUEST_ID_HEADER,
@@ -24,7 +23,6 @@ import {
 import cors from 'cors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
 import { routerConfig } from './config.ts';
 import { type AdmitStaged, endRequest, Rejection, type RouterContext, requestIdFrom } from './context.ts';
 import { costLimitPlugin, LIMITS, limitRules } from './limits.ts';
@@ -82,9 +80,8 @@ export function createApolloServer(options: {
   config: Config;
   logger: Logger;
   gateway: ApolloGateway;
-  registry: Registry;
-  /** The GraphQL operation metrics plugin (shared with the passthrough); otherwise one on `registry`. */
-  metricsPlugin?: ApolloServerPlugin<RouterContext>;
+  /** The GraphQL operation metrics plugin (`graphqlOperationMetrics`, whose series the passthrough shares). */
+  metricsPlugin: ApolloServerPlugin<RouterContext>;
   redis: Redis;
   /** The trusted documents (id → text) when only they may run; null for any operation (APQ in Redis). */
   trustedDocuments: ReadonlyMap<string, string> | null;
@@ -126,7 +123,7 @@ export function createApolloServer(options: {
       studio
         ? ApolloServerPluginUsageReporting({ sendVariableValues: { none: true }, sendHeaders: { none: true } })
         : ApolloServerPluginUsageReportingDisabled(),
-      options.metricsPlugin ?? graphqlMetricsPlugin<RouterContext>(options.registry),
+      options.metricsPlugin,
       costLimitPlugin<RouterContext>(LIMITS.maxCost),
       ...(trustedDocuments ? [trustedDocumentsPlugin<RouterContext>()] : []),
       operationPlugin,
