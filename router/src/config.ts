@@ -33,8 +33,9 @@ export const routerConfig = defineConfig(
       /** Identical query fetches of one caller in flight at once go to the subgraph once (never across callers). */
       dedupe: e.SUBGRAPH_DEDUPE,
       /**
-       * A query planned as one fetch of the client's own operation is answered with the subgraph's bytes after
-       * the first time (`router/src/passthrough.ts`); off with Studio usage reporting, which needs Apollo's path.
+       * A query or mutation planned as one fetch of the client's own operation is answered with the subgraph's
+       * bytes after the first time (`router/src/passthrough.ts`); off with Studio usage reporting, which needs
+       * Apollo's path.
        */
       passthrough: e.ROUTER_PASSTHROUGH && !(e.APOLLO_KEY && e.APOLLO_GRAPH_REF),
       /** How often open subscription sockets re-check their token against logouts and revocations; 0: only on events. */

@@ -33,7 +33,23 @@ export interface RouterContext {
    * hears of a revoked token, and the HTTP server waits for it before it answers.
    */
   readonly confirmed: Promise<void>;
+  /**
+   * A fetch the passthrough already made for this request and left to the full path to answer (an answer it
+   * does not pass through as it is, or a failure): the gateway's data source takes it instead of sending the
+   * same fetch again, so each fetch, a mutation's above all, goes out once.
+   */
+  prefetched?: Prefetched | undefined;
 }
+
+/** The passthrough's fetch of a request: its subgraph and text, and its answer (with its parse) or failure. */
+export type Prefetched = {
+  readonly subgraph: string;
+  readonly query: string;
+  readonly operationType: 'query' | 'mutation';
+} & (
+  | { readonly answer: { readonly status: number; readonly text: string }; readonly parsed?: object }
+  | { readonly error: unknown }
+);
 
 /** Shared with the subgraphs, which take the request id the router passes on. */
 export { requestIdFrom } from '@mall/platform';
@@ -271,6 +287,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       },
       deadline: requestDeadline(),
       confirmed,
+      prefetched: undefined,
     };
   };
 

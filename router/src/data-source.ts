@@ -2,7 +2,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import { IDENTITY_HEADER, type IdentityTokens, REQUEST_ID_HEADER } from '@mall/platform';
 import { GraphQLError, type GraphQLFormattedError, Kind, type OperationTypeNode } from 'graphql';
 import { Agent, type Dispatcher, request } from 'undici';
-import type { RouterContext } from './context.ts';
+import type { Prefetched, RouterContext } from './context.ts';
 import { LIMITS } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 
@@ -128,7 +128,10 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
     const context = 'incomingRequestContext' in options ? options.context : undefined;
     const { query, variables, operationName } = options.request;
     if (!query) throw new Error('subgraph fetch without a query');
-    const answer = await this.fetchRaw(context, { query, variables, operationName }, operationTypeOf(options));
+    const type = operationTypeOf(options);
+    const prefetched = context ? this.#takePrefetched(context, query, type) : undefined;
+    if (prefetched && 'error' in prefetched) throw prefetched.error;
+    const answer = prefetched?.answer ?? (await this.fetchRaw(context, { query, variables, operationName }, type));
     if (answer.status < 200 || answer.status > 299) {
       // A variable the subgraph's scalar refused is the client's mistake and says so; any other non-2xx means
       // the router and the subgraph disagree (a refused identity token, a body limit): logged in full by the
@@ -137,6 +140,7 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
       if (clientErrors) return { errors: clientErrors } as SubgraphResponse;
       throw new Error(`subgraph ${this.#name} answered HTTP ${answer.status}: ${answer.text.slice(0, 500)}`);
     }
+    if (prefetched?.parsed) return prefetched.parsed as SubgraphResponse;
     let parsed: unknown;
     try {
       parsed = JSON.parse(answer.text);
@@ -146,6 +150,25 @@ export class SignedDataSource implements GraphQLDataSource<RouterContext> {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new Error(`subgraph ${this.#name} answered JSON that is not a GraphQL response`);
     return parsed as SubgraphResponse;
+  }
+
+  /**
+   * The passthrough's fetch of this request when this is the same fetch (taken once). A mutation it already
+   * sent is never sent again: should the full path plan it differently (a supergraph reloaded in between), the
+   * mutation fetch fails instead of taking effect twice.
+   */
+  #takePrefetched(context: RouterContext, query: string, type: OperationTypeNode | 'unknown'): Prefetched | undefined {
+    const prefetched = context.prefetched;
+    if (!prefetched) return undefined;
+    if (prefetched.subgraph === this.#name && prefetched.query === query) {
+      context.prefetched = undefined;
+      return prefetched;
+    }
+    if (prefetched.operationType === 'mutation' && type !== 'query')
+      throw new Error(
+        `subgraph ${this.#name}: a mutation the passthrough already sent was planned anew; not sent twice`,
+      );
+    return undefined;
   }
 
   /**

@@ -171,7 +171,7 @@ export interface RouterServerOptions {
   readonly isStopping: () => boolean;
   /** Non-GraphQL paths served before `/graphql` (the payment webhook proxy); false when not theirs. */
   readonly routes?: SubgraphRoutes;
-  /** Answers learned single-fetch queries without Apollo's pipeline (`passthrough.ts`). */
+  /** Answers learned single-fetch operations without Apollo's pipeline (`passthrough.ts`). */
   readonly passthrough?: Pick<Passthrough, 'serve'>;
 }
 

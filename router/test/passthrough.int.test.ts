@@ -1,11 +1,12 @@
-// The router's passthrough of single-fetch queries (router/src/passthrough.ts), through the router on real
+// The router's passthrough of single-fetch operations (router/src/passthrough.ts), through the router on real
 // subgraphs: what it serves is byte for byte what the full path answers, each caller's own, never after a
-// logout; whatever it cannot answer cleanly is answered by the full path exactly as before.
+// logout; whatever it cannot answer cleanly is answered by the full path exactly as before, from the fetch
+// already made (a mutation takes effect once).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { data } from '@mall/platform/testing';
 import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
-import { type Caller, customer } from '../../subgraphs/order/test/helpers.ts';
+import { admin, type Caller, customer } from '../../subgraphs/order/test/helpers.ts';
 
 let stack: TestStack;
 
@@ -27,6 +28,15 @@ async function passthrough(outcome: 'served' | 'full_path'): Promise<number> {
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
+/** How many fetches the router has sent a subgraph (its fetch duration histogram's count, any outcome). */
+async function fetches(subgraph: string): Promise<number> {
+  const text = await (await fetch(stack.metricsUrls['router']!)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('router_subgraph_fetch_duration_seconds_count{') && l.includes(`"${subgraph}"`))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
 async function operations(name: string): Promise<number> {
   const text = await (await fetch(stack.metricsUrls['router']!)).text();
   const line = text
@@ -44,7 +54,7 @@ async function post(body: unknown, caller: Caller, headers: Record<string, strin
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
 
-describe('the passthrough of single-fetch queries', () => {
+describe('the passthrough of single-fetch operations', () => {
   test('after the full path planned it, a query is answered with the subgraph’s bytes: the same answer', async () => {
     const caller = await customer(stack);
     const [served, counted] = [await passthrough('served'), await operations('PassMe')];
@@ -98,7 +108,7 @@ describe('the passthrough of single-fetch queries', () => {
     assert.equal(await passthrough('served'), served + 1);
   });
 
-  test('a body Apollo refuses as a possible CSRF, and mutations, never take it', async () => {
+  test('a body Apollo refuses as a possible CSRF never takes it', async () => {
     const caller = await customer(stack);
     await post({ query: ME }, caller);
     const served = await passthrough('served');
@@ -111,11 +121,64 @@ describe('the passthrough of single-fetch queries', () => {
     );
     assert.equal(mismatch.status, 400);
     assert.equal(JSON.parse(mismatch.text).errors[0].extensions.code, 'BAD_REQUEST');
+    assert.equal(await passthrough('served'), served);
+  });
+
+  test('a single-fetch mutation is served too, each request sent once', async () => {
+    const caller = await customer(stack);
     const update = 'mutation PassUpdate($input: UpdateProfileInput!) { updateMe(input: $input) { id name } }';
-    for (const name of ['One', 'Two']) {
+    const [served, sent] = [await passthrough('served'), await fetches('user')];
+    for (const name of ['One', 'Two', 'Three']) {
       const updated = await post({ query: update, variables: { input: { name } } }, caller);
       assert.equal(data<{ updateMe: { name: string } }>({ body: JSON.parse(updated.text) }).updateMe.name, name);
     }
-    assert.equal(await passthrough('served'), served);
+    assert.equal(await passthrough('served'), served + 2, 'the first time is the full path’s');
+    assert.equal(await fetches('user'), sent + 3);
+    const me = await post({ query: 'query { me { name } }' }, caller);
+    assert.equal(JSON.parse(me.text).data.me.name, 'Three');
+  });
+
+  test('later fetches with nothing to add to: served; with entities to fill: the full path, from the fetch made', async () => {
+    const seller = await admin(stack);
+    const nobody = await customer(stack);
+    const listed =
+      'query PassListed($merchant: ID) { products(first: 5, filter: { merchantId: $merchant }) { edges { node { id merchant { id email } } } } }';
+    const none = await post({ query: listed, variables: { merchant: nobody.id } }, seller);
+    assert.deepEqual(JSON.parse(none.text), { data: { products: { edges: [] } } });
+    const served = await passthrough('served');
+    assert.deepEqual(await post({ query: listed, variables: { merchant: nobody.id } }, seller), none);
+    assert.equal(await passthrough('served'), served + 1, 'no products, no merchants to fetch: one fetch');
+
+    // A mutation whose answer names an entity the user subgraph fills: the full path finishes it from the
+    // passthrough's fetch, so each request creates exactly one product.
+    const create =
+      'mutation PassCreate($input: CreateProductInput!) { createProduct(input: $input) { id name merchant { id email } } }';
+    const mine = `query PassMine($merchant: ID) { products(first: 100, filter: { merchantId: $merchant }) { edges { node { id } } } }`;
+    const count = async () =>
+      JSON.parse((await post({ query: mine, variables: { merchant: seller.id } }, seller)).text).data.products.edges
+        .length as number;
+    const before = await count();
+    const [fullPath, sent] = [await passthrough('full_path'), await fetches('product')];
+    const created = [];
+    for (const name of ['Pass A', 'Pass B', 'Pass C']) {
+      const answer = await post({ query: create, variables: { input: { name, priceAmount: 100, stock: 1 } } }, seller);
+      created.push(
+        data<{ createProduct: { id: string; merchant: { id: string; email: string } } }>({
+          body: JSON.parse(answer.text),
+        }).createProduct,
+      );
+    }
+    for (const made of created) assert.equal(made.merchant.id, seller.id);
+    assert.ok(created.every((made) => made.merchant.email.includes('@')));
+    assert.equal(await passthrough('full_path'), fullPath + 2, 'the second and third: fetched, then the full path');
+    assert.equal(await fetches('product'), sent + 3, 'the product subgraph heard each mutation once');
+    assert.equal(await count(), before + 3);
+    // The same for a query: the merchants of listed products are filled by the full path, without a second fetch.
+    const [servedBefore, sentBefore] = [await passthrough('served'), await fetches('product')];
+    const mineListed = JSON.parse((await post({ query: listed, variables: { merchant: seller.id } }, seller)).text);
+    assert.equal(mineListed.data.products.edges.length, before + 3);
+    for (const { node } of mineListed.data.products.edges) assert.equal(node.merchant.id, seller.id);
+    assert.equal(await passthrough('served'), servedBefore);
+    assert.equal(await fetches('product'), sentBefore + 1);
   });
 });

@@ -230,6 +230,31 @@ describe('a flash sale under a crowd', () => {
     assert.equal(errorCode(again), 'CONFLICT', 'the same key with another quantity');
   });
 
+  test('the router answers buys without its full pipeline (no order yet to fetch), each buy sent once', async () => {
+    // The contract's BuyFlashSale selects `order { id status }`, which the order subgraph fills; at buy time
+    // there is no order, so the router's passthrough answers with the flash-sale subgraph's bytes.
+    const routerMetric = async (prefix: string, label: string) =>
+      (await (await fetch(stack.metricsUrls['router']!)).text())
+        .split('\n')
+        .filter((line) => line.startsWith(prefix) && line.includes(label))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    const served = () => routerMetric('router_passthrough_total{', '"served"');
+    const sent = () => routerMetric('router_subgraph_fetch_duration_seconds_count{', '"flashsale"');
+    const productId = await createProduct(stack, admin, 10);
+    const sale = await createSale(stack, admin, { productId, quantity: 3 });
+    const crowd = await buyers(6);
+    const [servedBefore, sentBefore] = [await served(), await sent()];
+    const answers: PurchaseView[] = [];
+    for (const caller of crowd) answers.push(await buy(stack, caller, { flashSaleId: sale.id }));
+    assert.deepEqual(
+      countBy(answers, (a) => `${a.status}:${a.reason}:${a.order === null}`),
+      { 'PENDING:null:true': 3, 'REJECTED:SOLD_OUT:true': 3 },
+    );
+    assert.ok((await served()) >= servedBefore + 5, 'all but perhaps the first (which teaches the plan)');
+    assert.equal((await sent()) - sentBefore, 6, 'one fetch per buy');
+    assert.deepEqual(await settled(sale.id), { CONFIRMED: 3 });
+  });
+
   test('a grant whose buyer never heard back is recorded when its key comes again', async () => {
     const productId = await createProduct(stack, admin, 3);
     const sale = await createSale(stack, admin, { productId, quantity: 2 });
