@@ -289,10 +289,15 @@ export class Passthrough {
     if (answer.status !== 200 || answer.text.includes('"errors"') || answer.text.includes('"extensions"'))
       return this.#fallback(context, { ...sent, answer });
     if (plan.dependentPaths.length > 0) {
-      // The later fetches have something to add: the full path makes them, starting from this answer.
-      const parsed: unknown = JSON.parse(answer.text);
-      const data = isRecord(parsed) ? parsed['data'] : undefined;
-      if (!isRecord(parsed) || !plan.dependentPaths.every((path) => nullAt(data, path)))
+      // The later fetches have something to add: the full path makes them, starting from this answer (and a
+      // body that is not a GraphQL response is the full path's to refuse).
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(answer.text);
+      } catch {
+        return this.#fallback(context, { ...sent, answer });
+      }
+      if (!isRecord(parsed) || !plan.dependentPaths.every((path) => nullAt(parsed['data'], path)))
         return this.#fallback(context, { ...sent, answer, ...(isRecord(parsed) ? { parsed } : {}) });
     }
     res.writeHead(200, {
