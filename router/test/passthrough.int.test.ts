@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { data } from '@mall/platform/testing';
-import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
+import { metricTotal, postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import { admin, type Caller, customer } from '../../subgraphs/order/test/helpers.ts';
 
 let stack: TestStack;
@@ -22,28 +22,15 @@ const ME = 'query PassMe { me { id email roles } }';
 const PRODUCTS = 'query PassProducts($n: Int) { products(first: $n) { edges { node { id } } } }';
 
 /** The router's passthrough counter for an outcome (served, full_path). */
-async function passthrough(outcome: 'served' | 'full_path'): Promise<number> {
-  const text = await (await fetch(stack.metricsUrls['router']!)).text();
-  const line = text.split('\n').find((l) => l.startsWith('router_passthrough_total{') && l.includes(`"${outcome}"`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const passthrough = (outcome: 'served' | 'full_path') =>
+  metricTotal(stack, 'router', 'router_passthrough_total', { outcome });
 
 /** How many fetches the router has sent a subgraph (its fetch duration histogram's count, any outcome). */
-async function fetches(subgraph: string): Promise<number> {
-  const text = await (await fetch(stack.metricsUrls['router']!)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('router_subgraph_fetch_duration_seconds_count{') && l.includes(`"${subgraph}"`))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-}
+const fetches = (subgraph: string) =>
+  metricTotal(stack, 'router', 'router_subgraph_fetch_duration_seconds_count', { subgraph });
 
-async function operations(name: string): Promise<number> {
-  const text = await (await fetch(stack.metricsUrls['router']!)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith('graphql_requests_total{') && l.includes(`operation="${name}"`) && l.includes('"ok"'));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const operations = (operation: string) =>
+  metricTotal(stack, 'router', 'graphql_requests_total', { operation, outcome: 'ok' });
 
 async function post(body: unknown, caller: Caller, headers: Record<string, string> = {}) {
   const response = await fetch(stack.url, {

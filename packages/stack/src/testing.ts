@@ -76,6 +76,26 @@ export async function postGraphQL<T>(
   return { status: response.status, headers: response.headers, body };
 }
 
+/**
+ * The sum of a metric's samples on a service's `/metrics` (router included) whose labels include `labels`:
+ * a counter's value, or a histogram's `_count` across the series that match.
+ */
+export async function metricTotal(
+  stack: Pick<TestStack, 'metricsUrls'>,
+  service: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const url = stack.metricsUrls[service];
+  if (!url) throw new Error(`no metrics for ${service}`);
+  const wanted = Object.entries(labels).map(([label, value]) => `${label}="${value}"`);
+  return (await (await fetch(url)).text())
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .filter((line) => wanted.every((pair) => line.includes(pair)))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
 /** Drops every database whose name starts with `prefix` (a test stack's own, never anyone else's). */
 export async function dropDatabases(serverUrl: string, prefix: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });

@@ -6,7 +6,7 @@ import { createEvent, createKafka, createProducer, eventHeaders, serializeEvent,
 import { waitFor } from '@mall/events/testing';
 import { domainDatabaseUrl } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
-import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { metricTotal, startTestStack, type TestStack } from '@mall/stack/testing';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import { admin, type Caller, customer, nextOrderId, orderInput, placeOrder } from '../../order/test/helpers.ts';
@@ -60,13 +60,7 @@ const lines = (cart: { items: { quantity: number; product: { id: string } }[] })
   cart.items.map((item) => [item.product.id, item.quantity]);
 
 /** graphql_requests_total of `operation` on the product subgraph's /metrics. */
-async function productCalls(operation: string): Promise<number> {
-  const text = await (await fetch(stack.metricsUrls['product']!)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('graphql_requests_total{') && line.includes(`operation="${operation}"`))
-    .reduce((n, line) => n + Number(line.split(' ').at(-1)), 0);
-}
+const productCalls = (operation: string) => metricTotal(stack, 'product', 'graphql_requests_total', { operation });
 
 describe('the contract operations through the router', () => {
   test('add, merge, price, update, remove and clear', async () => {

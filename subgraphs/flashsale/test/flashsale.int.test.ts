@@ -14,7 +14,7 @@ import {
   resolveInternalSecret,
 } from '@mall/platform';
 import { errorCode } from '@mall/platform/testing';
-import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
+import { metricTotal, postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import { orderService } from '../../order/test/helpers.ts';
 import { PrismaClient as ProductPrisma } from '../../product/data/generated/client.ts';
 import { PrismaClient } from '../data/generated/client.ts';
@@ -233,13 +233,9 @@ describe('a flash sale under a crowd', () => {
   test('the router answers buys without its full pipeline (no order yet to fetch), each buy sent once', async () => {
     // The contract's BuyFlashSale selects `order { id status }`, which the order subgraph fills; at buy time
     // there is no order, so the router's passthrough answers with the flash-sale subgraph's bytes.
-    const routerMetric = async (prefix: string, label: string) =>
-      (await (await fetch(stack.metricsUrls['router']!)).text())
-        .split('\n')
-        .filter((line) => line.startsWith(prefix) && line.includes(label))
-        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
-    const served = () => routerMetric('router_passthrough_total{', '"served"');
-    const sent = () => routerMetric('router_subgraph_fetch_duration_seconds_count{', '"flashsale"');
+    const served = () => metricTotal(stack, 'router', 'router_passthrough_total', { outcome: 'served' });
+    const sent = () =>
+      metricTotal(stack, 'router', 'router_subgraph_fetch_duration_seconds_count', { subgraph: 'flashsale' });
     const productId = await createProduct(stack, admin, 10);
     const sale = await createSale(stack, admin, { productId, quantity: 3 });
     const crowd = await buyers(6);
