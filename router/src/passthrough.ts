@@ -297,8 +297,9 @@ export class Passthrough {
       } catch {
         return this.#fallback(context, { ...sent, answer });
       }
-      if (!isRecord(parsed) || !plan.dependentPaths.every((path) => nullAt(parsed['data'], path)))
-        return this.#fallback(context, { ...sent, answer, ...(isRecord(parsed) ? { parsed } : {}) });
+      if (!isRecord(parsed)) return this.#fallback(context, { ...sent, answer });
+      if (!plan.dependentPaths.every((path) => nullAt(parsed['data'], path)))
+        return this.#fallback(context, { ...sent, answer, parsed });
     }
     res.writeHead(200, {
       'content-type': 'application/json; charset=utf-8',
