@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createTestDatabase, createTestRedis, data, errorCode, TEST_REDIS_URL } from '../src/testing/index.ts';
+import {
+  createTestDatabase,
+  createTestRedis,
+  data,
+  deleteKeys,
+  errorCode,
+  TEST_REDIS_URL,
+} from '../src/testing/index.ts';
 import { fixtureSchemaDir, serverUrl } from './fixtures/db.ts';
 
 /** Databases whose name matches a LIKE pattern. */
@@ -74,6 +81,49 @@ describe('createTestRedis', () => {
     } finally {
       await other.cleanup();
       raw.disconnect();
+    }
+  });
+});
+
+describe('deleteKeys', () => {
+  test('deletes every key under the prefix at once, however many, and nothing beside it', async () => {
+    // `?` in the label: an unescaped pattern would also take the sibling below, which is not under the prefix.
+    const { prefix, cleanup } = createTestRedis('test:helpers?');
+    const sibling = `${prefix.replace('helpers?', 'helpersX')}kept`;
+    const raw = new Redis(TEST_REDIS_URL);
+    const writer = new Redis(TEST_REDIS_URL);
+    try {
+      const filler = raw.pipeline();
+      for (let i = 0; i < 3_000; i++) filler.set(`${prefix}filler:${i}`, '1');
+      filler.set(sibling, 'kept');
+      await filler.exec();
+      // Pairs written in one MULTI while the deletion runs: an atomic deletion (like the FLUSHALL it stands
+      // in for) comes before or after each pair, never between its two keys.
+      let writing = true;
+      let pairs = 0;
+      const writes = (async () => {
+        while (writing) {
+          await writer.multi().set(`${prefix}a:${pairs}`, '1').set(`${prefix}b:${pairs}`, '1').exec();
+          pairs++;
+        }
+      })();
+      await new Promise((resolve) => setImmediate(resolve));
+      const deleted = await deleteKeys(raw, prefix);
+      writing = false;
+      await writes;
+      assert.ok(deleted >= 3_000, `deleted ${deleted}`);
+      const fillers = Array.from({ length: 3_000 }, (_, i) => `${prefix}filler:${i}`);
+      assert.equal(await raw.exists(...fillers), 0);
+      const check = raw.pipeline();
+      for (let i = 0; i < pairs; i++) check.exists(`${prefix}a:${i}`).exists(`${prefix}b:${i}`);
+      const found = (await check.exec())?.map(([, n]) => n) ?? [];
+      for (let i = 0; i < pairs; i++) assert.equal(found[2 * i], found[2 * i + 1], `pair ${i} split`);
+      assert.equal(await raw.get(sibling), 'kept', 'glob characters in the prefix are literal');
+    } finally {
+      await raw.del(sibling);
+      await cleanup();
+      raw.disconnect();
+      writer.disconnect();
     }
   });
 });

@@ -110,11 +110,13 @@ describe('faults: Redis and Postgres outages degrade service, never security or 
     await waitFor(
       async () => {
         const code = codeOf((await timed(me(user.accessToken))).result);
-        answers.add(code);
+        answers.add(code ?? 'admitted');
         return code === 'UNAUTHENTICATED';
       },
       { timeoutMs: 5_000, intervalMs: 20, what: 'the logged-out token is refused again' },
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the router answered: ${[...answers].join(', ')}`, { cause: err });
+    });
     assert.deepEqual(
       [...answers].filter((c) => c !== 'UNAUTHENTICATED' && c !== 'UNAVAILABLE'),
       [],

@@ -70,16 +70,33 @@ function listenOnce(port: number): Promise<number> {
 }
 
 /**
- * Deletes every key under `prefix` — a test's own keys, never anyone else's. `redis` must be a client without
- * a keyPrefix: SCAN patterns ignore ioredis's prefixing.
+ * One Lua call walks the whole keyspace and unlinks every key matching the pattern, so the deletion is atomic
+ * like the FLUSHALL it stands in for. A SCAN driven from here took many round trips while the stack kept
+ * writing: auth's revocation mirror can reload the denylist and its generation marker mid-walk, and the walk
+ * may then delete the fresh denylist entry but miss the fresh marker — a state no real flush produces, in which
+ * the router rightly admits a logged-out token (the likely cause of a CI failure of "a logged-out token stays
+ * refused after Redis is flushed").
  */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+const DELETE_MATCHING = `
+local cursor, deleted = '0', 0
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  local keys = page[2]
+  for i = 1, #keys, 500 do
+    redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
+  end
+  deleted = deleted + #keys
+until cursor == '0'
+return deleted`;
+
+/**
+ * Deletes every key under `prefix` at once — a test's own keys, never anyone else's — and says how many.
+ * `redis` must be a client without a keyPrefix: SCAN patterns ignore ioredis's prefixing.
+ */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  return Number(await redis.eval(DELETE_MATCHING, 0, pattern));
 }
 
 export interface GraphQLStubRequest {
