@@ -14,7 +14,7 @@ import { type Config, metricsPortOf, type SubgraphName } from './config.ts';
 import { createErrorFormatter } from './error-format.ts';
 import { handleGraphQL, sendJson } from './http.ts';
 import { IDENTITY_HEADER, IdentityVerifier, REQUEST_ID_HEADER, requestIdFrom } from './identity.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, lazyChild } from './logger.ts';
 import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
 import {
   closeServer,
@@ -130,7 +130,7 @@ export async function startSubgraph<TContext extends RequestScope>(
       // header; a token minted for one call (service to service) may still carry it.
       const header = req.headers[REQUEST_ID_HEADER];
       const requestId = header === undefined && identity.requestId ? identity.requestId : requestIdFrom(header);
-      const requestLogger = logger.child({ requestId, userId: identity.userId ?? undefined });
+      const requestLogger = lazyChild(logger, { requestId, userId: identity.userId ?? undefined });
       await handleGraphQL(server, req, res, {
         bodyLimitBytes: BODY_LIMIT_BYTES,
         context: async () => options.context({ identity, requestId, logger: requestLogger }),

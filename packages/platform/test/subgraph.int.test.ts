@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'graphql';
+import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
 import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/index.ts';
@@ -134,5 +135,76 @@ describe('startSubgraph shutdown', () => {
     await stopped;
     assert.ok(Date.now() - startedAt >= drainMs, 'the server closed only after the drain delay');
     await assert.rejects(fetch(`${service.url}/health/live`), 'closed after the drain');
+  });
+});
+
+describe('startSubgraph request logger', () => {
+  // What reached the log, and how many child loggers were made: the request logger is made only when used.
+  const lines: Record<string, unknown>[] = [];
+  let children = 0;
+  const logger = pino(
+    { level: 'info', base: { service: 'subgraph-test' }, onChild: () => children++ },
+    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  let service: RunningService;
+  const ask = async (query: string, requestId: string) => {
+    const token = await new IdentitySigner(SECRET, 'router').sign({
+      userId: '9',
+      roles: ['CUSTOMER'],
+      audience: 'user',
+    });
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token, 'x-request-id': requestId },
+      body: JSON.stringify({ query }),
+    });
+    return res.json();
+  };
+
+  before(async () => {
+    service = await startSubgraph<RequestScope>({
+      name: 'user',
+      typeDefs: parse(`
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
+        type Query { quiet: String! loud: String! }
+      `),
+      config: loadConfig({ NODE_ENV: 'test' }),
+      logger,
+      internalSecret: SECRET,
+      port: 0,
+      host: '127.0.0.1',
+      context: (base) => base,
+      resolvers: {
+        Query: {
+          quiet: () => 'shh',
+          loud: (_p: unknown, _a: unknown, ctx: RequestScope) => {
+            ctx.logger.warn({ detail: 1 }, 'resolver says hello');
+            ctx.logger.warn('and again');
+            return 'said';
+          },
+        },
+      },
+    });
+  });
+  after(() => service.stop());
+
+  it('makes no child logger for a request that logs nothing', async () => {
+    const before = children;
+    assert.deepEqual(await ask('{ quiet }', 'rid-quiet'), { data: { quiet: 'shh' } });
+    assert.equal(children, before);
+  });
+
+  it('logs a request’s lines with its request id, caller and service, from one child logger', async () => {
+    const before = children;
+    assert.deepEqual(await ask('{ loud }', 'rid-loud'), { data: { loud: 'said' } });
+    assert.equal(children, before + 1);
+    const said = lines.filter((l) => l['requestId'] === 'rid-loud');
+    assert.deepEqual(
+      said.map(({ service, requestId, userId, msg, detail }) => ({ service, requestId, userId, msg, detail })),
+      [
+        { service: 'subgraph-test', requestId: 'rid-loud', userId: '9', msg: 'resolver says hello', detail: 1 },
+        { service: 'subgraph-test', requestId: 'rid-loud', userId: '9', msg: 'and again', detail: undefined },
+      ],
+    );
   });
 });
