@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'graphql';
+import { type GraphQLResolveInfo, parse } from 'graphql';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
@@ -9,9 +9,13 @@ import { createLogger } from '../src/logger.ts';
 import { type RequestScope, type RunningService, startSubgraph } from '../src/subgraph.ts';
 
 const SECRET = 's'.repeat(32);
+
+interface CacheControl {
+  setCacheHint(hint: { maxAge: number; scope: 'PUBLIC' | 'PRIVATE' }): void;
+}
 const typeDefs = parse(`
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
-  type Query { whoami: String! boom: String! denied: String! }
+  type Query { whoami: String! boom: String! denied: String! hinted: String! }
 `);
 
 describe('startSubgraph', () => {
@@ -44,11 +48,22 @@ describe('startSubgraph', () => {
           denied: () => {
             throw new AppError('FORBIDDEN', 'not yours');
           },
+          // A cache hint as a resolver would give Apollo's cache-control plugin, were it installed.
+          hinted: (_p: unknown, _a: unknown, _ctx: unknown, info: GraphQLResolveInfo) => {
+            (info as { cacheControl?: CacheControl }).cacheControl?.setCacheHint({ maxAge: 60, scope: 'PUBLIC' });
+            return 'hinted';
+          },
         },
       },
     });
   });
   after(() => service.stop());
+
+  it('answers no-store, whatever a resolver hints: an answer is one caller’s (and no per-field cache hook)', async () => {
+    const res = await post('{"query":"{ hinted }"}', { [IDENTITY_HEADER]: await token() });
+    assert.deepEqual(await res.json(), { data: { hinted: 'hinted' } });
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  });
 
   it('refuses requests without a valid identity token', async () => {
     const attempts: Record<string, string>[] = [
