@@ -140,6 +140,7 @@ export async function startSubgraph<TContext extends RequestScope>(
       res.setHeader('cache-control', 'no-store');
       await handleGraphQL(server, req, res, {
         bodyLimitBytes: BODY_LIMIT_BYTES,
+        url,
         context: async () => options.context({ identity, requestId, logger: requestLogger }),
       });
       return true;

@@ -85,6 +85,16 @@ describe('startSubgraph', () => {
     assert.deepEqual(await res.json(), { data: { whoami: '9:rid-1' } });
   });
 
+  it('serves a GET with the query in the URL, and refuses one without the CSRF preflight header', async () => {
+    const get = async (headers: Record<string, string>) =>
+      fetch(`${service.url}/graphql?query=${encodeURIComponent('{ whoami }')}`, {
+        headers: { [IDENTITY_HEADER]: await token(), 'x-request-id': 'rid-get', ...headers },
+      });
+    const res = await get({ 'apollo-require-preflight': 'true' });
+    assert.deepEqual(await res.json(), { data: { whoami: '9:rid-get' } });
+    assert.equal((await get({})).status, 400);
+  });
+
   it('masks faults and keeps public error codes', async () => {
     const res = await post('{"query":"{ boom }"}', { [IDENTITY_HEADER]: await token() });
     const text = await res.text();
