@@ -5,7 +5,8 @@
  * called in-process (what is the subgraph's own: parsing, the script, the answer; steadier on a busy host).
  * CPU/req is this process's CPU (the client's fetch included, alike on both HTTP sides) per request; tokens are
  * signed before measuring.
- * Loopback only, bounded. Profile with: node --cpu-prof --cpu-prof-dir=/tmp/prof bench/flashsale-subgraph.ts
+ * Loopback only, bounded. Profile with: node --cpu-prof --cpu-prof-dir=/tmp/prof bench/flashsale-subgraph.ts, then
+ * node bench/profile-summary.ts <file> '<the measured window it prints>' for the measured rounds alone.
  *   node bench/flashsale-subgraph.ts [--requests 4000] [--concurrency 16]
  */
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ import {
   signInAdmin,
   TokenMint,
 } from '../subgraphs/flashsale/test/helpers.ts';
-import { fmt, type LatencySummary, measure } from './lib.ts';
+import { fmt, type LatencySummary, measure, monotonicUs } from './lib.ts';
 
 const { values } = parseArgs({
   options: { requests: { type: 'string', default: '4000' }, concurrency: { type: 'string', default: '16' } },
@@ -84,11 +85,15 @@ try {
   const buys: LatencySummary[] = [];
   const floors: LatencySummary[] = [];
   const calls: LatencySummary[] = [];
+  const fromUs = monotonicUs();
   for (let round = 0; round < 4; round++) {
     buys.push(await measure(Math.ceil(requests / 4), concurrency, buy));
     floors.push(await measure(Math.ceil(requests / 4), concurrency, floor));
     calls.push(await measure(Math.ceil(requests / 4), concurrency, inProcess));
   }
+  // The measured rounds on the monotonic clock V8 stamps profile samples with: a --cpu-prof profile cut to
+  // this window (summariseProfile in lib.ts) leaves the stack's start-up and the warm-up out.
+  const window = { fromUs, toUs: monotonicUs() };
   const mean = (xs: LatencySummary[], f: (x: LatencySummary) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length;
   for (const [name, xs] of [
     ['buyFlashSale (SOLD_OUT) direct to flashsale', buys],
@@ -99,6 +104,7 @@ try {
       `${name}: CPU/req ${fmt(mean(xs, (x) => x.cpuPerTask))}, p50 ${fmt(mean(xs, (x) => x.p50))}, ` +
         `p99 ${fmt(Math.max(...xs.map((x) => x.p99)))}, ${mean(xs, (x) => x.perSecond).toFixed(0)}/s\n`,
     );
+  process.stdout.write(`measured window (monotonic µs): ${JSON.stringify(window)}\n`);
 } finally {
   await stack.close();
 }

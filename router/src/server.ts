@@ -215,6 +215,7 @@ export function createRouterServer(options: RouterServerOptions): Server {
       try {
         await handleGraphQL(apollo, req, res, {
           bodyLimitBytes: LIMITS.bodyBytes,
+          url,
           context: async () => context,
           beforeAnswer: () => context.confirmed,
           ...(passthrough ? { shortcut: (body: unknown) => passthrough.serve(req, res, body, context) } : {}),

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import {
+  ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
@@ -14,7 +15,7 @@ import { type Config, metricsPortOf, type SubgraphName } from './config.ts';
 import { createErrorFormatter } from './error-format.ts';
 import { handleGraphQL, sendJson } from './http.ts';
 import { IDENTITY_HEADER, IdentityVerifier, REQUEST_ID_HEADER, requestIdFrom } from './identity.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, lazyChild } from './logger.ts';
 import { createMetricsRegistry, graphqlMetricsPlugin } from './metrics.ts';
 import {
   closeServer,
@@ -103,10 +104,14 @@ export async function startSubgraph<TContext extends RequestScope>(
     stopOnTerminationSignals: false,
     formatError: createErrorFormatter(logger),
     logger,
-    // No Apollo Studio here: inline (ftv1) traces would only cost every subgraph response.
+    // No Apollo Studio here: inline (ftv1) traces would only cost every subgraph response. No cache-control
+    // plugin either (Apollo installs it unless told not to): its per-field hook makes Apollo wrap every
+    // resolver of the schema, for hints nothing here sets or reads (answers are per caller, never cached:
+    // `no-store` below). With neither, no plugin listens per field and resolvers run unwrapped.
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginCacheControlDisabled(),
       graphqlMetricsPlugin<TContext>(registry),
     ],
   });
@@ -130,9 +135,12 @@ export async function startSubgraph<TContext extends RequestScope>(
       // header; a token minted for one call (service to service) may still carry it.
       const header = req.headers[REQUEST_ID_HEADER];
       const requestId = header === undefined && identity.requestId ? identity.requestId : requestIdFrom(header);
-      const requestLogger = logger.child({ requestId, userId: identity.userId ?? undefined });
+      const requestLogger = lazyChild(logger, { requestId, userId: identity.userId ?? undefined });
+      // What Apollo's cache-control plugin said of every answer here: it is one caller's, never to be stored.
+      res.setHeader('cache-control', 'no-store');
       await handleGraphQL(server, req, res, {
         bodyLimitBytes: BODY_LIMIT_BYTES,
+        url,
         context: async () => options.context({ identity, requestId, logger: requestLogger }),
       });
       return true;

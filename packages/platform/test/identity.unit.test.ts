@@ -84,6 +84,85 @@ describe('identity tokens', () => {
     await rejects(verifier.verify(expired), 'UNAUTHENTICATED');
   });
 
+  // A verified token is kept under its exact text; these would pass if the cache skipped a check it must keep.
+  describe('reusing a verified token', () => {
+    const nowS = () => Math.floor(Date.now() / 1000);
+    const signed = (claims: { iat: number; exp: number }) =>
+      new SignJWT({ roles: ['CUSTOMER'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer('router')
+        .setAudience('user')
+        .setSubject('42')
+        .setIssuedAt(claims.iat)
+        .setExpirationTime(claims.exp)
+        .sign(Buffer.from(SECRET));
+    const changed = (token: string, at: number) =>
+      `${token.slice(0, at)}${token[at] === 'A' ? 'B' : 'A'}${token.slice(at + 1)}`;
+
+    it('refuses a token differing in one byte from one just verified', async () => {
+      const verifier = new IdentityVerifier(SECRET, 'user', ['router']);
+      const token = await new IdentitySigner(SECRET, 'router').sign({
+        userId: '42',
+        roles: ['CUSTOMER'],
+        audience: 'user',
+      });
+      assert.equal((await verifier.verify(token)).userId, '42');
+      assert.equal((await verifier.verify(token)).userId, '42');
+      const [header = '', payload = ''] = token.split('.');
+      // A byte of the payload (another claim set under the same signature), of the signature, of the header,
+      // and the token with a byte more: none is the token that was verified.
+      for (const other of [
+        changed(token, header.length + 1 + Math.floor(payload.length / 2)),
+        changed(token, token.length - 10),
+        changed(token, 5),
+        `${token}A`,
+      ]) {
+        assert.notEqual(other, token);
+        await rejects(verifier.verify(other), 'UNAUTHENTICATED');
+      }
+      assert.equal((await verifier.verify(token)).userId, '42');
+    });
+
+    it('refuses a reused token once it is past its expiry, as a fresh check would', async () => {
+      const verifier = new IdentityVerifier(SECRET, 'user', ['router']);
+      // Expired 4–5 s ago: still inside fast-jwt's 5 s clock tolerance for about one more second.
+      const token = await signed({ iat: nowS() - 10, exp: nowS() - 4 });
+      assert.equal((await verifier.verify(token)).userId, '42');
+      assert.equal((await verifier.verify(token)).userId, '42');
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await rejects(verifier.verify(token), 'UNAUTHENTICATED');
+    });
+
+    it('refuses a reused token once it is older than the maximum age, whatever its exp says', async () => {
+      const verifier = new IdentityVerifier(SECRET, 'user', ['router']);
+      // Issued 64–65 s ago (the limit is 65 s), expiring only in 10 minutes.
+      const token = await signed({ iat: nowS() - 64, exp: nowS() + 600 });
+      assert.equal((await verifier.verify(token)).userId, '42');
+      assert.equal((await verifier.verify(token)).userId, '42');
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await rejects(verifier.verify(token), 'UNAUTHENTICATED');
+    });
+
+    it('hands every request the same identity, which none can change for the others', async () => {
+      const verifier = new IdentityVerifier(SECRET, 'user', ['router']);
+      const token = await new IdentitySigner(SECRET, 'router').sign({
+        userId: '42',
+        roles: ['CUSTOMER'],
+        audience: 'user',
+        session: { id: 's1', tokenId: 'j1', expiresAt: 2_000_000_000 },
+      });
+      const first = await verifier.verify(token);
+      assert.throws(() => (first.roles as Role[]).push('ADMIN'), TypeError);
+      assert.throws(() => {
+        (first as { userId: string | null }).userId = '1';
+      }, TypeError);
+      assert.throws(() => {
+        (first.session as { id: string }).id = 'other';
+      }, TypeError);
+      assert.deepEqual((await verifier.verify(token)).roles, ['CUSTOMER']);
+    });
+  });
+
   it('guards users, roles and internal operations', () => {
     const customer = { ...anonymous('r'), userId: '7', roles: ['CUSTOMER'] as const };
     assert.equal(requireUser(customer), '7');

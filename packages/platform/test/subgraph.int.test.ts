@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'graphql';
+import { type GraphQLResolveInfo, parse } from 'graphql';
+import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
 import { IDENTITY_HEADER, IdentitySigner, requireUser } from '../src/index.ts';
@@ -8,9 +9,13 @@ import { createLogger } from '../src/logger.ts';
 import { type RequestScope, type RunningService, startSubgraph } from '../src/subgraph.ts';
 
 const SECRET = 's'.repeat(32);
+
+interface CacheControl {
+  setCacheHint(hint: { maxAge: number; scope: 'PUBLIC' | 'PRIVATE' }): void;
+}
 const typeDefs = parse(`
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
-  type Query { whoami: String! boom: String! denied: String! }
+  type Query { whoami: String! boom: String! denied: String! hinted: String! }
 `);
 
 describe('startSubgraph', () => {
@@ -43,11 +48,22 @@ describe('startSubgraph', () => {
           denied: () => {
             throw new AppError('FORBIDDEN', 'not yours');
           },
+          // A cache hint as a resolver would give Apollo's cache-control plugin, were it installed.
+          hinted: (_p: unknown, _a: unknown, _ctx: unknown, info: GraphQLResolveInfo) => {
+            (info as { cacheControl?: CacheControl }).cacheControl?.setCacheHint({ maxAge: 60, scope: 'PUBLIC' });
+            return 'hinted';
+          },
         },
       },
     });
   });
   after(() => service.stop());
+
+  it('answers no-store, whatever a resolver hints: an answer is one caller’s (and no per-field cache hook)', async () => {
+    const res = await post('{"query":"{ hinted }"}', { [IDENTITY_HEADER]: await token() });
+    assert.deepEqual(await res.json(), { data: { hinted: 'hinted' } });
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  });
 
   it('refuses requests without a valid identity token', async () => {
     const attempts: Record<string, string>[] = [
@@ -67,6 +83,16 @@ describe('startSubgraph', () => {
   it('serves the verified identity to resolvers', async () => {
     const res = await post('{"query":"{ whoami }"}', { [IDENTITY_HEADER]: await token() });
     assert.deepEqual(await res.json(), { data: { whoami: '9:rid-1' } });
+  });
+
+  it('serves a GET with the query in the URL, and refuses one without the CSRF preflight header', async () => {
+    const get = async (headers: Record<string, string>) =>
+      fetch(`${service.url}/graphql?query=${encodeURIComponent('{ whoami }')}`, {
+        headers: { [IDENTITY_HEADER]: await token(), 'x-request-id': 'rid-get', ...headers },
+      });
+    const res = await get({ 'apollo-require-preflight': 'true' });
+    assert.deepEqual(await res.json(), { data: { whoami: '9:rid-get' } });
+    assert.equal((await get({})).status, 400);
   });
 
   it('masks faults and keeps public error codes', async () => {
@@ -139,5 +165,76 @@ describe('startSubgraph shutdown', () => {
     const drained = Date.now() - startedAt;
     assert.ok(drained >= drainMs - 100, `the server closed only after the drain delay (${drained} ms)`);
     await assert.rejects(fetch(`${service.url}/health/live`), 'closed after the drain');
+  });
+});
+
+describe('startSubgraph request logger', () => {
+  // What reached the log, and how many child loggers were made: the request logger is made only when used.
+  const lines: Record<string, unknown>[] = [];
+  let children = 0;
+  const logger = pino(
+    { level: 'info', base: { service: 'subgraph-test' }, onChild: () => children++ },
+    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  let service: RunningService;
+  const ask = async (query: string, requestId: string) => {
+    const token = await new IdentitySigner(SECRET, 'router').sign({
+      userId: '9',
+      roles: ['CUSTOMER'],
+      audience: 'user',
+    });
+    const res = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token, 'x-request-id': requestId },
+      body: JSON.stringify({ query }),
+    });
+    return res.json();
+  };
+
+  before(async () => {
+    service = await startSubgraph<RequestScope>({
+      name: 'user',
+      typeDefs: parse(`
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
+        type Query { quiet: String! loud: String! }
+      `),
+      config: loadConfig({ NODE_ENV: 'test' }),
+      logger,
+      internalSecret: SECRET,
+      port: 0,
+      host: '127.0.0.1',
+      context: (base) => base,
+      resolvers: {
+        Query: {
+          quiet: () => 'shh',
+          loud: (_p: unknown, _a: unknown, ctx: RequestScope) => {
+            ctx.logger.warn({ detail: 1 }, 'resolver says hello');
+            ctx.logger.warn('and again');
+            return 'said';
+          },
+        },
+      },
+    });
+  });
+  after(() => service.stop());
+
+  it('makes no child logger for a request that logs nothing', async () => {
+    const before = children;
+    assert.deepEqual(await ask('{ quiet }', 'rid-quiet'), { data: { quiet: 'shh' } });
+    assert.equal(children, before);
+  });
+
+  it('logs a request’s lines with its request id, caller and service, from one child logger', async () => {
+    const before = children;
+    assert.deepEqual(await ask('{ loud }', 'rid-loud'), { data: { loud: 'said' } });
+    assert.equal(children, before + 1);
+    const said = lines.filter((l) => l['requestId'] === 'rid-loud');
+    assert.deepEqual(
+      said.map(({ service, requestId, userId, msg, detail }) => ({ service, requestId, userId, msg, detail })),
+      [
+        { service: 'subgraph-test', requestId: 'rid-loud', userId: '9', msg: 'resolver says hello', detail: 1 },
+        { service: 'subgraph-test', requestId: 'rid-loud', userId: '9', msg: 'and again', detail: undefined },
+      ],
+    );
   });
 });
