@@ -7,7 +7,18 @@ import { deleteKeys, errorCode } from '@mall/platform/testing';
 import { startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import { CART, type CartView, ME, UPDATE_CART_ITEM } from '../../cart/test/helpers.ts';
-import { ADDRESS, CANCEL_ORDER, type Caller, checkout, ORDER, ORDERS, seller, shopper, stockOf } from './helpers.ts';
+import {
+  ADDRESS,
+  CANCEL_ORDER,
+  type Caller,
+  checkout,
+  inFlight,
+  ORDER,
+  ORDERS,
+  seller,
+  shopper,
+  stockOf,
+} from './helpers.ts';
 
 describe('checkout', () => {
   let stack: TestStack;
@@ -199,5 +210,8 @@ describe('checkout', () => {
     for (const caller of [empty, inactive, refused]) assert.equal(await orderCount(caller), 0);
     assert.equal(await stockOf(stack, p.id), 0);
     assert.equal(await stockOf(stack, off.id), 5);
+    // Each refusal and each order ended its key and its attempt together (the attempt rides in the key's
+    // statements): nothing is left for a repair, no key stays pending.
+    assert.deepEqual(await inFlight(stack), { attempts: 0, pendingKeys: 0 });
   });
 });
