@@ -159,35 +159,47 @@ export class ProductCache {
 
   /** Call after the change to these products committed: every instance's next read goes to Postgres. */
   async invalidate(ids: Iterable<bigint>): Promise<void> {
-    await Promise.all([...new Set(ids)].map((id) => this.#invalidate(id, Date.now())));
+    const now = Date.now();
+    await this.#invalidate(new Map([...ids].map((id) => [id, now])));
   }
 
   stop(): void {
     clearInterval(this.#retryTimer);
   }
 
-  async #invalidate(id: bigint, firstFailedAt: number): Promise<void> {
+  /**
+   * Every product's invalidation in one pipelined round trip (a reservation touches several products). They
+   * succeed or are retried together: a failure is Redis being slow or away, which no product escapes alone.
+   * `ids` maps each product to when its invalidation first failed (now, for a first try).
+   */
+  async #invalidate(ids: ReadonlyMap<bigint, number>): Promise<void> {
+    if (ids.size === 0) return;
     try {
       await this.#redisCall(() =>
-        invalidateEntry(this.#options.redis, [entryKey(id), versionKey(id)], [VERSION_TTL_MS]),
+        invalidateEntry.many(
+          this.#options.redis,
+          [...ids.keys()].map((id) => [[entryKey(id), versionKey(id)], [VERSION_TTL_MS]] as const),
+        ),
       );
-      this.#unflushed.delete(id);
-      this.#invalidations.inc({ outcome: 'ok' });
+      for (const id of ids.keys()) this.#unflushed.delete(id);
+      this.#invalidations.inc({ outcome: 'ok' }, ids.size);
     } catch (err) {
-      this.#invalidations.inc({ outcome: 'failed' });
+      this.#invalidations.inc({ outcome: 'failed' }, ids.size);
       this.#degraded(err, 'product cache invalidation failed; retrying every second');
-      if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
+      for (const [id, firstFailedAt] of ids) if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
       this.#retryTimer ??= setInterval(() => this.#retryUnflushed(), 1_000).unref();
     }
   }
 
   #retryUnflushed(): void {
     const expiredBefore = Date.now() - this.#options.cacheTtlSeconds * 1000;
+    const due = new Map<bigint, number>();
     for (const [id, failedAt] of this.#unflushed) {
       // Anything cached before the change has expired by now: nothing stale is left to remove.
       if (failedAt < expiredBefore) this.#unflushed.delete(id);
-      else void this.#invalidate(id, failedAt);
+      else due.set(id, failedAt);
     }
+    void this.#invalidate(due);
     if (this.#unflushed.size === 0) {
       clearInterval(this.#retryTimer);
       this.#retryTimer = undefined;
@@ -246,14 +258,16 @@ export class ProductCache {
   async #store(products: readonly Product[], versions: Map<bigint, string>): Promise<void> {
     const ttlMs = this.#options.cacheTtlSeconds * 1000;
     try {
+      // One pipelined round trip for the whole batch of misses.
       await this.#redisCall(() =>
-        Promise.all(
-          products.map((p) =>
-            storeIfUnchanged(
-              this.#options.redis,
-              [entryKey(p.id), versionKey(p.id)],
-              [versions.get(p.id) ?? '', encode(p), ttlMs],
-            ),
+        storeIfUnchanged.many(
+          this.#options.redis,
+          products.map(
+            (p) =>
+              [
+                [entryKey(p.id), versionKey(p.id)],
+                [versions.get(p.id) ?? '', encode(p), ttlMs],
+              ] as const,
           ),
         ),
       );

@@ -356,6 +356,46 @@ describe('the product cache', () => {
     assert.equal((await read(replica.url)).stock, 10);
   });
 
+  test('a batch of misses is stored, and a reservation of several products invalidated, in one round trip each', async () => {
+    const products = await Promise.all(
+      [1, 2, 3].map((i) => createProduct(stack, shop, { name: `Pipelined ${i}`, stock: 10 })),
+    );
+    const ids = products.map((p) => p.id);
+    // Entries the creation may have cached go, so the first read below misses all three.
+    await stack.redis.del(...ids.map((id) => `product:{${id}}`));
+    const redis = new Redis(stack.config.redis.url, { keyPrefix: stack.config.redis.prefix });
+    await redis.ping(); // connected, so its socket exists
+    // Every write to the socket that carries a script call: one per round trip of script calls.
+    const stream = (redis as unknown as { stream: { write: (chunk: unknown, ...rest: unknown[]) => boolean } }).stream;
+    const write = stream.write;
+    let scriptWrites = 0;
+    stream.write = function counted(this: unknown, chunk: unknown, ...rest: unknown[]) {
+      if (/\bEVAL(SHA)?\b/i.test(String(chunk))) scriptWrites++;
+      return write.call(this, chunk, ...rest);
+    };
+    const instance = await startProductInstance(stack, { redis });
+    try {
+      assert.deepEqual(
+        (await productEntities(stack, instance.url, ids)).map((p) => p.stock),
+        [10, 10, 10],
+      );
+      assert.equal(scriptWrites, 1, 'three misses stored in one round trip');
+      scriptWrites = 0;
+      const lines = ids.map((productId) => ({ productId, quantity: 1 }));
+      data(await direct(stack, RESERVE, { orderId: nextOrderId(), lines }, { url: instance.url }));
+      assert.equal(scriptWrites, 1, 'three products invalidated in one round trip');
+      assert.deepEqual(
+        (await productEntities(stack, instance.url, ids)).map((p) => p.stock),
+        [9, 9, 9],
+        'the entries are gone: the next read sees the reservation',
+      );
+    } finally {
+      await instance.stop();
+      stream.write = write;
+      redis.disconnect();
+    }
+  });
+
   test('with Redis slow or gone, reads answer from Postgres; a failed invalidation is retried once it is back', async () => {
     const product = await createProduct(stack, shop, { name: 'Resilient', stock: 4 });
     const proxy = await startRedisProxy(new URL(stack.config.redis.url));
