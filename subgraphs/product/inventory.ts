@@ -314,20 +314,16 @@ export class InventoryService {
   /** The reservation recorded and every line held, or null when the order already has one (a concurrent call's). */
   async #hold(tx: Tx, reservation: Reservation, traceId: string): Promise<Reservation | null> {
     const { lines } = reservation;
-    // Recorded first, with its lines (a short line rolls them back with the rest): a concurrent call for the same
-    // order waits here for this one and then finds its row, and a hold locks its products' rows until COMMIT, so
-    // on a hot product every statement after the holds is time the next buyer waits.
-    if (!(await stock.insertHeldReservation(tx, reservation))) return null;
-    // Every line in one statement (locking in product id order): one round trip instead of one per line.
-    const levels = await stock.holdStockLines(tx, lines);
-    const short = lines.find((line) => !levels.has(line.productId));
-    if (short) {
-      const now = await stock.availableToBuy(tx, [short.productId]);
-      throw this.#outOfStock(short, now.get(short.productId) ?? 0);
-    }
+    // Recorded and held in one statement, which locks the products' rows until COMMIT: on a hot product every
+    // statement after it is time the next buyer waits, so only the outbox insert follows.
+    const outcome = await stock.reserveLines(tx, reservation);
+    if (!outcome.recorded) return null;
+    const short = lines.find((line) => !outcome.held.has(line.productId));
+    // Thrown, the transaction rolls back: the reservation, its lines and any line already held.
+    if (short) throw this.#outOfStock(short, outcome.before.get(short.productId) ?? 0);
     const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
     for (const line of lines) {
-      const available = levels.get(line.productId) as number;
+      const available = outcome.held.get(line.productId) as number;
       const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
       outbox.push(...this.#levelEvents(movement, traceId));
     }

@@ -14,12 +14,14 @@ import {
   topicOf,
 } from '@mall/events';
 import { waitFor } from '@mall/events/testing';
-import { domainDatabaseUrl } from '@mall/platform';
+import { createPrismaClient, domainDatabaseUrl, withTransaction } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
+import { PrismaClient as ProductPrisma } from '../data/generated/client.ts';
+import { reserveLines } from '../data/stock.ts';
 import {
   ADJUST_STOCK,
   type Caller,
@@ -126,6 +128,62 @@ after(async () => {
 });
 
 describe('reservations', () => {
+  test('the one-statement record-and-hold, raced without the early check, never oversells nor holds part of an order', async () => {
+    const a = await createProduct(stack, shop, { name: 'Race A', stock: 10 });
+    const b = await createProduct(stack, shop, { name: 'Race B', stock: 25 });
+    const prisma = createPrismaClient(ProductPrisma, { url: domainDatabaseUrl(stack.config, 'product'), poolSize: 20 });
+    // One of A and two of B each: A runs out after 10, while B (25) could still take 12: a partial hold would
+    // show as B going below 5.
+    const lines = [
+      { productId: BigInt(a.id), quantity: 1 },
+      { productId: BigInt(b.id), quantity: 2 },
+    ].sort((x, y) => (x.productId < y.productId ? -1 : 1));
+    const reservation = () => ({
+      id: BigInt(nextOrderId()),
+      orderId: BigInt(nextOrderId()),
+      status: 'HELD' as const,
+      expiresAt: new Date(Date.now() + 60_000),
+      lines,
+    });
+    class Short extends Error {}
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          withTransaction(prisma, async (tx) => {
+            const outcome = await reserveLines(tx, reservation());
+            assert.ok(outcome.recorded);
+            // What the service does with a short line: roll the whole transaction back.
+            const short = lines.find((line) => !outcome.held.has(line.productId));
+            if (short) throw new Short(`${short.productId}:${outcome.before.get(short.productId)}`);
+            return 'held';
+          }).catch((error: unknown) => {
+            if (error instanceof Short) return error.message;
+            throw error;
+          }),
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o === 'held').length, 10);
+      // Every refusal names A with nothing left: B never ran short, so no refusal ever saw a partial hold.
+      assert.deepEqual(new Set(outcomes.filter((o) => o !== 'held')), new Set([`${a.id}:0`]));
+      assert.deepEqual(await levels(a.id), { available: 0, reserved: 10 });
+      assert.deepEqual(await levels(b.id), { available: 5, reserved: 20 });
+      const { rows } = await db.query(
+        'SELECT count(*)::int AS n FROM reservation_lines WHERE product_id = ANY($1::bigint[])',
+        [[a.id, b.id]],
+      );
+      assert.equal(rows[0].n, 20, 'only the held reservations kept their lines');
+
+      // An order that already has a reservation: nothing recorded, no stock touched.
+      const held = reservation();
+      await withTransaction(prisma, (tx) => reserveLines(tx, { ...held, lines: [lines[1]!] }));
+      const repeat = await withTransaction(prisma, (tx) => reserveLines(tx, { ...held, id: BigInt(nextOrderId()) }));
+      assert.deepEqual(repeat, { recorded: false });
+      assert.deepEqual(await levels(b.id), { available: 3, reserved: 22 });
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
   test('200 concurrent reservations of 1 unit against stock 50: exactly 50 succeed and stock reads 0', async () => {
     const product = await createProduct(stack, shop, { name: 'Hot item', stock: 50 });
     const results = await Promise.all(
