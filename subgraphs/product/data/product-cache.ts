@@ -2,7 +2,7 @@ import { defineScript, type Logger } from '@mall/platform';
 import type { Currency } from '@mall/platform/money';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
-import type { Product } from '../domain/catalog.ts';
+import type { Product, ProductEntry } from '../domain/catalog.ts';
 
 export interface ProductCacheOptions {
   readonly redis: Redis;
@@ -45,7 +45,9 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])`,
 });
 
-interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' | 'updatedAt' | 'deletedAt'> {
+// No `stock`: it changes with every reservation, which would otherwise invalidate the entry each time (see
+// ProductEntry). The `stock` field reads it from Postgres.
+interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' | 'updatedAt' | 'deletedAt' | 'stock'> {
   readonly id: string;
   readonly merchantId: string;
   readonly createdAt: string;
@@ -54,8 +56,9 @@ interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' 
 }
 
 function encode(product: Product): string {
+  const { stock: _, ...entry } = product;
   const cached: CachedProduct = {
-    ...product,
+    ...entry,
     id: String(product.id),
     merchantId: String(product.merchantId),
     createdAt: product.createdAt.toISOString(),
@@ -65,8 +68,9 @@ function encode(product: Product): string {
   return JSON.stringify(cached);
 }
 
-function decode(json: string): Product {
-  const c = JSON.parse(json) as CachedProduct;
+function decode(json: string): ProductEntry {
+  // An entry written before stock left the cache may still carry it: dropped, never served stale.
+  const { stock: _, ...c } = JSON.parse(json) as CachedProduct & { stock?: number };
   return {
     ...c,
     id: BigInt(c.id),
@@ -95,7 +99,7 @@ class RedisTimeout extends Error {
  */
 export class ProductCache {
   readonly #options: ProductCacheOptions;
-  readonly #inflight = new Map<bigint, { readonly version: string; readonly product: Promise<Product | null> }>();
+  readonly #inflight = new Map<bigint, { readonly version: string; readonly product: Promise<ProductEntry | null> }>();
   /** Products whose invalidation failed, with when it first failed. */
   readonly #unflushed = new Map<bigint, number>();
   readonly #lookups: Counter<'result'>;
@@ -127,8 +131,11 @@ export class ProductCache {
     });
   }
 
-  /** The products among `ids` (deleted ones included), from Redis where it has them and Postgres for the rest. */
-  async getMany(ids: readonly bigint[]): Promise<Product[]> {
+  /**
+   * The products among `ids` (deleted ones included), from Redis where it has them and Postgres for the rest;
+   * `stock` only on those read from Postgres.
+   */
+  async getMany(ids: readonly bigint[]): Promise<ProductEntry[]> {
     const cached = await this.#read(ids);
     if (!cached) {
       // Without Redis there are no versions to tell a load started before a commit from one started after,
@@ -137,9 +144,9 @@ export class ProductCache {
       this.#loads.inc();
       return [...(await this.#options.load(ids))];
     }
-    const found: Product[] = [];
+    const found: ProductEntry[] = [];
     const missing: bigint[] = [];
-    const waits: Promise<Product | null>[] = [];
+    const waits: Promise<ProductEntry | null>[] = [];
     for (const id of ids) {
       const hit = cached.entries.get(id);
       const flight = this.#inflight.get(id);
@@ -209,14 +216,14 @@ export class ProductCache {
   /** Entries and versions of `ids` in one round trip, or null when Redis is unavailable or slow. */
   async #read(
     ids: readonly bigint[],
-  ): Promise<{ entries: Map<bigint, Product>; versions: Map<bigint, string> } | null> {
+  ): Promise<{ entries: Map<bigint, ProductEntry>; versions: Map<bigint, string> } | null> {
     try {
       const replies = await this.#redisCall(() => {
         const pipeline = this.#options.redis.pipeline();
         for (const id of ids) pipeline.get(entryKey(id)).get(versionKey(id));
         return pipeline.exec();
       });
-      const entries = new Map<bigint, Product>();
+      const entries = new Map<bigint, ProductEntry>();
       const versions = new Map<bigint, string>();
       ids.forEach((id, i) => {
         const [entryError, entry] = replies?.[2 * i] ?? [new Error('no reply')];
@@ -236,7 +243,7 @@ export class ProductCache {
   }
 
   /** One Postgres query for all of `ids`, shared with concurrent readers that saw the same versions. */
-  #loadMissing(ids: readonly bigint[], versions: Map<bigint, string>): Promise<Product | null>[] {
+  #loadMissing(ids: readonly bigint[], versions: Map<bigint, string>): Promise<ProductEntry | null>[] {
     const load = (async () => {
       this.#loads.inc();
       const rows = new Map((await this.#options.load(ids)).map((p) => [p.id, p]));

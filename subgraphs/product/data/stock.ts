@@ -59,6 +59,12 @@ export async function availableToBuy(db: Db, productIds: readonly bigint[]): Pro
   return new Map(rows.map((row) => [row.id, row.available]));
 }
 
+/** The `stock` (available units) of each of `productIds` that exists, deleted and inactive ones included. */
+export async function levelsOf(db: Db, productIds: readonly bigint[]): Promise<{ id: bigint; stock: number }[]> {
+  return db.$queryRaw<{ id: bigint; stock: number }[]>`
+    SELECT id, available AS stock FROM products WHERE id = ANY(${[...productIds]}::bigint[])`;
+}
+
 // ---------- reservations ----------
 
 const RESERVATION = {
