@@ -233,6 +233,11 @@ export class CatalogService {
     return productId === null ? null : scope.productById.load(productId);
   }
 
+  /** The product of a reservation line (deleted ones included), batched with the request's other reads by id. */
+  productOfLine(scope: ProductScope, productId: bigint): Promise<ProductEntry | null> {
+    return scope.productById.load(productId);
+  }
+
   /** Internal (cart, checkout): products in the order asked, null for unknown ids, deleted ones included. */
   async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(ProductEntry | null)[]> {
     requireService(scope.identity, ...CATALOG_READERS);

@@ -184,6 +184,35 @@ describe('reservations', () => {
     }
   });
 
+  test('reserveStock answers each line’s product as productsByIds shows it, for checkout to price from', async () => {
+    const product = await createProduct(stack, shop, { name: 'Priced at reserve', priceAmount: 1234, stock: 3 });
+    const answered = await direct<{
+      reserveStock: { lines: { productId: string; product: Record<string, unknown> | null }[] };
+    }>(
+      stack,
+      `mutation($orderId: ID!, $lines: [ReservationLineInput!]!) {
+        reserveStock(orderId: $orderId, lines: $lines) {
+          lines { productId product { id name active deleted price { amount currency } } }
+        }
+      }`,
+      { orderId: nextOrderId(), lines: [{ productId: product.id, quantity: 2 }] },
+      { issuer: 'checkout' },
+    );
+    assert.deepEqual(data(answered, 'reserveStock').lines, [
+      {
+        productId: product.id,
+        product: {
+          id: product.id,
+          name: 'Priced at reserve',
+          active: true,
+          deleted: false,
+          price: { amount: 1234, currency: 'CNY' },
+        },
+      },
+    ]);
+    assert.equal(await stockOf(product.id), 1);
+  });
+
   test('200 concurrent reservations of 1 unit against stock 50: exactly 50 succeed and stock reads 0', async () => {
     const product = await createProduct(stack, shop, { name: 'Hot item', stock: 50 });
     const results = await Promise.all(

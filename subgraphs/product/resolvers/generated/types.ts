@@ -272,6 +272,8 @@ export type Reservation = {
 
 export type ReservationLine = {
   __typename?: 'ReservationLine';
+  /** The product as it is now (read like productsByIds): checkout prices its order from reserveStock's answer. */
+  product?: Maybe<ProductSnapshot>;
   productId: Scalars['ID']['output'];
   quantity: Scalars['Int']['output'];
 };
@@ -559,6 +561,7 @@ export type ReservationResolvers<ContextType = ProductContext, ParentType extend
 };
 
 export type ReservationLineResolvers<ContextType = ProductContext, ParentType extends ResolversParentTypes['ReservationLine'] = ResolversParentTypes['ReservationLine']> = {
+  product?: Resolver<Maybe<ResolversTypes['ProductSnapshot']>, ParentType, ContextType>;
   productId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
