@@ -24,7 +24,7 @@ import {
 import * as attempts from './data/attempts.ts';
 import type { PrismaClient } from './data/generated/client.ts';
 import * as peers from './data/peers.ts';
-import { parseCheckoutInput, priceCart } from './domain/checkout.ts';
+import { type CartLine, parseCheckoutInput, priceCart, requireLines } from './domain/checkout.ts';
 
 export type CheckoutScope = RequestScope;
 
@@ -46,7 +46,9 @@ export interface CheckoutServiceDeps {
 
 interface SagaContext {
   readonly call: ServiceCallOptions;
-  readonly order: peers.OrderToPlace;
+  readonly cart: readonly CartLine[];
+  /** Priced once the reservation answered the products' prices; the lines are empty until then. */
+  order: peers.OrderToPlace;
   /** Set once placeOrder may have taken effect: from then on the order is finished, never undone. */
   orderMayExist: boolean;
 }
@@ -94,24 +96,17 @@ export class CheckoutService {
     if (claim.state === 'completed') return claim.result.orderId;
 
     const call = { requestId: scope.requestId, userId };
-    let order: peers.OrderToPlace;
+    let cart: CartLine[];
     try {
-      const lines = await peers.checkoutCart(this.#peers, call, userId);
-      const products = lines.length
-        ? await peers.productsByIds(
-            this.#peers,
-            call,
-            lines.map((line) => line.productId),
-          )
-        : [];
-      order = { ...unpriced, lines: priceCart(lines, products) };
+      cart = await peers.checkoutCart(this.#peers, call, userId);
+      requireLines(cart);
     } catch (error) {
       // Nothing was held yet: the key is given up (a retry runs again) and the attempt goes with it.
       await this.#settle(orderId, key, null);
       throw error;
     }
 
-    const context: SagaContext = { call, order, orderMayExist: false };
+    const context: SagaContext = { call, cart, order: unpriced, orderMayExist: false };
     try {
       await runSaga(this.#steps(orderId), context, { logger: scope.logger, name: 'checkout' });
     } catch (error) {
@@ -122,8 +117,8 @@ export class CheckoutService {
       await this.#settle(orderId, key, null);
       throw isRefusal(error) ? error : unavailable();
     }
-    await this.#settle(orderId, key, { orderId: order.orderId });
-    return order.orderId;
+    await this.#settle(orderId, key, { orderId: context.order.orderId });
+    return context.order.orderId;
   }
 
   /**
@@ -209,11 +204,34 @@ export class CheckoutService {
     else await releaseIdempotencyKey(this.#prisma, key, options);
   }
 
+  /**
+   * A product out of stock may be one no longer for sale (reserveStock counts it as having none left): that is
+   * the refusal to give, as when the cart was priced before reserving. Only on this rare path is the catalog
+   * asked; if it cannot answer, the OUT_OF_STOCK stands.
+   */
+  async #whyShort({ call, cart }: SagaContext): Promise<void> {
+    const ids = cart.map((line) => line.productId);
+    const products = await peers.productsByIds(this.#peers, call, ids).catch(() => null);
+    if (products) priceCart(cart, products);
+  }
+
   #steps(orderId: bigint): SagaStep<SagaContext>[] {
     return [
       {
+        // Reserving answers the products as the catalog shows them, so the order is priced from that answer (one
+        // call to product instead of a productsByIds before it); a pricing refusal undoes the reservation.
         name: 'reserve stock',
-        run: ({ call, order }) => peers.reserveStock(this.#peers, call, order.orderId, order.lines),
+        run: async (context) => {
+          const { call, cart, order } = context;
+          let products: Awaited<ReturnType<typeof peers.reserveStock>>;
+          try {
+            products = await peers.reserveStock(this.#peers, call, order.orderId, cart);
+          } catch (error) {
+            if (error instanceof AppError && error.code === 'OUT_OF_STOCK') await this.#whyShort(context);
+            throw error;
+          }
+          context.order = { ...order, lines: priceCart(cart, products) };
+        },
         // Releasing an order id that reserved nothing records a release, so a late reserve holds nothing.
         undo: async ({ call, order, orderMayExist }) => {
           if (!orderMayExist) await peers.releaseReservation(this.#peers, call, order.orderId);

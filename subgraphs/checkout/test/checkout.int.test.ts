@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
 import { deleteKeys, errorCode } from '@mall/platform/testing';
-import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { metricTotal, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import { CART, type CartView, ME, UPDATE_CART_ITEM } from '../../cart/test/helpers.ts';
 import {
@@ -45,12 +45,23 @@ describe('checkout', () => {
       { productId: a.id, quantity: 2 },
       { productId: b.id, quantity: 1 },
     ]);
+    const productCalls = async () => ({
+      byIds: await metricTotal(stack, 'product', 'graphql_requests_total', { operation: 'ProductsByIds' }),
+      reserve: await metricTotal(stack, 'product', 'graphql_requests_total', { operation: 'ReserveStock' }),
+    });
+    const before = await productCalls();
     const result = await checkout(stack, caller, {
       idempotencyKey: 'k-1',
       shippingAddress: ADDRESS,
       note: 'ring twice',
     });
     assert.equal(result.body.errors, undefined, JSON.stringify(result.body.errors));
+    const after = await productCalls();
+    assert.deepEqual(
+      { byIds: after.byIds - before.byIds, reserve: after.reserve - before.reserve },
+      { byIds: 0, reserve: 1 },
+      'priced from reserveStock’s answer: one call to product, no productsByIds',
+    );
     const order = result.body.data!.checkout;
     assert.equal(order.status, 'PENDING_PAYMENT');
     assert.deepEqual(order.total, { amount: 2 * 1250 + 399, currency: 'CNY' });

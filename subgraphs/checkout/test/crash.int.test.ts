@@ -62,7 +62,7 @@ describe('a checkout process killed mid-saga', () => {
     await cart?.close();
   });
 
-  async function start(peers: { product: string; order: string }): Promise<string> {
+  async function start(peers: { product: string; order: string; cart?: string }): Promise<string> {
     const port = await freePort();
     const { config } = stack;
     child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', CHECKOUT_MAIN], {
@@ -80,7 +80,7 @@ describe('a checkout process killed mid-saga', () => {
         METRICS_PORT_OFFSET: '0',
         MALL_WORKER_ID: WORKER_ID,
         CHECKOUT_PORT: String(port),
-        CART_URL: `${cart.url}/graphql`,
+        CART_URL: peers.cart ?? `${cart.url}/graphql`,
         PRODUCT_URL: peers.product,
         ORDER_URL: peers.order,
       },
@@ -124,9 +124,9 @@ describe('a checkout process killed mid-saga', () => {
     const p = await shop.product({ stock: 5 });
     const caller = await customer(stack);
     cart.carts.set(caller.id, [{ productId: p.id, quantity: 2 }]);
-    // The key is claimed (with its attempt, in one statement) before the cart and the prices are read.
-    const proxy = await startHangingProxy(productUrl(), 'productsByIds');
-    const url = await start({ product: proxy.url, order: orderUrl() });
+    // The key is claimed (with its attempt, in one statement) before the cart is read.
+    const proxy = await startHangingProxy(`${cart.url}/graphql`, 'checkoutCart');
+    const url = await start({ product: productUrl(), order: orderUrl(), cart: proxy.url });
     const pending = checkoutAs(url, caller.id, 'crash-0').catch(() => null);
     await proxy.hung;
     assert.deepEqual(await inFlight(stack), { attempts: 1, pendingKeys: 1 }, 'the claim recorded its attempt');
