@@ -69,8 +69,8 @@ const SUBGRAPHS: Partial<Record<SubgraphName, SubgraphTypes>> = {
   product: {
     context: 'ProductContext',
     mappers: {
-      Product: 'domain/catalog.ts#Product',
-      ProductSnapshot: 'domain/catalog.ts#Product',
+      Product: 'domain/catalog.ts#ProductEntry',
+      ProductSnapshot: 'domain/catalog.ts#ProductEntry',
       Category: 'domain/catalog.ts#Category',
       ProductConnection: 'service.ts#ProductConnection',
       Reservation: 'domain/stock.ts#Reservation',

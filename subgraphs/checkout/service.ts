@@ -6,6 +6,7 @@ import {
   conflict,
   encodeId,
   type IdempotencyClaim,
+  type IdempotencyCompanion,
   type IdempotencyRequest,
   isUniqueViolation,
   type Logger,
@@ -23,7 +24,7 @@ import {
 import * as attempts from './data/attempts.ts';
 import type { PrismaClient } from './data/generated/client.ts';
 import * as peers from './data/peers.ts';
-import { parseCheckoutInput, priceCart } from './domain/checkout.ts';
+import { type CartLine, parseCheckoutInput, priceCart, requireLines } from './domain/checkout.ts';
 
 export type CheckoutScope = RequestScope;
 
@@ -45,7 +46,9 @@ export interface CheckoutServiceDeps {
 
 interface SagaContext {
   readonly call: ServiceCallOptions;
-  readonly order: peers.OrderToPlace;
+  readonly cart: readonly CartLine[];
+  /** Priced once the reservation answered the products' prices; the lines are empty until then. */
+  order: peers.OrderToPlace;
   /** Set once placeOrder may have taken effect: from then on the order is finished, never undone. */
   orderMayExist: boolean;
 }
@@ -84,35 +87,26 @@ export class CheckoutService {
       input: { shippingAddress, note },
       pendingTimeoutSeconds: this.#abandonedAfterMs / 1000,
     };
-    const claim = await this.#claim(key);
+    const orderId = this.#ids.next();
+    // The attempt is recorded by the claim itself, before the cart is read: a crash from here on leaves a row the
+    // repair undoes. Its order gets its lines once they are priced.
+    const unpriced: peers.OrderToPlace = { orderId: encodeId(orderId), userId, lines: [], shippingAddress, note };
+    const attempt = { orderId, scope: key.scope, operation: OPERATION, idempotencyKey, order: unpriced };
+    const claim = await this.#claim(key, attempts.recordWithClaim(attempt, this.#ids.workerId));
     if (claim.state === 'completed') return claim.result.orderId;
 
     const call = { requestId: scope.requestId, userId };
-    const orderId = this.#ids.next();
-    let order: peers.OrderToPlace;
+    let cart: CartLine[];
     try {
-      const lines = await peers.checkoutCart(this.#peers, call, userId);
-      const products = lines.length
-        ? await peers.productsByIds(
-            this.#peers,
-            call,
-            lines.map((line) => line.productId),
-          )
-        : [];
-      order = { orderId: encodeId(orderId), userId, lines: priceCart(lines, products), shippingAddress, note };
-      await attempts.insert(
-        this.#prisma,
-        { orderId, scope: key.scope, operation: OPERATION, idempotencyKey, order },
-        this.#ids.workerId,
-      );
+      cart = await peers.checkoutCart(this.#peers, call, userId);
+      requireLines(cart);
     } catch (error) {
-      // A checkout of this key taken over from a crashed instance is still being finished by the repair.
-      if (isUniqueViolation(error)) throw conflict('A checkout with this idempotency key is still in progress');
-      await releaseIdempotencyKey(this.#prisma, key);
+      // Nothing was held yet: the key is given up (a retry runs again) and the attempt goes with it.
+      await this.#settle(orderId, key, null);
       throw error;
     }
 
-    const context: SagaContext = { call, order, orderMayExist: false };
+    const context: SagaContext = { call, cart, order: unpriced, orderMayExist: false };
     try {
       await runSaga(this.#steps(orderId), context, { logger: scope.logger, name: 'checkout' });
     } catch (error) {
@@ -123,8 +117,8 @@ export class CheckoutService {
       await this.#settle(orderId, key, null);
       throw isRefusal(error) ? error : unavailable();
     }
-    await this.#settle(orderId, key, { orderId: order.orderId });
-    return order.orderId;
+    await this.#settle(orderId, key, { orderId: context.order.orderId });
+    return context.order.orderId;
   }
 
   /**
@@ -177,11 +171,22 @@ export class CheckoutService {
     this.#logger.info({ orderId: order.orderId }, 'checkout repair: reservation released');
   }
 
-  /** Waits for a first request with the same key to finish (bounded), then answers what it did. */
-  async #claim(key: IdempotencyRequest): Promise<IdempotencyClaim<CheckoutResult>> {
+  /**
+   * Claims the key with the attempt riding in the claim's statement, or waits for a first request with the same
+   * key to finish (bounded), then answers what it did.
+   */
+  async #claim(key: IdempotencyRequest, companion: IdempotencyCompanion): Promise<IdempotencyClaim<CheckoutResult>> {
     const deadline = Date.now() + PENDING_WAIT_MS;
     for (;;) {
-      const claim = await claimIdempotencyKey<CheckoutResult>(this.#prisma, key);
+      let claim: IdempotencyClaim<CheckoutResult>;
+      try {
+        claim = await claimIdempotencyKey<CheckoutResult>(this.#prisma, key, { companion });
+      } catch (error) {
+        // The key was abandoned and could be claimed again, but the crashed checkout's attempt is still there:
+        // the repair is finishing it (the failed statement claimed nothing).
+        if (isUniqueViolation(error)) throw conflict('A checkout with this idempotency key is still in progress');
+        throw error;
+      }
       if (claim.state !== 'pending') return claim;
       if (Date.now() >= deadline) throw conflict('A checkout with this idempotency key is still in progress');
       await delay(PENDING_POLL_MS);
@@ -189,22 +194,44 @@ export class CheckoutService {
   }
 
   /**
-   * Ends a checkout: the key completes with `result` (or is given up so a retry runs again), then the attempt
-   * goes. Two statements, no transaction (a BEGIN/COMMIT pair per checkout costs more than it buys): a crash
-   * between them leaves the attempt, and its repair settles the key again the same way (placeOrder and
-   * releaseReservation are idempotent), so the key is never left pending without an attempt to finish it.
+   * Ends a checkout: the key completes with `result` (or is given up so a retry runs again) and the attempt goes,
+   * in one statement (the attempt's delete rides in the key's), so they never part: no window leaves a key
+   * pending without an attempt to finish it, nor an attempt of a settled key.
    */
   async #settle(orderId: bigint, key: IdempotencyRequest, result: CheckoutResult | null): Promise<void> {
-    if (result) await completeIdempotencyKey(this.#prisma, key, result);
-    else await releaseIdempotencyKey(this.#prisma, key);
-    await attempts.remove(this.#prisma, orderId);
+    const options = { companion: attempts.removeWithKey(orderId) };
+    if (result) await completeIdempotencyKey(this.#prisma, key, result, options);
+    else await releaseIdempotencyKey(this.#prisma, key, options);
+  }
+
+  /**
+   * A product out of stock may be one no longer for sale (reserveStock counts it as having none left): that is
+   * the refusal to give, as when the cart was priced before reserving. Only on this rare path is the catalog
+   * asked; if it cannot answer, the OUT_OF_STOCK stands.
+   */
+  async #whyShort({ call, cart }: SagaContext): Promise<void> {
+    const ids = cart.map((line) => line.productId);
+    const products = await peers.productsByIds(this.#peers, call, ids).catch(() => null);
+    if (products) priceCart(cart, products);
   }
 
   #steps(orderId: bigint): SagaStep<SagaContext>[] {
     return [
       {
+        // Reserving answers the products as the catalog shows them, so the order is priced from that answer (one
+        // call to product instead of a productsByIds before it); a pricing refusal undoes the reservation.
         name: 'reserve stock',
-        run: ({ call, order }) => peers.reserveStock(this.#peers, call, order.orderId, order.lines),
+        run: async (context) => {
+          const { call, cart, order } = context;
+          let products: Awaited<ReturnType<typeof peers.reserveStock>>;
+          try {
+            products = await peers.reserveStock(this.#peers, call, order.orderId, cart);
+          } catch (error) {
+            if (error instanceof AppError && error.code === 'OUT_OF_STOCK') await this.#whyShort(context);
+            throw error;
+          }
+          context.order = { ...order, lines: priceCart(cart, products) };
+        },
         // Releasing an order id that reserved nothing records a release, so a late reserve holds nothing.
         undo: async ({ call, order, orderMayExist }) => {
           if (!orderMayExist) await peers.releaseReservation(this.#peers, call, order.orderId);
@@ -213,7 +240,7 @@ export class CheckoutService {
       {
         name: 'place order',
         run: async (context) => {
-          await attempts.setStage(this.#prisma, orderId, 'PLACING');
+          await attempts.placing(this.#prisma, orderId, context.order);
           context.orderMayExist = true;
           try {
             await peers.placeOrder(this.#peers, context.call, context.order);

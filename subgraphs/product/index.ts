@@ -23,7 +23,7 @@ const subgraph = defineSubgraph({
     const nextId = () => kit.ids.next();
     const cache = new ProductCache({ ...kit, ...settings, load: (ids) => findByIds(kit.prisma, ids) });
     kit.onStop('product cache', () => cache.stop());
-    const inventory = new InventoryService({ ...kit, ...settings, cache, nextId });
+    const inventory = new InventoryService({ ...kit, ...settings, nextId });
     kit.every('reservation lease sweep', settings.sweepIntervalSeconds * 1000, () => inventory.releaseExpired());
     const context = createContext(new CatalogService({ prisma: kit.prisma, cache, nextId }), inventory);
     return { resolvers, context, consumers: [orderEventsConsumer(inventory), flashsaleEventsConsumer(inventory)] };

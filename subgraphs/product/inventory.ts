@@ -12,10 +12,9 @@ import {
 } from '@mall/platform';
 import { Counter, type Registry } from 'prom-client';
 import type { PrismaClient } from './data/generated/client.ts';
-import type { ProductCache } from './data/product-cache.ts';
 import type { Tx } from './data/products.ts';
 import * as stock from './data/stock.ts';
-import type { Product } from './domain/catalog.ts';
+import type { ProductEntry } from './domain/catalog.ts';
 import { STOCK_MAX } from './domain/catalog.ts';
 import {
   parseReservationLines,
@@ -32,7 +31,6 @@ export const STOCK_CALLERS = ['checkout', 'order', 'flashsale'] as const;
 
 export interface InventoryServiceDeps {
   readonly prisma: PrismaClient;
-  readonly cache: ProductCache;
   readonly nextId: () => bigint;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -50,11 +48,11 @@ export const RESERVATION_WAIT_MS = 10_000;
 
 /**
  * Stock levels and reservations. Every movement is a conditional UPDATE on the product row inside the
- * transaction that writes its stock.events to the outbox; the product cache is invalidated after commit.
+ * transaction that writes its stock.events to the outbox. None touches the product cache: it holds no stock
+ * (`ProductEntry`), so a reservation costs no Redis round trip and a cached product never shows stale stock.
  */
 export class InventoryService {
   readonly #prisma: PrismaClient;
-  readonly #cache: ProductCache;
   readonly #nextId: () => bigint;
   readonly #logger: Logger;
   readonly #leaseMs: number;
@@ -63,7 +61,6 @@ export class InventoryService {
 
   constructor(deps: InventoryServiceDeps) {
     this.#prisma = deps.prisma;
-    this.#cache = deps.cache;
     this.#nextId = deps.nextId;
     this.#logger = deps.logger;
     this.#leaseMs = deps.reservationLeaseSeconds * 1000;
@@ -78,7 +75,7 @@ export class InventoryService {
 
   // ---------- public: merchants ----------
 
-  async adjustStock(scope: ProductScope, productId: string, delta: number): Promise<Product> {
+  async adjustStock(scope: ProductScope, productId: string, delta: number): Promise<ProductEntry> {
     const callerId = requireMerchantId(scope.identity);
     const id = decodeIdOrNotFound(productId, 'Product');
     if (!Number.isSafeInteger(delta) || Math.abs(delta) > STOCK_MAX)
@@ -98,8 +95,8 @@ export class InventoryService {
         this.#levelEvents({ productId: id, available, delta, reason: 'ADJUSTED' }, scope.requestId),
       );
     });
-    await this.#cache.invalidate([id]);
-    scope.productById.clear(id);
+    // Stock is not in the product cache: nothing to invalidate, only this request's own read of it.
+    scope.stockOf.clear(id);
     const product = await scope.productById.load(id);
     if (!product) throw notFound('Product');
     return product;
@@ -152,7 +149,6 @@ export class InventoryService {
       return this.#repeated(winner, lines);
     }
     this.#reservations.inc({ operation: 'reserve', outcome: 'held' });
-    await this.#invalidate(lines);
     return outcome;
   }
 
@@ -190,7 +186,7 @@ export class InventoryService {
         ]);
       const { reservation, changed } = await stock.moveReservation(tx, order, 'HELD', 'COMMITTED', null);
       this.#reservations.inc({ operation: 'commit', outcome: changed ? 'changed' : 'unchanged' });
-      if (!changed) return { reservation: reservation ?? held, returned: null };
+      if (!changed) return reservation ?? held;
       await stock.consumeHeldStock(tx, line.productId, keepQuantity);
       const back = line.quantity - keepQuantity;
       // stock.committed names what was sold (nothing when nothing was); the rest moves the level up again.
@@ -206,28 +202,20 @@ export class InventoryService {
         );
       }
       await writeOutbox(tx, outbox);
-      return { reservation: reservation ?? held, returned: back > 0 ? line : null };
+      return reservation ?? held;
     });
-    if (settled.returned) await this.#invalidate([settled.returned]);
-    return settled.reservation;
+    return settled;
   }
 
   // ---------- from order.events (the consumer's transaction) ----------
 
   /**
-   * Settles a reservation inside a consumer's transaction (committed with its processed_events mark). Returns
-   * the products whose cache entries the caller must invalidate after that commit.
+   * Settles a reservation inside a consumer's transaction (committed with its processed_events mark).
    */
-  async settleInTransaction(
-    tx: Tx,
-    settlement: Settlement,
-    orderId: bigint,
-    traceId: string,
-  ): Promise<readonly ReservationLine[]> {
-    const { changed, reservation } = await this.#settle(tx, settlement, orderId, 'CANCELLED', traceId);
+  async settleInTransaction(tx: Tx, settlement: Settlement, orderId: bigint, traceId: string): Promise<void> {
+    const { reservation } = await this.#settle(tx, settlement, orderId, 'CANCELLED', traceId);
     if (!reservation && settlement === 'commit')
       this.#logger.warn({ orderId: String(orderId) }, 'order.paid for an order with no reservation; nothing to commit');
-    return changed ? shownLevelChanges(settlement, reservation) : [];
   }
 
   /**
@@ -238,9 +226,9 @@ export class InventoryService {
    * reservation the lease releases) returns nothing. order.paid always comes first: both are keyed by order id,
    * so they share a partition; the order subgraph writes order.refunded only after the transaction that wrote
    * order.paid committed, its relay publishes in outbox order, and this consumer handles a partition in order,
-   * retrying a failing event in place. The lines whose cache entries the caller invalidates after the commit.
+   * retrying a failing event in place.
    */
-  async returnInTransaction(tx: Tx, orderId: bigint, traceId: string): Promise<readonly ReservationLine[]> {
+  async returnInTransaction(tx: Tx, orderId: bigint, traceId: string): Promise<void> {
     const { reservation, changed } = await stock.moveReservation(tx, orderId, 'COMMITTED', 'RETURNED', null);
     this.#reservations.inc({ operation: 'return', outcome: changed ? 'changed' : 'unchanged' });
     if (!reservation || !changed) {
@@ -249,7 +237,7 @@ export class InventoryService {
           { orderId: String(orderId), status: reservation?.status ?? null },
           'order.refunded for an order with no committed reservation; nothing to return',
         );
-      return [];
+      return;
     }
     const outbox: EventEnvelope[] = [];
     for (const line of reservation.lines) {
@@ -260,7 +248,6 @@ export class InventoryService {
       outbox.push(...this.#levelEvents(movement, traceId));
     }
     await writeOutbox(tx, outbox);
-    return reservation.lines;
   }
 
   /**
@@ -268,21 +255,15 @@ export class InventoryService {
    * units were counted sold by the settlement, so they go back on the shelf here, inside the consumer's
    * transaction (its processed_events mark makes it once; flashsale writes that event once per purchase). Had
    * the settlement's product side not run yet, the sum still holds: it sells the frozen count (this unit
-   * included) from the held units and shelves the rest. The line whose cache entry the caller invalidates.
+   * included) from the held units and shelves the rest.
    */
-  async returnFlashSaleUnits(tx: Tx, line: ReservationLine, traceId: string): Promise<readonly ReservationLine[]> {
+  async returnFlashSaleUnits(tx: Tx, line: ReservationLine, traceId: string): Promise<void> {
     const available = await stock.returnSoldStock(tx, line.productId, line.quantity);
     // Only past the column's range (a merchant added ~2^31 units since): roll back and let the consumer retry.
     if (available === null) throw new Error(`cannot return ${line.quantity} units to product ${line.productId}`);
     const movement = { productId: line.productId, available, delta: line.quantity, reason: 'RETURNED' as const };
     await writeOutbox(tx, this.#levelEvents(movement, traceId));
     this.#reservations.inc({ operation: 'return', outcome: 'changed' });
-    return [line];
-  }
-
-  /** After the consumer's transaction committed: the cache forgets what a settlement or return changed. */
-  async invalidateLines(lines: readonly ReservationLine[]): Promise<void> {
-    await this.#invalidate(lines);
   }
 
   // ---------- the lease ----------
@@ -295,15 +276,14 @@ export class InventoryService {
   async releaseExpired(now = new Date(), limit = 500): Promise<number> {
     let released = 0;
     while (released < limit) {
-      const lines = await withTransaction(this.#prisma, async (tx) => {
+      const found = await withTransaction(this.#prisma, async (tx) => {
         const orderId = await stock.lockOneExpired(tx, now);
-        if (orderId === null) return null;
-        const { reservation } = await this.#settle(tx, 'release', orderId, 'EXPIRED', `lease-${orderId}`);
-        return reservation?.lines ?? [];
+        if (orderId === null) return false;
+        await this.#settle(tx, 'release', orderId, 'EXPIRED', `lease-${orderId}`);
+        return true;
       });
-      if (lines === null) break;
+      if (!found) break;
       released++;
-      await this.#invalidate(lines);
     }
     if (released) this.#logger.info({ released }, 'released reservations whose lease expired');
     return released;
@@ -314,20 +294,16 @@ export class InventoryService {
   /** The reservation recorded and every line held, or null when the order already has one (a concurrent call's). */
   async #hold(tx: Tx, reservation: Reservation, traceId: string): Promise<Reservation | null> {
     const { lines } = reservation;
-    // Recorded first, with its lines (a short line rolls them back with the rest): a concurrent call for the same
-    // order waits here for this one and then finds its row, and a hold locks its products' rows until COMMIT, so
-    // on a hot product every statement after the holds is time the next buyer waits.
-    if (!(await stock.insertHeldReservation(tx, reservation))) return null;
-    // Every line in one statement (locking in product id order): one round trip instead of one per line.
-    const levels = await stock.holdStockLines(tx, lines);
-    const short = lines.find((line) => !levels.has(line.productId));
-    if (short) {
-      const now = await stock.availableToBuy(tx, [short.productId]);
-      throw this.#outOfStock(short, now.get(short.productId) ?? 0);
-    }
+    // Recorded and held in one statement, which locks the products' rows until COMMIT: on a hot product every
+    // statement after it is time the next buyer waits, so only the outbox insert follows.
+    const outcome = await stock.reserveLines(tx, reservation);
+    if (!outcome.recorded) return null;
+    const short = lines.find((line) => !outcome.held.has(line.productId));
+    // Thrown, the transaction rolls back: the reservation, its lines and any line already held.
+    if (short) throw this.#outOfStock(short, outcome.before.get(short.productId) ?? 0);
     const outbox: EventEnvelope[] = [events.stockReserved(reservation, traceId)];
     for (const line of lines) {
-      const available = levels.get(line.productId) as number;
+      const available = outcome.held.get(line.productId) as number;
       const movement = { productId: line.productId, available, delta: -line.quantity, reason: 'RESERVED' as const };
       outbox.push(...this.#levelEvents(movement, traceId));
     }
@@ -336,11 +312,10 @@ export class InventoryService {
   }
 
   async #settleNow(settlement: Settlement, orderId: bigint, traceId: string): Promise<Reservation> {
-    const { reservation, changed } = await withTransaction(this.#prisma, (tx) =>
+    const { reservation } = await withTransaction(this.#prisma, (tx) =>
       this.#settle(tx, settlement, orderId, 'CANCELLED', traceId),
     );
     if (!reservation) throw notFound('Reservation');
-    if (changed) await this.#invalidate(shownLevelChanges(settlement, reservation));
     return reservation;
   }
 
@@ -410,10 +385,6 @@ export class InventoryService {
       available,
     });
   }
-
-  async #invalidate(lines: readonly ReservationLine[]): Promise<void> {
-    await this.#cache.invalidate(lines.map((line) => line.productId));
-  }
 }
 
 /** The first line asking for more than `available` shows (a missing product has none), with what it has. */
@@ -426,14 +397,6 @@ function firstShortLine(
     if (have < line.quantity) return { line, available: have };
   }
   return null;
-}
-
-/**
- * The lines whose shown stock a settlement changed: a release puts stock back on sale; a commit only turns
- * reserved units into sold ones, which `stock` (available) never counted, so cached products stay right.
- */
-function shownLevelChanges(settlement: Settlement, reservation: Reservation | null): readonly ReservationLine[] {
-  return settlement === 'release' && reservation ? reservation.lines : [];
 }
 
 /** A lease end given by the caller (a flash sale's): in the future and at most 60 days ahead. */

@@ -26,13 +26,16 @@ import type { PrismaClient } from './data/generated/client.ts';
 import type { ProductCache } from './data/product-cache.ts';
 import type { Tx } from './data/products.ts';
 import * as products from './data/products.ts';
-import type { Category, Product } from './domain/catalog.ts';
+import * as stock from './data/stock.ts';
+import type { Category, Product, ProductEntry } from './domain/catalog.ts';
 import * as rules from './domain/catalog.ts';
 import { PRODUCT_KEYSETS, type ProductSort, parseListing } from './domain/listing.ts';
 
 /** The request's batch loaders: every nested lookup (references, categories, children) goes through them. */
 export interface CatalogLoaders {
-  readonly productById: DataLoader<bigint, Product | null>;
+  readonly productById: DataLoader<bigint, ProductEntry | null>;
+  /** Live `stock` by product id, for products read without it (from the cache). */
+  readonly stockOf: DataLoader<bigint, { id: bigint; stock: number } | null>;
   readonly categoryById: DataLoader<bigint, Category | null>;
   readonly childrenOf: DataLoader<bigint, Category[]>;
   readonly categoriesOf: DataLoader<bigint, Category[]>;
@@ -83,6 +86,10 @@ export class CatalogService {
       productById: createByIdLoader(
         (ids) => this.#cache.getMany(ids),
         (product) => product.id,
+      ),
+      stockOf: createByIdLoader(
+        (ids) => stock.levelsOf(this.#prisma, ids),
+        (level) => level.id,
       ),
       categoryById: createByIdLoader(
         (ids) => categories.findByIds(this.#prisma, ids),
@@ -214,20 +221,25 @@ export class CatalogService {
   // ---------- products: reads ----------
 
   /** A live product; NOT_FOUND for an unknown or deleted one. */
-  async product(scope: ProductScope, id: string): Promise<Product> {
+  async product(scope: ProductScope, id: string): Promise<ProductEntry> {
     const product = await this.reference(scope, id);
     if (!product || product.deletedAt) throw notFound('Product');
     return product;
   }
 
   /** Entity reference from a cart, order or flash sale: deleted products still resolve there. */
-  async reference(scope: ProductScope, id: string): Promise<Product | null> {
+  async reference(scope: ProductScope, id: string): Promise<ProductEntry | null> {
     const productId = decodeId(id);
     return productId === null ? null : scope.productById.load(productId);
   }
 
+  /** The product of a reservation line (deleted ones included), batched with the request's other reads by id. */
+  productOfLine(scope: ProductScope, productId: bigint): Promise<ProductEntry | null> {
+    return scope.productById.load(productId);
+  }
+
   /** Internal (cart, checkout): products in the order asked, null for unknown ids, deleted ones included. */
-  async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(Product | null)[]> {
+  async productsByIds(scope: ProductScope, ids: readonly string[]): Promise<(ProductEntry | null)[]> {
     requireService(scope.identity, ...CATALOG_READERS);
     if (ids.length > PRODUCTS_BY_IDS_MAX)
       throw badUserInput('Invalid input: ids: too many', [
@@ -236,7 +248,12 @@ export class CatalogService {
     return Promise.all(ids.map((id) => this.reference(scope, id)));
   }
 
-  productCategories(scope: ProductScope, product: Product): Promise<Category[]> {
+  /** What can be bought now: the row's own when it came from Postgres, else one batched read per request. */
+  async stock(scope: ProductScope, product: ProductEntry): Promise<number> {
+    return product.stock ?? (await scope.stockOf.load(product.id))?.stock ?? 0;
+  }
+
+  productCategories(scope: ProductScope, product: ProductEntry): Promise<Category[]> {
     return scope.categoriesOf.load(product.id);
   }
 

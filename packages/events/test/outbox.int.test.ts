@@ -203,6 +203,30 @@ describe('transactional outbox', () => {
     assert.ok(log.some((s) => s.relay === 'a') && log.some((s) => s.relay === 'b'), 'both relays took part');
   });
 
+  test('after a cycle that published, a burst gathers into one batch; the first event after a quiet spell goes at once', async () => {
+    const log: Sent[] = [];
+    const batches: number[] = [];
+    const recording = recordingProducer(log, 'r');
+    const producer: Pick<Producer, 'send'> = {
+      send(record) {
+        batches.push(record.messages.length);
+        return recording.send(record);
+      },
+    };
+    // A pause far longer than writing the burst below takes, even on a loaded machine.
+    const r = await relay({ producer, pollIntervalMs: 600_000, coalesceMs: 3_000 });
+    await r.drain(); // queued behind the relay's start-up look (which published nothing), so that look is over
+    const started = performance.now();
+    await domain.prisma.$transaction((tx) => writeOutbox(tx, updated('21', 'first')));
+    await waitFor(() => log.length === 1, { what: 'the lone event published' });
+    assert.ok(performance.now() - started < 2_000, 'not held back: the cycle before it published nothing');
+    // Twenty commits, each notifying the relay, while it pauses after publishing the first event.
+    for (let i = 0; i < 20; i++)
+      await domain.prisma.$transaction((tx) => writeOutbox(tx, updated(String(100 + i), 'burst')));
+    await waitFor(() => log.length === 21, { what: 'the burst published', timeoutMs: 10_000 });
+    assert.deepEqual(batches, [1, 20], 'one produce request for the whole burst');
+  });
+
   test('a failing topic backs off with attempts and error recorded, holding its aggregate but not the others', async () => {
     const log: Sent[] = [];
     let orderBrokerDown = true;

@@ -11,6 +11,8 @@
  *   first transaction, the saga, then `completeIdempotencyKey` (or `releaseIdempotencyKey` when it failed and
  *   may be retried). Meanwhile the same key is `pending` to others (answer CONFLICT or wait, the caller's call);
  *   a claim left pending longer than `pendingTimeoutSeconds` (a crashed instance) may be claimed again.
+ *   The caller's own bookkeeping of the saga (a row to repair it from after a crash) can ride in the key's
+ *   statements as a `companion`, so it is written and removed with the claim and its end at no extra round trip.
  */
 import { createHash } from 'node:crypto';
 import { badUserInput, conflict } from './errors.ts';
@@ -39,6 +41,23 @@ export interface IdempotencyRequest {
   readonly ttlSeconds?: number;
   /** Two-phase use: after how long a claim still pending may be claimed again. Default 60 s. */
   readonly pendingTimeoutSeconds?: number;
+}
+
+/**
+ * A statement of the caller's that must take effect exactly when the key's statement does: it runs as a
+ * data-modifying CTE of that statement, so the two succeed or fail together without a transaction, in one round
+ * trip (a companion that fails, e.g. on a unique violation, undoes the claim with it). The function returns the
+ * companion's SQL (an INSERT, UPDATE or DELETE); `row` names the CTE holding the key's row when this statement
+ * claimed, completed or released it (empty otherwise: `… SELECT … FROM ${row}` makes the companion act only
+ * then), and `bind` adds a value and returns its placeholder (cast it: `${bind(id)}::bigint`). The companion sees
+ * the snapshot the statement started with, like every CTE, and may not have a WITH of its own that writes
+ * (Postgres allows those only at the top level).
+ */
+export type IdempotencyCompanion = (row: string, bind: (value: unknown) => string) => string;
+
+/** Options of the two-phase calls. */
+export interface IdempotencyStatementOptions {
+  readonly companion?: IdempotencyCompanion;
 }
 
 export type IdempotencyClaim<T extends JsonValue> =
@@ -79,6 +98,7 @@ const keyConflict = () =>
 export async function claimIdempotencyKey<T extends JsonValue>(
   tx: IdempotencyTx,
   request: IdempotencyRequest,
+  options: IdempotencyStatementOptions = {},
 ): Promise<IdempotencyClaim<T>> {
   checkKey(request.key);
   const hash = requestHash(request.input);
@@ -86,19 +106,20 @@ export async function claimIdempotencyKey<T extends JsonValue>(
   // A new key, an expired one, or a pending claim abandoned by a crashed instance is (re)claimed; any other
   // existing row is left alone (ON CONFLICT's WHERE), and read below.
   const claimed = await tx.$queryRawUnsafe<unknown[]>(
-    `INSERT INTO "idempotency_keys" ("scope", "operation", "key", "request_hash", "created_at", "expires_at")
-     VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5))
-     ON CONFLICT ("scope", "operation", "key") DO UPDATE
-       SET "request_hash" = EXCLUDED."request_hash", "result" = NULL, "completed_at" = NULL,
-           "created_at" = EXCLUDED."created_at", "expires_at" = EXCLUDED."expires_at"
-       WHERE "idempotency_keys"."expires_at" <= now()
-          OR ("idempotency_keys"."completed_at" IS NULL
-              AND "idempotency_keys"."created_at" <= now() - make_interval(secs => $6))
-     RETURNING 1`,
-    ...ids,
-    hash,
-    request.ttlSeconds ?? IDEMPOTENCY_TTL_SECONDS,
-    request.pendingTimeoutSeconds ?? 60,
+    ...withCompanion(
+      'claimed',
+      `INSERT INTO "idempotency_keys" ("scope", "operation", "key", "request_hash", "created_at", "expires_at")
+       VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5))
+       ON CONFLICT ("scope", "operation", "key") DO UPDATE
+         SET "request_hash" = EXCLUDED."request_hash", "result" = NULL, "completed_at" = NULL,
+             "created_at" = EXCLUDED."created_at", "expires_at" = EXCLUDED."expires_at"
+         WHERE "idempotency_keys"."expires_at" <= now()
+            OR ("idempotency_keys"."completed_at" IS NULL
+                AND "idempotency_keys"."created_at" <= now() - make_interval(secs => $6))
+       RETURNING 1`,
+      [...ids, hash, request.ttlSeconds ?? IDEMPOTENCY_TTL_SECONDS, request.pendingTimeoutSeconds ?? 60],
+      options.companion,
+    ),
   );
   if (claimed.length > 0) return { state: 'claimed' };
   const [row] = await tx.$queryRawUnsafe<{ request_hash: string; result: T | null; completed_at: Date | null }[]>(
@@ -107,9 +128,29 @@ export async function claimIdempotencyKey<T extends JsonValue>(
     ...ids,
   );
   // Unreachable unless the row was purged between the two statements: claiming again is then correct.
-  if (!row) return claimIdempotencyKey(tx, request);
+  if (!row) return claimIdempotencyKey(tx, request, options);
   if (row.request_hash !== hash) throw keyConflict();
   return row.completed_at === null ? { state: 'pending' } : { state: 'completed', result: row.result as T };
+}
+
+/**
+ * The key's statement (`… RETURNING 1`) as is, or with the companion as a second CTE: the statement's rows are
+ * still the key's. Returns the SQL and its values, ready to spread into `$queryRawUnsafe`.
+ */
+function withCompanion(
+  row: string,
+  sql: string,
+  values: readonly unknown[],
+  companion: IdempotencyCompanion | undefined,
+): [string, ...unknown[]] {
+  if (!companion) return [sql, ...values];
+  const all = [...values];
+  const bind = (value: unknown) => {
+    all.push(value);
+    return `$${all.length}`;
+  };
+  const companionSql = companion(row, bind);
+  return [`WITH ${row} AS (${sql}), companion AS (${companionSql}) SELECT 1 FROM ${row}`, ...all];
 }
 
 /** Records the result of a claimed key (in the transaction of the effect, or right after a saga). */
@@ -117,26 +158,35 @@ export async function completeIdempotencyKey(
   tx: IdempotencyTx,
   request: IdempotencyRequest,
   result: JsonValue,
+  options: IdempotencyStatementOptions = {},
 ): Promise<void> {
-  await tx.$executeRawUnsafe(
-    `UPDATE "idempotency_keys" SET "result" = $4::jsonb, "completed_at" = now()
-     WHERE "scope" = $1 AND "operation" = $2 AND "key" = $3 AND "request_hash" = $5`,
-    request.scope,
-    request.operation,
-    request.key,
-    JSON.stringify(result),
-    requestHash(request.input),
+  await tx.$queryRawUnsafe(
+    ...withCompanion(
+      'completed',
+      `UPDATE "idempotency_keys" SET "result" = $4::jsonb, "completed_at" = now()
+       WHERE "scope" = $1 AND "operation" = $2 AND "key" = $3 AND "request_hash" = $5
+       RETURNING 1`,
+      [request.scope, request.operation, request.key, JSON.stringify(result), requestHash(request.input)],
+      options.companion,
+    ),
   );
 }
 
 /** Gives up a pending claim (the effect failed and was undone), so a retry with the key runs again. */
-export async function releaseIdempotencyKey(tx: IdempotencyTx, request: IdempotencyRequest): Promise<void> {
-  await tx.$executeRawUnsafe(
-    `DELETE FROM "idempotency_keys"
-     WHERE "scope" = $1 AND "operation" = $2 AND "key" = $3 AND "completed_at" IS NULL`,
-    request.scope,
-    request.operation,
-    request.key,
+export async function releaseIdempotencyKey(
+  tx: IdempotencyTx,
+  request: IdempotencyRequest,
+  options: IdempotencyStatementOptions = {},
+): Promise<void> {
+  await tx.$queryRawUnsafe(
+    ...withCompanion(
+      'released',
+      `DELETE FROM "idempotency_keys"
+       WHERE "scope" = $1 AND "operation" = $2 AND "key" = $3 AND "completed_at" IS NULL
+       RETURNING 1`,
+      [request.scope, request.operation, request.key],
+      options.companion,
+    ),
   );
 }
 

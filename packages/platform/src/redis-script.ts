@@ -1,14 +1,19 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /** What a script may be called with; ioredis sends numbers as their decimal text. */
 export type ScriptArg = string | number;
 
-/** A Lua script bound to its keys and arguments: `(redis, keys, args) => result`. */
-export type RedisScript<Keys extends readonly string[], Args extends readonly ScriptArg[], Result> = (
-  redis: Redis,
-  keys: Keys,
-  args: Args,
-) => Promise<Result>;
+/** A Lua script bound to its keys and arguments: `(redis, keys, args) => result`, or many runs at once. */
+export interface RedisScript<Keys extends readonly string[], Args extends readonly ScriptArg[], Result> {
+  (redis: Redis, keys: Keys, args: Args): Promise<Result>;
+  /**
+   * Runs the script once per call, all in one pipeline: one round trip however many calls (each still its own
+   * EVALSHA, atomic on its own, not together). The replies in call order; if any call failed, rejects with the
+   * first failure (the others may have run). Under Redis Cluster every call's keys must live on one node, as
+   * for any pipeline.
+   */
+  many(redis: Redis, calls: readonly (readonly [keys: Keys, args: Args])[]): Promise<Result[]>;
+}
 
 // Which script each client knows under which name: defining one name twice with different Lua is a bug.
 const defined = new WeakMap<Redis, Map<string, string>>();
@@ -35,7 +40,8 @@ export function defineScript<Keys extends readonly string[], Args extends readon
   readonly lua: string;
 }): RedisScript<Keys, Args, Result> {
   const { name, lua } = options;
-  return async (redis, keys, args) => {
+  /** The script's command on `redis`, registered on first use. */
+  const define = (redis: Redis): void => {
     let scripts = defined.get(redis);
     if (!scripts) {
       scripts = new Map();
@@ -49,8 +55,29 @@ export function defineScript<Keys extends readonly string[], Args extends readon
     } else if (known !== lua) {
       throw new Error(`Redis script ${name} is already defined with different Lua`);
     }
-    const command = (redis as unknown as ScriptCommands)[name];
-    if (!command) throw new Error(`Redis script ${name} is not defined on this client`);
-    return (await command.call(redis, keys.length, ...keys, ...args)) as Result;
   };
+  const commandOf = (target: Redis | ChainableCommander) => {
+    const command = (target as unknown as ScriptCommands)[name];
+    if (!command) throw new Error(`Redis script ${name} is not defined on this client`);
+    return command;
+  };
+  const script = async (redis: Redis, keys: Keys, args: Args) => {
+    define(redis);
+    return (await commandOf(redis).call(redis, keys.length, ...keys, ...args)) as Result;
+  };
+  script.many = async (redis: Redis, calls: readonly (readonly [keys: Keys, args: Args])[]) => {
+    if (calls.length === 0) return [];
+    // Before the pipeline is made: it copies the client's defined commands when it is constructed.
+    define(redis);
+    const pipeline = redis.pipeline();
+    const command = commandOf(pipeline);
+    for (const [keys, args] of calls) void command.call(pipeline, keys.length, ...keys, ...args);
+    const replies = (await pipeline.exec()) ?? [];
+    return calls.map((_, i) => {
+      const [error, reply] = replies[i] ?? [new Error(`Redis script ${name}: no reply`)];
+      if (error) throw error;
+      return reply as Result;
+    });
+  };
+  return script;
 }

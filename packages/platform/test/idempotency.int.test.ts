@@ -9,6 +9,7 @@ import { AppError } from '../src/errors.ts';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
+  type IdempotencyCompanion,
   type IdempotencyRequest,
   purgeExpiredIdempotencyKeys,
   releaseIdempotencyKey,
@@ -139,5 +140,51 @@ describe('two-phase claims (a saga between)', () => {
     const abandoned = { ...request('saga-crashed', { amount: 3 }, 'user:saga'), pendingTimeoutSeconds: 0 };
     await claimIdempotencyKey(prisma, abandoned);
     assert.deepEqual(await claimIdempotencyKey(prisma, abandoned), { state: 'claimed' });
+  });
+});
+
+describe('companion statements (the caller’s row rides in the key’s statement)', () => {
+  /** Records a purchase row only when the key's statement changed the key (`FROM row`). */
+  const recordPurchase =
+    (id: bigint, buyer: string): IdempotencyCompanion =>
+    (row, bind) =>
+      `INSERT INTO purchases (id, buyer, amount) SELECT ${bind(id)}::bigint, ${bind(buyer)}, 1 FROM ${row}`;
+  const removePurchase =
+    (id: bigint): IdempotencyCompanion =>
+    (_row, bind) =>
+      `DELETE FROM purchases WHERE id = ${bind(id)}::bigint`;
+
+  test('written with the claim, not by a claim that finds the key taken, removed with the completion', async () => {
+    const req = request('companion', { amount: 1 }, 'user:companion');
+    const id = ids.next();
+    assert.deepEqual(await claimIdempotencyKey(prisma, req, { companion: recordPurchase(id, 'user:companion') }), {
+      state: 'claimed',
+    });
+    assert.equal(await purchaseCountOf('user:companion'), 1);
+    // Pending to a second request: its companion (another row) must not be written.
+    assert.deepEqual(
+      await claimIdempotencyKey(prisma, req, { companion: recordPurchase(ids.next(), 'user:companion') }),
+      { state: 'pending' },
+    );
+    assert.equal(await purchaseCountOf('user:companion'), 1);
+    await completeIdempotencyKey(prisma, req, { done: true }, { companion: removePurchase(id) });
+    assert.equal(await purchaseCountOf('user:companion'), 0);
+    assert.deepEqual(await claimIdempotencyKey(prisma, req), { state: 'completed', result: { done: true } });
+  });
+
+  test('a companion that fails undoes the claim with it; a release takes its companion along', async () => {
+    const taken = ids.next();
+    await prisma.purchase.create({ data: { id: taken, buyer: 'user:companion-fail', amount: 1 } });
+    const req = request('companion-fail', { amount: 1 }, 'user:companion-fail');
+    // The companion's insert hits the existing primary key: the whole statement, claim included, fails.
+    await assert.rejects(claimIdempotencyKey(prisma, req, { companion: recordPurchase(taken, 'user:companion-fail') }));
+    assert.equal(await prisma.idempotencyKey.count({ where: { scope: 'user:companion-fail' } }), 0);
+
+    const id = ids.next();
+    await claimIdempotencyKey(prisma, req, { companion: recordPurchase(id, 'user:companion-fail') });
+    assert.equal(await purchaseCountOf('user:companion-fail'), 2);
+    await releaseIdempotencyKey(prisma, req, { companion: removePurchase(id) });
+    assert.equal(await purchaseCountOf('user:companion-fail'), 1);
+    assert.deepEqual(await claimIdempotencyKey(prisma, req), { state: 'claimed' }, 'released: the key runs again');
   });
 });

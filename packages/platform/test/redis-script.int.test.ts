@@ -42,6 +42,40 @@ return { #KEYS, total }`;
     assert.equal(await raw.exists('b', 'c'), 0);
   });
 
+  it('.many runs the script once per call in one write to the socket, replies in call order', async () => {
+    const stream = (redis as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+    const write = stream.write;
+    let writes = 0;
+    stream.write = function counted(this: unknown, ...args: unknown[]) {
+      writes++;
+      return write.apply(this, args);
+    };
+    try {
+      const calls = Array.from({ length: 10 }, (_, i) => [[`m${i}`], [i]] as [string[], number[]]);
+      assert.deepEqual(
+        await addAll.many(redis, calls),
+        calls.map((_, i) => [1, i]),
+      );
+      assert.equal(writes, 1, 'one round trip for ten calls');
+    } finally {
+      stream.write = write;
+    }
+    assert.equal(await raw.get(`${prefix}m9`), '9', 'keys prefixed as for a single call');
+    assert.deepEqual(await addAll.many(redis, []), []);
+  });
+
+  it('.many rejects with a failed call’s error', async () => {
+    await raw.set(`${prefix}text`, 'not a number');
+    await assert.rejects(
+      addAll.many(redis, [
+        [['n1'], [1]],
+        [['text'], [1]],
+      ]),
+      /not an integer/,
+    );
+    assert.equal(await raw.get(`${prefix}n1`), '1', 'the other call ran');
+  });
+
   it('refuses a second, different script under a name already taken on the client', async () => {
     const impostor = defineScript<[string], [], number>({ name: 'platformTestAddAll', lua: 'return 1' });
     await assert.rejects(impostor(redis, ['a'], []), /already defined with different Lua/);

@@ -1,3 +1,4 @@
+import type { IdempotencyCompanion } from '@mall/platform';
 import type { CheckoutStage, Prisma, PrismaClient } from './generated/client.ts';
 import type { OrderToPlace } from './peers.ts';
 
@@ -13,25 +14,37 @@ export interface Attempt {
   readonly order: OrderToPlace;
 }
 
-// The three writes of every checkout are raw statements: a model call's query building and the row it reads
-// back (RETURNING every column, the order's JSON included) cost more CPU than the statement itself. `updated_at`
-// is this process's clock, as the repair's `startedAt` and `staleBefore` it is compared with are.
+// The writes of every checkout are raw statements: a model call's query building and the row it reads back
+// (RETURNING every column, the order's JSON included) cost more CPU than the statement itself. Two of them ride
+// in the idempotency key's own statements (companions): the attempt is recorded by the key's claim and removed by
+// its completion or release, so a checkout's database work is three round trips. `updated_at` is this process's
+// clock, as the repair's `startedAt` and `staleBefore` it is compared with are.
 
-/** Throws a unique violation when the key already has a checkout in flight. */
-export async function insert(db: Db, attempt: Omit<Attempt, 'stage'>, workerId: number): Promise<void> {
-  await db.$executeRaw`
+/**
+ * Records the attempt with the key's claim, only when the claim took the key. Its order has no lines yet (they
+ * are priced after the claim): only a PLACING attempt's repair needs them, and `placing` writes them. The claim
+ * fails with a unique violation (and claims nothing) when the key already has a checkout in flight.
+ */
+export const recordWithClaim =
+  (attempt: Omit<Attempt, 'stage'>, workerId: number): IdempotencyCompanion =>
+  (claimed, bind) =>
+    `
     INSERT INTO "checkout_attempts" ("order_id", "scope", "operation", "idempotency_key", "stage", "order", "worker_id", "updated_at")
-    VALUES (${attempt.orderId}, ${attempt.scope}, ${attempt.operation}, ${attempt.idempotencyKey}, 'RESERVING',
-      ${JSON.stringify(attempt.order)}::jsonb, ${workerId}, ${new Date()})`;
-}
+    SELECT ${bind(attempt.orderId)}::bigint, ${bind(attempt.scope)}, ${bind(attempt.operation)}, ${bind(attempt.idempotencyKey)},
+      'RESERVING'::"CheckoutStage", ${bind(JSON.stringify(attempt.order))}::jsonb, ${bind(workerId)}::int, ${bind(new Date())}::timestamptz
+    FROM ${claimed}`;
 
-export async function setStage(db: Db, orderId: bigint, stage: CheckoutStage): Promise<void> {
+/** The attempt goes with the key's completion or release, whatever that statement found (as it would alone). */
+export const removeWithKey =
+  (orderId: bigint): IdempotencyCompanion =>
+  (_row, bind) =>
+    `DELETE FROM "checkout_attempts" WHERE "order_id" = ${bind(orderId)}::bigint`;
+
+/** placeOrder may run from now on: the attempt keeps the whole order (its priced lines) for a repair to finish. */
+export async function placing(db: Db, orderId: bigint, order: OrderToPlace): Promise<void> {
   await db.$executeRaw`
-    UPDATE "checkout_attempts" SET "stage" = ${stage}::"CheckoutStage", "updated_at" = ${new Date()} WHERE "order_id" = ${orderId}`;
-}
-
-export async function remove(db: Db, orderId: bigint): Promise<void> {
-  await db.$executeRaw`DELETE FROM "checkout_attempts" WHERE "order_id" = ${orderId}`;
+    UPDATE "checkout_attempts" SET "stage" = 'PLACING', "order" = ${JSON.stringify(order)}::jsonb, "updated_at" = ${new Date()}
+    WHERE "order_id" = ${orderId}`;
 }
 
 /**

@@ -30,36 +30,36 @@ const checkoutCartOperation = defineServiceOperation<{ userId: string }, { check
   }),
 );
 
+const Product = z.object({
+  id: z.string(),
+  name: z.string(),
+  active: z.boolean(),
+  deleted: z.boolean(),
+  price: z.object({ amount: z.number().int(), currency: z.string() }),
+});
+
 const productsByIdsOperation = defineServiceOperation<
   { ids: readonly string[] },
   { productsByIds: (CatalogProduct | null)[] }
 >(
   `query ProductsByIds($ids: [ID!]!) { productsByIds(ids: $ids) { id name active deleted price { amount currency } } }`,
-  z.object({
-    productsByIds: z.array(
-      z
-        .object({
-          id: z.string(),
-          name: z.string(),
-          active: z.boolean(),
-          deleted: z.boolean(),
-          price: z.object({ amount: z.number().int(), currency: z.string() }),
-        })
-        .nullable(),
-    ),
-  }),
+  z.object({ productsByIds: z.array(Product.nullable()) }),
 );
 
 const Reservation = z.object({ id: z.string(), status: z.string() });
 
 const reserveStockOperation = defineServiceOperation<
   { orderId: string; lines: readonly CartLine[] },
-  { reserveStock: z.infer<typeof Reservation> }
+  { reserveStock: { lines: { productId: string; product: CatalogProduct | null }[] } }
 >(
   `mutation ReserveStock($orderId: ID!, $lines: [ReservationLineInput!]!) {
-     reserveStock(orderId: $orderId, lines: $lines) { id status }
+     reserveStock(orderId: $orderId, lines: $lines) {
+       id status lines { productId product { id name active deleted price { amount currency } } }
+     }
    }`,
-  z.object({ reserveStock: Reservation }),
+  z.object({
+    reserveStock: z.object({ lines: z.array(z.object({ productId: z.string(), product: Product.nullable() })) }),
+  }),
 );
 
 const releaseReservationOperation = defineServiceOperation<
@@ -96,17 +96,23 @@ export async function productsByIds(
   return (await productsByIdsOperation(peers.product, call, { ids })).productsByIds;
 }
 
-/** All lines or none; OUT_OF_STOCK naming the product and what is left. Idempotent per order id. */
+/**
+ * All lines or none; OUT_OF_STOCK naming the product and what is left (an unknown, deleted or inactive one
+ * included, with nothing left). Idempotent per order id. Answers each line's product as the catalog shows it
+ * now, aligned with `lines` (null for one the reservation does not name), so no productsByIds call is needed.
+ */
 export async function reserveStock(
   peers: Peers,
   call: ServiceCallOptions,
   orderId: string,
   lines: readonly CartLine[],
-): Promise<void> {
-  await reserveStockOperation(peers.product, call, {
+): Promise<(CatalogProduct | null)[]> {
+  const reply = await reserveStockOperation(peers.product, call, {
     orderId,
     lines: lines.map(({ productId, quantity }) => ({ productId, quantity })),
   });
+  const products = new Map(reply.reserveStock.lines.map((line) => [line.productId, line.product]));
+  return lines.map((line) => products.get(line.productId) ?? null);
 }
 
 /** Idempotent; releasing an order that reserved nothing records a release, so a late reserve holds nothing. */

@@ -45,8 +45,13 @@ export interface PricedLine {
  * are unknown, deleted or inactive (all of them, in `productIds`), and for a cart mixing currencies (an order
  * has one).
  */
-export function priceCart(lines: readonly CartLine[], products: readonly (CatalogProduct | null)[]): PricedLine[] {
+/** INVALID_STATE for an empty cart: refused before anything is held. */
+export function requireLines(lines: readonly CartLine[]): void {
   if (lines.length === 0) throw invalidState('Your cart is empty');
+}
+
+export function priceCart(lines: readonly CartLine[], products: readonly (CatalogProduct | null)[]): PricedLine[] {
+  requireLines(lines);
   const unavailable = lines.flatMap((line, i) => {
     const product = products[i];
     return product?.active && !product.deleted ? [] : [line.productId];

@@ -4,10 +4,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '@mall/events/testing';
 import { deleteKeys, errorCode } from '@mall/platform/testing';
-import { startTestStack, type TestStack } from '@mall/stack/testing';
+import { metricTotal, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import { CART, type CartView, ME, UPDATE_CART_ITEM } from '../../cart/test/helpers.ts';
-import { ADDRESS, CANCEL_ORDER, type Caller, checkout, ORDER, ORDERS, seller, shopper, stockOf } from './helpers.ts';
+import {
+  ADDRESS,
+  CANCEL_ORDER,
+  type Caller,
+  checkout,
+  inFlight,
+  ORDER,
+  ORDERS,
+  seller,
+  shopper,
+  stockOf,
+} from './helpers.ts';
 
 describe('checkout', () => {
   let stack: TestStack;
@@ -34,12 +45,23 @@ describe('checkout', () => {
       { productId: a.id, quantity: 2 },
       { productId: b.id, quantity: 1 },
     ]);
+    const productCalls = async () => ({
+      byIds: await metricTotal(stack, 'product', 'graphql_requests_total', { operation: 'ProductsByIds' }),
+      reserve: await metricTotal(stack, 'product', 'graphql_requests_total', { operation: 'ReserveStock' }),
+    });
+    const before = await productCalls();
     const result = await checkout(stack, caller, {
       idempotencyKey: 'k-1',
       shippingAddress: ADDRESS,
       note: 'ring twice',
     });
     assert.equal(result.body.errors, undefined, JSON.stringify(result.body.errors));
+    const after = await productCalls();
+    assert.deepEqual(
+      { byIds: after.byIds - before.byIds, reserve: after.reserve - before.reserve },
+      { byIds: 0, reserve: 1 },
+      'priced from reserveStock’s answer: one call to product, no productsByIds',
+    );
     const order = result.body.data!.checkout;
     assert.equal(order.status, 'PENDING_PAYMENT');
     assert.deepEqual(order.total, { amount: 2 * 1250 + 399, currency: 'CNY' });
@@ -199,5 +221,8 @@ describe('checkout', () => {
     for (const caller of [empty, inactive, refused]) assert.equal(await orderCount(caller), 0);
     assert.equal(await stockOf(stack, p.id), 0);
     assert.equal(await stockOf(stack, off.id), 5);
+    // Each refusal and each order ended its key and its attempt together (the attempt rides in the key's
+    // statements): nothing is left for a repair, no key stays pending.
+    assert.deepEqual(await inFlight(stack), { attempts: 0, pendingKeys: 0 });
   });
 });

@@ -11,7 +11,7 @@ import { waitFor } from '@mall/events/testing';
 import { IdentitySigner, resolveInternalSecret } from '@mall/platform';
 import { freePort, type GraphQLStubReply, type GraphQLStubRequest, startGraphQLStub } from '@mall/platform/testing';
 import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
-import { ADDRESS, customer, ORDERS, seller, startCartStub, stockOf } from './helpers.ts';
+import { ADDRESS, customer, inFlight, ORDERS, seller, startCartStub, stockOf } from './helpers.ts';
 
 const CHECKOUT_MAIN = fileURLToPath(new URL('../index.ts', import.meta.url));
 const CHECKOUT = 'mutation($input: CheckoutInput!) { checkout(input: $input) { id } }';
@@ -62,7 +62,7 @@ describe('a checkout process killed mid-saga', () => {
     await cart?.close();
   });
 
-  async function start(peers: { product: string; order: string }): Promise<string> {
+  async function start(peers: { product: string; order: string; cart?: string }): Promise<string> {
     const port = await freePort();
     const { config } = stack;
     child = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', CHECKOUT_MAIN], {
@@ -80,7 +80,7 @@ describe('a checkout process killed mid-saga', () => {
         METRICS_PORT_OFFSET: '0',
         MALL_WORKER_ID: WORKER_ID,
         CHECKOUT_PORT: String(port),
-        CART_URL: `${cart.url}/graphql`,
+        CART_URL: peers.cart ?? `${cart.url}/graphql`,
         PRODUCT_URL: peers.product,
         ORDER_URL: peers.order,
       },
@@ -119,6 +119,31 @@ describe('a checkout process killed mid-saga', () => {
 
   const productUrl = () => `${stack.subgraphUrls['product']}/graphql`;
   const orderUrl = () => `${stack.subgraphUrls['order']}/graphql`;
+
+  test('killed right after claiming the key, before reserving: the restart ends it, and a retry with the key orders once', async () => {
+    const p = await shop.product({ stock: 5 });
+    const caller = await customer(stack);
+    cart.carts.set(caller.id, [{ productId: p.id, quantity: 2 }]);
+    // The key is claimed (with its attempt, in one statement) before the cart is read.
+    const proxy = await startHangingProxy(`${cart.url}/graphql`, 'checkoutCart');
+    const url = await start({ product: productUrl(), order: orderUrl(), cart: proxy.url });
+    const pending = checkoutAs(url, caller.id, 'crash-0').catch(() => null);
+    await proxy.hung;
+    assert.deepEqual(await inFlight(stack), { attempts: 1, pendingKeys: 1 }, 'the claim recorded its attempt');
+    await stop();
+    assert.equal(await pending, null);
+    await proxy.close();
+
+    // Without the attempt the key would stay pending (CONFLICT) until it counted as abandoned.
+    const restarted = await start({ product: productUrl(), order: orderUrl() });
+    assert.deepEqual(await inFlight(stack), { attempts: 0, pendingKeys: 0 }, 'the repair on start ended it');
+    const retry = await checkoutAs(restarted, caller.id, 'crash-0');
+    assert.ok(retry.body.data?.checkout.id, JSON.stringify(retry.body.errors));
+    assert.equal(await stockOf(stack, p.id), 3);
+    const orders = await stack.gql<{ orders: { totalCount: number } }>(ORDERS, {}, { token: caller.token });
+    assert.equal(orders.body.data?.orders.totalCount, 1);
+    await stop();
+  });
 
   test('killed after reserving: the restart releases the stock, and a retry with the key orders once', async () => {
     const p = await shop.product({ stock: 5 });

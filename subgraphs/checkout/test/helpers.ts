@@ -1,8 +1,10 @@
 // What the checkout tests share: shoppers filling real carts through the router, a stand-in for the cart's
 // internal checkoutCart where a test runs checkout without the cart subgraph, products, and the contract's
 // operations.
+import { domainDatabaseUrl } from '@mall/platform';
 import { startGraphQLStub } from '@mall/platform/testing';
 import type { TestStack } from '@mall/stack/testing';
+import pg from 'pg';
 import { ADD_TO_CART } from '../../cart/test/helpers.ts';
 import { type Caller, createProduct, customer, merchant, signIn } from '../../product/test/helpers.ts';
 import type { CartLine } from '../domain/checkout.ts';
@@ -77,3 +79,18 @@ export async function stockOf(stack: TestStack, id: string): Promise<number> {
 
 export const checkout = (stack: TestStack, caller: Caller, input: Record<string, unknown>) =>
   stack.gql<{ checkout: CheckedOutOrder }>(CHECKOUT, { input }, { token: caller.token });
+
+/** What checkout's own database holds in flight: checkouts not yet ended, and keys claimed but not completed. */
+export async function inFlight(stack: Pick<TestStack, 'config'>): Promise<{ attempts: number; pendingKeys: number }> {
+  const client = new pg.Client({ connectionString: domainDatabaseUrl(stack.config, 'checkout') });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ attempts: number; pending_keys: number }>(
+      `SELECT (SELECT count(*)::int FROM checkout_attempts) AS attempts,
+              (SELECT count(*)::int FROM idempotency_keys WHERE completed_at IS NULL) AS pending_keys`,
+    );
+    return { attempts: rows[0]!.attempts, pendingKeys: rows[0]!.pending_keys };
+  } finally {
+    await client.end();
+  }
+}

@@ -2,7 +2,7 @@ import { defineScript, type Logger } from '@mall/platform';
 import type { Currency } from '@mall/platform/money';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
-import type { Product } from '../domain/catalog.ts';
+import type { Product, ProductEntry } from '../domain/catalog.ts';
 
 export interface ProductCacheOptions {
   readonly redis: Redis;
@@ -45,7 +45,9 @@ redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])`,
 });
 
-interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' | 'updatedAt' | 'deletedAt'> {
+// No `stock`: it changes with every reservation, which would otherwise invalidate the entry each time (see
+// ProductEntry). The `stock` field reads it from Postgres.
+interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' | 'updatedAt' | 'deletedAt' | 'stock'> {
   readonly id: string;
   readonly merchantId: string;
   readonly createdAt: string;
@@ -54,8 +56,9 @@ interface CachedProduct extends Omit<Product, 'id' | 'merchantId' | 'createdAt' 
 }
 
 function encode(product: Product): string {
+  const { stock: _, ...entry } = product;
   const cached: CachedProduct = {
-    ...product,
+    ...entry,
     id: String(product.id),
     merchantId: String(product.merchantId),
     createdAt: product.createdAt.toISOString(),
@@ -65,8 +68,9 @@ function encode(product: Product): string {
   return JSON.stringify(cached);
 }
 
-function decode(json: string): Product {
-  const c = JSON.parse(json) as CachedProduct;
+function decode(json: string): ProductEntry {
+  // An entry written before stock left the cache may still carry it: dropped, never served stale.
+  const { stock: _, ...c } = JSON.parse(json) as CachedProduct & { stock?: number };
   return {
     ...c,
     id: BigInt(c.id),
@@ -95,7 +99,7 @@ class RedisTimeout extends Error {
  */
 export class ProductCache {
   readonly #options: ProductCacheOptions;
-  readonly #inflight = new Map<bigint, { readonly version: string; readonly product: Promise<Product | null> }>();
+  readonly #inflight = new Map<bigint, { readonly version: string; readonly product: Promise<ProductEntry | null> }>();
   /** Products whose invalidation failed, with when it first failed. */
   readonly #unflushed = new Map<bigint, number>();
   readonly #lookups: Counter<'result'>;
@@ -127,8 +131,11 @@ export class ProductCache {
     });
   }
 
-  /** The products among `ids` (deleted ones included), from Redis where it has them and Postgres for the rest. */
-  async getMany(ids: readonly bigint[]): Promise<Product[]> {
+  /**
+   * The products among `ids` (deleted ones included), from Redis where it has them and Postgres for the rest;
+   * `stock` only on those read from Postgres.
+   */
+  async getMany(ids: readonly bigint[]): Promise<ProductEntry[]> {
     const cached = await this.#read(ids);
     if (!cached) {
       // Without Redis there are no versions to tell a load started before a commit from one started after,
@@ -137,9 +144,9 @@ export class ProductCache {
       this.#loads.inc();
       return [...(await this.#options.load(ids))];
     }
-    const found: Product[] = [];
+    const found: ProductEntry[] = [];
     const missing: bigint[] = [];
-    const waits: Promise<Product | null>[] = [];
+    const waits: Promise<ProductEntry | null>[] = [];
     for (const id of ids) {
       const hit = cached.entries.get(id);
       const flight = this.#inflight.get(id);
@@ -159,35 +166,47 @@ export class ProductCache {
 
   /** Call after the change to these products committed: every instance's next read goes to Postgres. */
   async invalidate(ids: Iterable<bigint>): Promise<void> {
-    await Promise.all([...new Set(ids)].map((id) => this.#invalidate(id, Date.now())));
+    const now = Date.now();
+    await this.#invalidate(new Map([...ids].map((id) => [id, now])));
   }
 
   stop(): void {
     clearInterval(this.#retryTimer);
   }
 
-  async #invalidate(id: bigint, firstFailedAt: number): Promise<void> {
+  /**
+   * Every product's invalidation in one pipelined round trip (a reservation touches several products). They
+   * succeed or are retried together: a failure is Redis being slow or away, which no product escapes alone.
+   * `ids` maps each product to when its invalidation first failed (now, for a first try).
+   */
+  async #invalidate(ids: ReadonlyMap<bigint, number>): Promise<void> {
+    if (ids.size === 0) return;
     try {
       await this.#redisCall(() =>
-        invalidateEntry(this.#options.redis, [entryKey(id), versionKey(id)], [VERSION_TTL_MS]),
+        invalidateEntry.many(
+          this.#options.redis,
+          [...ids.keys()].map((id) => [[entryKey(id), versionKey(id)], [VERSION_TTL_MS]] as const),
+        ),
       );
-      this.#unflushed.delete(id);
-      this.#invalidations.inc({ outcome: 'ok' });
+      for (const id of ids.keys()) this.#unflushed.delete(id);
+      this.#invalidations.inc({ outcome: 'ok' }, ids.size);
     } catch (err) {
-      this.#invalidations.inc({ outcome: 'failed' });
+      this.#invalidations.inc({ outcome: 'failed' }, ids.size);
       this.#degraded(err, 'product cache invalidation failed; retrying every second');
-      if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
+      for (const [id, firstFailedAt] of ids) if (!this.#unflushed.has(id)) this.#unflushed.set(id, firstFailedAt);
       this.#retryTimer ??= setInterval(() => this.#retryUnflushed(), 1_000).unref();
     }
   }
 
   #retryUnflushed(): void {
     const expiredBefore = Date.now() - this.#options.cacheTtlSeconds * 1000;
+    const due = new Map<bigint, number>();
     for (const [id, failedAt] of this.#unflushed) {
       // Anything cached before the change has expired by now: nothing stale is left to remove.
       if (failedAt < expiredBefore) this.#unflushed.delete(id);
-      else void this.#invalidate(id, failedAt);
+      else due.set(id, failedAt);
     }
+    void this.#invalidate(due);
     if (this.#unflushed.size === 0) {
       clearInterval(this.#retryTimer);
       this.#retryTimer = undefined;
@@ -197,14 +216,14 @@ export class ProductCache {
   /** Entries and versions of `ids` in one round trip, or null when Redis is unavailable or slow. */
   async #read(
     ids: readonly bigint[],
-  ): Promise<{ entries: Map<bigint, Product>; versions: Map<bigint, string> } | null> {
+  ): Promise<{ entries: Map<bigint, ProductEntry>; versions: Map<bigint, string> } | null> {
     try {
       const replies = await this.#redisCall(() => {
         const pipeline = this.#options.redis.pipeline();
         for (const id of ids) pipeline.get(entryKey(id)).get(versionKey(id));
         return pipeline.exec();
       });
-      const entries = new Map<bigint, Product>();
+      const entries = new Map<bigint, ProductEntry>();
       const versions = new Map<bigint, string>();
       ids.forEach((id, i) => {
         const [entryError, entry] = replies?.[2 * i] ?? [new Error('no reply')];
@@ -224,7 +243,7 @@ export class ProductCache {
   }
 
   /** One Postgres query for all of `ids`, shared with concurrent readers that saw the same versions. */
-  #loadMissing(ids: readonly bigint[], versions: Map<bigint, string>): Promise<Product | null>[] {
+  #loadMissing(ids: readonly bigint[], versions: Map<bigint, string>): Promise<ProductEntry | null>[] {
     const load = (async () => {
       this.#loads.inc();
       const rows = new Map((await this.#options.load(ids)).map((p) => [p.id, p]));
@@ -246,14 +265,16 @@ export class ProductCache {
   async #store(products: readonly Product[], versions: Map<bigint, string>): Promise<void> {
     const ttlMs = this.#options.cacheTtlSeconds * 1000;
     try {
+      // One pipelined round trip for the whole batch of misses.
       await this.#redisCall(() =>
-        Promise.all(
-          products.map((p) =>
-            storeIfUnchanged(
-              this.#options.redis,
-              [entryKey(p.id), versionKey(p.id)],
-              [versions.get(p.id) ?? '', encode(p), ttlMs],
-            ),
+        storeIfUnchanged.many(
+          this.#options.redis,
+          products.map(
+            (p) =>
+              [
+                [entryKey(p.id), versionKey(p.id)],
+                [versions.get(p.id) ?? '', encode(p), ttlMs],
+              ] as const,
           ),
         ),
       );

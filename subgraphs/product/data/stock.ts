@@ -1,4 +1,4 @@
-import type { ReleaseReason, Reservation, ReservationLine, ReservationStatus } from '../domain/stock.ts';
+import type { ReleaseReason, Reservation, ReservationStatus } from '../domain/stock.ts';
 import type { Db, Tx } from './products.ts';
 
 // Every stock movement is one conditional UPDATE on the product row: the row lock queues concurrent movements
@@ -19,29 +19,6 @@ export async function adjustAvailable(tx: Tx, productId: bigint, delta: number):
       AND available::bigint + ${delta} >= 0 AND available::bigint + reserved + ${delta} <= ${INT_MAX}
     RETURNING available`;
   return rows[0]?.available ?? null;
-}
-
-/**
- * Moves each line's quantity from available to reserved, all in one statement, for the lines whose live, active
- * product has that much; the new level of each product it held. The rows are locked in product id order first
- * (the locking CTE sorts before it locks), as holding them one by one in id order did, so two reservations
- * sharing products never deadlock; the UPDATE re-checks `available` on the row as the lock holder left it. NO KEY
- * UPDATE is the lock the UPDATE itself takes: a plain FOR UPDATE would conflict with the KEY SHARE locks that
- * concurrent reservations' line inserts (foreign key to products) hold, and deadlock them. A line missing from
- * the answer is short: the caller rolls the transaction back.
- */
-export async function holdStockLines(tx: Tx, lines: readonly ReservationLine[]): Promise<Map<bigint, number>> {
-  const rows = await tx.$queryRaw<{ id: bigint; available: number }[]>`
-    WITH wanted AS MATERIALIZED (
-      SELECT p.id, w.quantity FROM products p
-      JOIN unnest(${lines.map((line) => line.productId)}::bigint[], ${lines.map((line) => line.quantity)}::int[])
-        AS w(id, quantity) ON w.id = p.id
-      ORDER BY p.id FOR NO KEY UPDATE OF p)
-    UPDATE products p SET available = p.available - w.quantity, reserved = p.reserved + w.quantity, updated_at = now()
-    FROM wanted w
-    WHERE p.id = w.id AND p.available >= w.quantity AND p.deleted_at IS NULL AND p.active
-    RETURNING p.id, p.available`;
-  return new Map(rows.map((row) => [row.id, row.available]));
 }
 
 /** A held quantity goes back on the shelf (the reservation was released); the new level. */
@@ -82,6 +59,12 @@ export async function availableToBuy(db: Db, productIds: readonly bigint[]): Pro
   return new Map(rows.map((row) => [row.id, row.available]));
 }
 
+/** The `stock` (available units) of each of `productIds` that exists, deleted and inactive ones included. */
+export async function levelsOf(db: Db, productIds: readonly bigint[]): Promise<{ id: bigint; stock: number }[]> {
+  return db.$queryRaw<{ id: bigint; stock: number }[]>`
+    SELECT id, available AS stock FROM products WHERE id = ANY(${[...productIds]}::bigint[])`;
+}
+
 // ---------- reservations ----------
 
 const RESERVATION = {
@@ -108,14 +91,39 @@ export async function insertReservationIfAbsent(
   return count === 1;
 }
 
+/** What `reserveLines` did: nothing (the order already has a reservation), or which lines it held. */
+export type HoldOutcome =
+  | { readonly recorded: false }
+  | {
+      readonly recorded: true;
+      /** The new level of each product whose line was held. */
+      readonly held: ReadonlyMap<bigint, number>;
+      /** What could be bought of each line's product before this statement (0 when deleted or inactive). */
+      readonly before: ReadonlyMap<bigint, number>;
+    };
+
 /**
- * Records a new HELD reservation with its lines in one statement, unless the order already has one (ON CONFLICT
- * DO NOTHING: nothing is written then, and the answer is false). A concurrent insert for the same order waits
- * for the first transaction and sees its row once it commits.
+ * Records a new HELD reservation with its lines and moves each line's quantity from available to reserved, in
+ * one statement: one round trip while the products' row locks are held, where recording and holding apart took
+ * two. Nothing is written when the order already has a reservation (ON CONFLICT DO NOTHING on order_id; a
+ * concurrent insert for the same order waits for the first transaction and then finds its row): the products are
+ * then neither locked nor touched. Otherwise:
+ * - the rows are locked in product id order first (the locking CTE sorts before it locks), so two reservations
+ *   sharing products never deadlock; the lock is NO KEY UPDATE, the one the UPDATE itself takes: a plain FOR
+ *   UPDATE would conflict with the KEY SHARE locks the line inserts' foreign key checks take (at the end of each
+ *   reservation's statement, after its own locks) and deadlock concurrent reservations;
+ * - the UPDATE is the guard: it re-checks `available` on the row as the previous lock holder left it, so stock
+ *   never goes below zero, and holds only live, active products;
+ * - a line missing from `held` is short, and the caller rolls the transaction back (header and lines with it).
+ * `before` is read from the locked row, so it is what the last holder left, as a read after the refusal shows.
  */
-export async function insertHeldReservation(tx: Tx, reservation: Reservation): Promise<boolean> {
+export async function reserveLines(tx: Tx, reservation: Reservation): Promise<HoldOutcome> {
   const { id, orderId, expiresAt, lines } = reservation;
-  const rows = await tx.$queryRaw<{ inserted: number }[]>`
+  const productIds = lines.map((line) => line.productId);
+  const quantities = lines.map((line) => line.quantity);
+  const rows = await tx.$queryRaw<
+    { recorded: number; id: bigint | null; held: number | null; before: number | null }[]
+  >`
     WITH header AS (
       INSERT INTO reservations (id, order_id, status, expires_at, reason, created_at, updated_at)
       VALUES (${id}, ${orderId}, 'HELD', ${expiresAt}, NULL, now(), now())
@@ -123,10 +131,31 @@ export async function insertHeldReservation(tx: Tx, reservation: Reservation): P
     written AS (
       INSERT INTO reservation_lines (reservation_id, product_id, quantity)
       SELECT header.id, l.product_id, l.quantity FROM header,
-        unnest(${lines.map((line) => line.productId)}::bigint[], ${lines.map((line) => line.quantity)}::int[])
-          AS l(product_id, quantity))
-    SELECT count(*)::int AS inserted FROM header`;
-  return rows[0]?.inserted === 1;
+        unnest(${productIds}::bigint[], ${quantities}::int[]) AS l(product_id, quantity)),
+    wanted AS MATERIALIZED (
+      SELECT p.id, w.quantity,
+        CASE WHEN p.deleted_at IS NULL AND p.active THEN p.available ELSE 0 END AS before
+      FROM products p
+      JOIN unnest(${productIds}::bigint[], ${quantities}::int[]) AS w(id, quantity) ON w.id = p.id
+      WHERE EXISTS (SELECT FROM header)
+      ORDER BY p.id FOR NO KEY UPDATE OF p),
+    held AS (
+      UPDATE products p SET available = p.available - w.quantity, reserved = p.reserved + w.quantity, updated_at = now()
+      FROM wanted w
+      WHERE p.id = w.id AND p.available >= w.quantity AND p.deleted_at IS NULL AND p.active
+      RETURNING p.id, p.available)
+    SELECT r.recorded, w.id, held.available AS held, w.before
+    FROM (SELECT count(*)::int AS recorded FROM header) r
+    LEFT JOIN (wanted w LEFT JOIN held ON held.id = w.id) ON true`;
+  if (rows[0]?.recorded !== 1) return { recorded: false };
+  const held = new Map<bigint, number>();
+  const before = new Map<bigint, number>();
+  for (const row of rows) {
+    if (row.id === null) continue;
+    if (row.held !== null) held.set(row.id, row.held);
+    before.set(row.id, row.before ?? 0);
+  }
+  return { recorded: true, held, before };
 }
 
 /**

@@ -24,6 +24,14 @@ export interface Product {
   readonly deletedAt: Date | null;
 }
 
+/**
+ * A product as reads by id see it (through the product cache): `stock` only when the row came from Postgres
+ * anyway (a cache miss, the listing, a write). Stock changes with every reservation, so the cache leaves it out
+ * and the `stock` field reads it from Postgres when a query selects it; a checkout, which never does, then reads
+ * its products from Redis and its reservations invalidate nothing.
+ */
+export type ProductEntry = Omit<Product, 'stock'> & { readonly stock?: number };
+
 export const NAME_MAX = 200;
 export const CATEGORY_NAME_MAX = 100;
 export const DESCRIPTION_MAX = 5_000;

@@ -2,7 +2,6 @@ import { decodeId } from '@mall/platform';
 import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Tx } from '../data/products.ts';
 import type { InventoryService } from '../inventory.ts';
-import { invalidateAfterCommit } from './after-commit.ts';
 
 /** The processed_events key and Kafka group: renaming either replays every retained flash-sale event. */
 export const FLASHSALE_EVENTS_CONSUMER = 'product-flashsale';
@@ -10,11 +9,10 @@ export const FLASHSALE_EVENTS_CONSUMER = 'product-flashsale';
 /**
  * flashsale.purchase_released with returnedTo STOCK: a flash-sale order cancelled after its sale was settled
  * gives its units back to the shelf, in the consumer's transaction with the processed_events mark (so a
- * redelivery changes nothing); the cache forgets the product once that committed. Units released while the
+ * redelivery changes nothing). Units released while the
  * sale ran (SALE, or no returnedTo from an older producer) went back to the sale: nothing to do here.
  */
 export function flashsaleEventsConsumer(inventory: InventoryService): ConsumerDefinition<Tx> {
-  const cache = invalidateAfterCommit(inventory);
   return {
     name: FLASHSALE_EVENTS_CONSUMER,
     topics: ['flashsale.events'],
@@ -25,9 +23,8 @@ export function flashsaleEventsConsumer(inventory: InventoryService): ConsumerDe
         const product = productId === undefined ? null : decodeId(productId);
         if (product === null) throw new Error(`purchase ${event.data.purchaseId} released to stock names no product`);
         const line = { productId: product, quantity };
-        cache.remember(event.id, await inventory.returnFlashSaleUnits(tx, line, event.traceId));
+        await inventory.returnFlashSaleUnits(tx, line, event.traceId);
       },
     },
-    options: { onProcessed: cache.onProcessed },
   };
 }

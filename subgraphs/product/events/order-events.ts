@@ -2,9 +2,7 @@ import type { EventEnvelope } from '@mall/events';
 import { decodeId } from '@mall/platform';
 import type { ConsumerDefinition } from '@mall/platform/kit';
 import type { Tx } from '../data/products.ts';
-import type { ReservationLine } from '../domain/stock.ts';
 import type { InventoryService } from '../inventory.ts';
-import { invalidateAfterCommit } from './after-commit.ts';
 
 /** The processed_events key and Kafka group: renaming either replays every retained order event. */
 export const ORDER_EVENTS_CONSUMER = 'product';
@@ -13,20 +11,17 @@ export const ORDER_EVENTS_CONSUMER = 'product';
  * order.paid commits the order's reservation, order.cancelled releases it, order.refunded returns a committed
  * one to the shelf: in the consumer's transaction, so the effect and the processed_events mark commit together
  * and a redelivery changes nothing; the conditional HELD → … and COMMITTED → RETURNED transitions make the
- * events idempotent against each other too. The product cache is invalidated once the transaction has
- * committed (onProcessed), never before: a read between an early invalidation and the commit would cache the
- * old stock again.
+ * events idempotent against each other too. The product cache holds no stock, so nothing is invalidated.
  */
 export function orderEventsConsumer(inventory: InventoryService): ConsumerDefinition<Tx> {
-  const cache = invalidateAfterCommit(inventory);
   const apply = async (
     event: EventEnvelope<'order.paid' | 'order.cancelled' | 'order.refunded'>,
-    change: (orderId: bigint) => Promise<readonly ReservationLine[]>,
+    change: (orderId: bigint) => Promise<void>,
   ): Promise<void> => {
     const orderId = decodeId(event.data.orderId);
     // Not one of our snowflakes: no reservation can exist for it.
     if (orderId === null) return;
-    cache.remember(event.id, await change(orderId));
+    await change(orderId);
   };
   return {
     name: ORDER_EVENTS_CONSUMER,
@@ -39,6 +34,5 @@ export function orderEventsConsumer(inventory: InventoryService): ConsumerDefini
       'order.refunded': (event, tx) =>
         apply(event, (orderId) => inventory.returnInTransaction(tx, orderId, event.traceId)),
     },
-    options: { onProcessed: cache.onProcessed },
   };
 }

@@ -6,6 +6,7 @@ export const Product: ProductResolvers = {
   __resolveReference: (reference, ctx) => ctx.catalog.reference(ctx, reference.id),
   id: (product) => encodeId(product.id),
   imageUrl: (product) => product.imageUrls[0] ?? null,
+  stock: (product, _, ctx) => ctx.catalog.stock(ctx, product),
   categories: (product, _, ctx) => ctx.catalog.productCategories(ctx, product),
   // A reference the user subgraph resolves (its own access rules apply to any field beyond id).
   merchant: (product) => ({ __typename: 'User', id: encodeId(product.merchantId) }),
@@ -14,4 +15,5 @@ export const Product: ProductResolvers = {
 export const ProductSnapshot: ProductSnapshotResolvers = {
   id: (product) => encodeId(product.id),
   deleted: (product) => product.deletedAt !== null,
+  stock: (product, _, ctx) => ctx.catalog.stock(ctx, product),
 };

@@ -8,4 +8,5 @@ export const Reservation: ReservationResolvers = {
 
 export const ReservationLine: ReservationLineResolvers = {
   productId: (line) => encodeId(line.productId),
+  product: (line, _, ctx) => ctx.catalog.productOfLine(ctx, line.productId),
 };

@@ -14,12 +14,14 @@ import {
   topicOf,
 } from '@mall/events';
 import { waitFor } from '@mall/events/testing';
-import { domainDatabaseUrl } from '@mall/platform';
+import { createPrismaClient, domainDatabaseUrl, withTransaction } from '@mall/platform';
 import { data, errorCode } from '@mall/platform/testing';
 import { postGraphQL, startTestStack, type TestStack } from '@mall/stack/testing';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
+import { PrismaClient as ProductPrisma } from '../data/generated/client.ts';
+import { reserveLines } from '../data/stock.ts';
 import {
   ADJUST_STOCK,
   type Caller,
@@ -126,6 +128,91 @@ after(async () => {
 });
 
 describe('reservations', () => {
+  test('the one-statement record-and-hold, raced without the early check, never oversells nor holds part of an order', async () => {
+    const a = await createProduct(stack, shop, { name: 'Race A', stock: 10 });
+    const b = await createProduct(stack, shop, { name: 'Race B', stock: 25 });
+    const prisma = createPrismaClient(ProductPrisma, { url: domainDatabaseUrl(stack.config, 'product'), poolSize: 20 });
+    // One of A and two of B each: A runs out after 10, while B (25) could still take 12: a partial hold would
+    // show as B going below 5.
+    const lines = [
+      { productId: BigInt(a.id), quantity: 1 },
+      { productId: BigInt(b.id), quantity: 2 },
+    ].sort((x, y) => (x.productId < y.productId ? -1 : 1));
+    const reservation = () => ({
+      id: BigInt(nextOrderId()),
+      orderId: BigInt(nextOrderId()),
+      status: 'HELD' as const,
+      expiresAt: new Date(Date.now() + 60_000),
+      lines,
+    });
+    class Short extends Error {}
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          withTransaction(prisma, async (tx) => {
+            const outcome = await reserveLines(tx, reservation());
+            assert.ok(outcome.recorded);
+            // What the service does with a short line: roll the whole transaction back.
+            const short = lines.find((line) => !outcome.held.has(line.productId));
+            if (short) throw new Short(`${short.productId}:${outcome.before.get(short.productId)}`);
+            return 'held';
+          }).catch((error: unknown) => {
+            if (error instanceof Short) return error.message;
+            throw error;
+          }),
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o === 'held').length, 10);
+      // Every refusal names A with nothing left: B never ran short, so no refusal ever saw a partial hold.
+      assert.deepEqual(new Set(outcomes.filter((o) => o !== 'held')), new Set([`${a.id}:0`]));
+      assert.deepEqual(await levels(a.id), { available: 0, reserved: 10 });
+      assert.deepEqual(await levels(b.id), { available: 5, reserved: 20 });
+      const { rows } = await db.query(
+        'SELECT count(*)::int AS n FROM reservation_lines WHERE product_id = ANY($1::bigint[])',
+        [[a.id, b.id]],
+      );
+      assert.equal(rows[0].n, 20, 'only the held reservations kept their lines');
+
+      // An order that already has a reservation: nothing recorded, no stock touched.
+      const held = reservation();
+      await withTransaction(prisma, (tx) => reserveLines(tx, { ...held, lines: [lines[1]!] }));
+      const repeat = await withTransaction(prisma, (tx) => reserveLines(tx, { ...held, id: BigInt(nextOrderId()) }));
+      assert.deepEqual(repeat, { recorded: false });
+      assert.deepEqual(await levels(b.id), { available: 3, reserved: 22 });
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  test('reserveStock answers each line’s product as productsByIds shows it, for checkout to price from', async () => {
+    const product = await createProduct(stack, shop, { name: 'Priced at reserve', priceAmount: 1234, stock: 3 });
+    const answered = await direct<{
+      reserveStock: { lines: { productId: string; product: Record<string, unknown> | null }[] };
+    }>(
+      stack,
+      `mutation($orderId: ID!, $lines: [ReservationLineInput!]!) {
+        reserveStock(orderId: $orderId, lines: $lines) {
+          lines { productId product { id name active deleted price { amount currency } } }
+        }
+      }`,
+      { orderId: nextOrderId(), lines: [{ productId: product.id, quantity: 2 }] },
+      { issuer: 'checkout' },
+    );
+    assert.deepEqual(data(answered, 'reserveStock').lines, [
+      {
+        productId: product.id,
+        product: {
+          id: product.id,
+          name: 'Priced at reserve',
+          active: true,
+          deleted: false,
+          price: { amount: 1234, currency: 'CNY' },
+        },
+      },
+    ]);
+    assert.equal(await stockOf(product.id), 1);
+  });
+
   test('200 concurrent reservations of 1 unit against stock 50: exactly 50 succeed and stock reads 0', async () => {
     const product = await createProduct(stack, shop, { name: 'Hot item', stock: 50 });
     const results = await Promise.all(
@@ -356,6 +443,49 @@ describe('the product cache', () => {
     assert.equal((await read(replica.url)).stock, 10);
   });
 
+  test('a batch of misses is stored in one round trip; a reservation touches no cache entry and stock stays live', async () => {
+    const products = await Promise.all(
+      [1, 2, 3].map((i) => createProduct(stack, shop, { name: `Pipelined ${i}`, stock: 10 })),
+    );
+    const ids = products.map((p) => p.id);
+    // Entries the creation may have cached go, so the first read below misses all three.
+    await stack.redis.del(...ids.map((id) => `product:{${id}}`));
+    const redis = new Redis(stack.config.redis.url, { keyPrefix: stack.config.redis.prefix });
+    await redis.ping(); // connected, so its socket exists
+    // Every write to the socket that carries a script call: one per round trip of script calls.
+    const stream = (redis as unknown as { stream: { write: (chunk: unknown, ...rest: unknown[]) => boolean } }).stream;
+    const write = stream.write;
+    let scriptWrites = 0;
+    stream.write = function counted(this: unknown, chunk: unknown, ...rest: unknown[]) {
+      if (/\bEVAL(SHA)?\b/i.test(String(chunk))) scriptWrites++;
+      return write.call(this, chunk, ...rest);
+    };
+    const instance = await startProductInstance(stack, { redis });
+    try {
+      assert.deepEqual(
+        (await productEntities(stack, instance.url, ids)).map((p) => p.stock),
+        [10, 10, 10],
+      );
+      assert.equal(scriptWrites, 1, 'three misses stored in one round trip');
+      scriptWrites = 0;
+      const lines = ids.map((productId) => ({ productId, quantity: 1 }));
+      data(await direct(stack, RESERVE, { orderId: nextOrderId(), lines }, { url: instance.url }));
+      assert.equal(scriptWrites, 0, 'the cache holds no stock: a reservation invalidates nothing');
+      assert.deepEqual(
+        (await productEntities(stack, instance.url, ids)).map((p) => p.stock),
+        [9, 9, 9],
+        'stock is read live, beside the cached rest',
+      );
+      assert.equal(scriptWrites, 0, 'that read was served from the cache: nothing stored again');
+      const entry = await stack.redis.get(`product:{${ids[0]}}`);
+      assert.ok(entry && !('stock' in JSON.parse(entry)), 'no stock in the entry');
+    } finally {
+      await instance.stop();
+      stream.write = write;
+      redis.disconnect();
+    }
+  });
+
   test('with Redis slow or gone, reads answer from Postgres; a failed invalidation is retried once it is back', async () => {
     const product = await createProduct(stack, shop, { name: 'Resilient', stock: 4 });
     const proxy = await startRedisProxy(new URL(stack.config.redis.url));
@@ -371,7 +501,7 @@ describe('the product cache', () => {
       assert.equal(await read(), 4, 'a Redis that stops answering costs one timeout, not an error');
       proxy.cut();
       assert.equal(await read(), 4, 'Redis gone: served from Postgres');
-      // A write on the instance that cannot reach Redis: it commits, and its invalidation waits for Redis.
+      // Stock is never cached: a change made while Redis is out of reach shows everywhere at once.
       const adjusted = await direct<{ adjustStock: { stock: number } }>(
         stack,
         ADJUST_STOCK,
@@ -380,10 +510,23 @@ describe('the product cache', () => {
       );
       assert.equal(data(adjusted, 'adjustStock').stock, 5);
       assert.equal(await read(), 5);
+      assert.equal(await stockOf(product.id), 5, 'another instance sees it too, with no invalidation');
+      // A catalog write on the instance that cannot reach Redis: it commits, and its invalidation waits for Redis.
+      const renamed = await direct<{ updateProduct: { name: string } }>(
+        stack,
+        'mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id name } }',
+        { id: product.id, input: { name: 'Renamed while cut off' } },
+        asShop,
+      );
+      assert.equal(data(renamed, 'updateProduct').name, 'Renamed while cut off');
       proxy.restore();
-      await waitFor(async () => (await stockOf(product.id)) === 5, {
-        what: 'the invalidation retried after Redis came back, so other instances see the change',
-      });
+      await waitFor(
+        async () =>
+          data<{ name: string }>(await postProduct(stack.url, product.id), 'product').name === 'Renamed while cut off',
+        {
+          what: 'the invalidation retried after Redis came back, so other instances see the change',
+        },
+      );
     } finally {
       await instance.stop();
       redis.disconnect();
