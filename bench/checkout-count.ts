@@ -13,11 +13,10 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { parseArgs } from 'node:util';
-import { domainDatabaseUrl, type SubgraphName } from '@mall/platform';
-import { data, startGraphQLStub } from '@mall/platform/testing';
-import { startTestStack } from '@mall/stack/testing';
+import { domainDatabaseUrl } from '@mall/platform';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { SHOP_SUBGRAPHS, startCheckoutShop } from './checkout-shop.ts';
 import { measure } from './lib.ts';
 
 const { values } = parseArgs({
@@ -84,43 +83,17 @@ const snapshot = () => ({
 const minus = (a: Map<string, number>, b: Map<string, number>) =>
   new Map([...a].map(([k, v]) => [k, v - (b.get(k) ?? 0)] as const).filter(([, v]) => v !== 0));
 
-// ---------- the stack (as bench/checkout.ts) ----------
+// ---------- the shop (as bench/checkout.ts) ----------
 
-const REGISTER = `mutation Register($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`;
-const LOGIN = `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }`;
-const ASSIGN = `mutation AssignRole($userId: ID!, $role: Role!) { assignRole(userId: $userId, role: $role) { id } }`;
-const CREATE_PRODUCT = `mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id } }`;
-const CHECKOUT = `mutation Checkout($input: CheckoutInput!) {
-  checkout(input: $input) { id number status expiresAt total { amount currency } items { quantity unitPrice { amount currency } product { id name } } }
-}`;
-const ADDRESS = {
-  recipient: 'Count Buyer',
-  phone: '+86 138 0000 0000',
-  line1: '1 Count Road',
-  city: 'Shanghai',
-  country: 'CN',
-};
-const SUBGRAPHS: SubgraphName[] = ['user', 'auth', 'product', 'order', 'checkout'];
-
-const carts = new Map<string, { productId: string; quantity: number }[]>();
-const cart = await startGraphQLStub(({ variables }) => {
-  const userId = String(variables['userId']);
-  return { data: { checkoutCart: { userId, lines: carts.get(userId) ?? [] } } };
-});
-const stack = await startTestStack({
-  subgraphs: SUBGRAPHS,
-  env: {
-    RATE_LIMIT_IP_PER_MINUTE: '0',
-    RATE_LIMIT_USER_PER_MINUTE: '0',
-    CART_URL: `${cart.url}/graphql`,
-    LOG_LEVEL: 'error',
-  },
-});
+const shop = await startCheckoutShop({ users: userCount, products: 20, label: 'count' });
+const { stack } = shop;
 portNames.set(new URL(stack.url).port, 'client → router');
-portNames.set(new URL(cart.url).port, 'cart (stub)');
+portNames.set(new URL(shop.cartUrl).port, 'cart (stub)');
 for (const [name, url] of Object.entries(stack.subgraphUrls)) portNames.set(new URL(url).port, name);
 
-const observers = SUBGRAPHS.map((name) => new pg.Client({ connectionString: domainDatabaseUrl(stack.config, name) }));
+const observers = SHOP_SUBGRAPHS.map(
+  (name) => new pg.Client({ connectionString: domainDatabaseUrl(stack.config, name) }),
+);
 for (const client of observers) uncounted.add(client);
 const serverRedis = new Redis(stack.config.redis.url);
 uncounted.add(serverRedis);
@@ -149,50 +122,14 @@ async function commandStats(): Promise<Map<string, number>> {
 
 try {
   for (const client of observers) await client.connect();
-  const login = async (email: string, password: string) =>
-    data<{ login: { accessToken: string } }>(await stack.gql(LOGIN, { email, password })).login.accessToken;
-  const admin = await login(stack.admin.email, stack.admin.password);
-  const register = async (email: string) =>
-    data<{ register: { accessToken: string; user: { id: string } } }>(
-      await stack.gql(REGISTER, { input: { email, password: 'password-123' } }),
-    ).register;
-  const merchant = await register('count-merchant@example.com');
-  data(await stack.gql(ASSIGN, { userId: merchant.user.id, role: 'MERCHANT' }, { token: admin }));
-  const seller = await login('count-merchant@example.com', 'password-123');
-  const products: string[] = [];
-  for (let i = 0; i < 20; i++) {
-    const input = { name: `Count item ${i}`, priceAmount: 100 + i * 37, stock: 1_000_000 };
-    products.push(
-      data<{ createProduct: { id: string } }>(await stack.gql(CREATE_PRODUCT, { input }, { token: seller }))
-        .createProduct.id,
-    );
-  }
-  const buyers: { token: string }[] = [];
-  for (let i = 0; i < userCount; i++) {
-    const { accessToken, user } = await register(`count-buyer-${i}@example.com`);
-    buyers.push({ token: accessToken });
-    // 1–5 lines (3 on average over 10 buyers), as in the bench.
-    carts.set(
-      user.id,
-      Array.from({ length: 1 + (i % 5) }, (_, j) => ({
-        productId: products[(i * 7 + j * 11) % products.length]!,
-        quantity: 1 + ((i + j) % 3),
-      })),
-    );
-  }
-  const lines = [...carts.values()].map((c) => c.length);
+  const lines = shop.cartSizes;
   let failures = 0;
   const run = (total: number, keyPrefix: string) =>
     measure(total, concurrency, async (i) => {
-      const result = await stack.gql(
-        CHECKOUT,
-        { input: { idempotencyKey: `${keyPrefix}-${i}`, shippingAddress: ADDRESS } },
-        { token: buyers[i % buyers.length]!.token },
-      );
-      if (result.body.errors) failures++;
+      if (!(await shop.checkout(keyPrefix, i))) failures++;
     });
   // Warm: caches, query plans, the scripts on each connection, every buyer's token.
-  await run(2 * buyers.length, 'warm');
+  await run(2 * shop.buyers.length, 'warm');
   await outboxesDrained();
 
   // The background over an idle window, then the run with its tail.
@@ -247,6 +184,5 @@ try {
 } finally {
   for (const client of observers) await client.end().catch(() => {});
   serverRedis.disconnect();
-  await stack.close();
-  await cart.close();
+  await shop.close();
 }

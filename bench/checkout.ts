@@ -11,8 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { data, startGraphQLStub } from '@mall/platform/testing';
-import { startTestStack } from '@mall/stack/testing';
+import { startCheckoutShop } from './checkout-shop.ts';
 import { fmt, measure, resultFile } from './lib.ts';
 
 const { values } = parseArgs({
@@ -26,80 +25,13 @@ const userCount = Number(values.users);
 const orderCount = Number(values.orders);
 const concurrency = Number(values.concurrency);
 
-const REGISTER = `mutation Register($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`;
-const LOGIN = `mutation Login($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }`;
-const ASSIGN = `mutation AssignRole($userId: ID!, $role: Role!) { assignRole(userId: $userId, role: $role) { id } }`;
-const CREATE_PRODUCT = `mutation CreateProduct($input: CreateProductInput!) { createProduct(input: $input) { id } }`;
-const CHECKOUT = `mutation Checkout($input: CheckoutInput!) {
-  checkout(input: $input) { id number status expiresAt total { amount currency } items { quantity unitPrice { amount currency } product { id name } } }
-}`;
-const ADDRESS = {
-  recipient: 'Bench Buyer',
-  phone: '+86 138 0000 0000',
-  line1: '1 Bench Road',
-  city: 'Shanghai',
-  country: 'CN',
-};
-
-const carts = new Map<string, { productId: string; quantity: number }[]>();
-const cart = await startGraphQLStub(({ variables }) => {
-  const userId = String(variables['userId']);
-  return { data: { checkoutCart: { userId, lines: carts.get(userId) ?? [] } } };
-});
-const stack = await startTestStack({
-  subgraphs: ['user', 'auth', 'product', 'order', 'checkout'],
-  env: {
-    RATE_LIMIT_IP_PER_MINUTE: '0',
-    RATE_LIMIT_USER_PER_MINUTE: '0',
-    CART_URL: `${cart.url}/graphql`,
-    LOG_LEVEL: 'error',
-  },
-});
+const shop = await startCheckoutShop({ users: userCount, products: 50, label: 'bench' });
 
 try {
-  const login = async (email: string, password: string) =>
-    data<{ login: { accessToken: string } }>(await stack.gql(LOGIN, { email, password })).login.accessToken;
-  const admin = await login(stack.admin.email, stack.admin.password);
-  const register = async (email: string) =>
-    data<{ register: { accessToken: string; user: { id: string } } }>(
-      await stack.gql(REGISTER, { input: { email, password: 'password-123' } }),
-    ).register;
-  const merchant = await register('bench-merchant@example.com');
-  data(await stack.gql(ASSIGN, { userId: merchant.user.id, role: 'MERCHANT' }, { token: admin }));
-  const seller = await login('bench-merchant@example.com', 'password-123');
-  const products: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    const input = { name: `Bench item ${i}`, priceAmount: 100 + i * 37, stock: 1_000_000 };
-    products.push(
-      data<{ createProduct: { id: string } }>(await stack.gql(CREATE_PRODUCT, { input }, { token: seller }))
-        .createProduct.id,
-    );
-  }
-  const buyers: { id: string; token: string }[] = [];
-  for (let i = 0; i < userCount; i++) {
-    const { accessToken, user } = await register(`bench-buyer-${i}@example.com`);
-    buyers.push({ id: user.id, token: accessToken });
-    // Carts of 1–5 distinct lines, 1–3 units each, spread over the catalog.
-    const size = 1 + (i % 5);
-    carts.set(
-      user.id,
-      Array.from({ length: size }, (_, j) => ({
-        productId: products[(i * 7 + j * 11) % products.length]!,
-        quantity: 1 + ((i + j) % 3),
-      })),
-    );
-  }
-
   let failures = 0;
   const run = (total: number, keyPrefix: string) =>
     measure(total, concurrency, async (i) => {
-      const buyer = buyers[i % buyers.length]!;
-      const result = await stack.gql(
-        CHECKOUT,
-        { input: { idempotencyKey: `${keyPrefix}-${i}`, shippingAddress: ADDRESS } },
-        { token: buyer.token },
-      );
-      if (result.body.errors) failures++;
+      if (!(await shop.checkout(keyPrefix, i))) failures++;
     });
   await run(200, 'warm');
   failures = 0;
@@ -168,6 +100,5 @@ try {
   writeFileSync(resultFile('checkout.md'), lines.join('\n'));
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
-  await stack.close();
-  await cart.close();
+  await shop.close();
 }
