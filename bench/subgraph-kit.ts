@@ -23,7 +23,7 @@ import {
 } from '@mall/platform';
 import { parse } from 'graphql';
 import { Agent, request } from 'undici';
-import { monotonicUs, percentile, serveParent, startChild } from './lib.ts';
+import { measure, monotonicUs, percentile, serveParent, startChild } from './lib.ts';
 
 const SECRET = 'bench-subgraph-kit-internal-secret-0123456789';
 const BUY = `mutation Buy($input: BuyInput!) { buy(input: $input) { id status reason } }`;
@@ -122,24 +122,8 @@ async function drive(): Promise<void> {
       'reused tokens': (i: number) => send(reused[i % reused.length] as string, i),
     };
     const round = async (task: (i: number) => Promise<void>, total: number) => {
-      let next = 0;
-      const latencies: number[] = [];
-      const before = await cpu();
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < total) {
-            const i = next++;
-            const t0 = performance.now();
-            await task(i);
-            latencies.push(performance.now() - t0);
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      const cpuUs = (await cpu()) - before;
-      latencies.sort((a, b) => a - b);
-      return { cpuUsPerReq: cpuUs / total, perSecond: total / seconds, p50: percentile(latencies, 50) };
+      const summary = await measure(total, concurrency, task, cpu);
+      return { cpuUsPerReq: summary.cpuPerTask * 1000, perSecond: summary.perSecond, p50: summary.p50 };
     };
     // Warm-up: JIT (the first rounds of a cold server cost twice the later ones), Apollo's document cache, the
     // pool's connections, the identity cache filled to where it evicts.
