@@ -18,6 +18,21 @@ const typeDefs = parse(`
   type Query { whoami: String! boom: String! denied: String! hinted: String! }
 `);
 
+type SubgraphOptions = Parameters<typeof startSubgraph<RequestScope>>[0];
+/** A subgraph named user on a free loopback port, logging nothing, with `options` on top. */
+const startTestSubgraph = (options: Pick<SubgraphOptions, 'resolvers'> & Partial<SubgraphOptions>) =>
+  startSubgraph<RequestScope>({
+    name: 'user',
+    typeDefs,
+    config: loadConfig({ NODE_ENV: 'test' }),
+    logger: createLogger({ service: 'test', level: 'silent' }),
+    internalSecret: SECRET,
+    port: 0,
+    host: '127.0.0.1',
+    context: (base) => base,
+    ...options,
+  });
+
 describe('startSubgraph', () => {
   let service: RunningService;
   const post = (body: string, headers: Record<string, string> = {}) =>
@@ -30,15 +45,7 @@ describe('startSubgraph', () => {
     new IdentitySigner(SECRET, 'router').sign({ userId: '9', roles: ['CUSTOMER'], requestId: 'rid-1', audience });
 
   before(async () => {
-    service = await startSubgraph<RequestScope>({
-      name: 'user',
-      typeDefs,
-      config: loadConfig({ NODE_ENV: 'test' }),
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      internalSecret: SECRET,
-      port: 0,
-      host: '127.0.0.1',
-      context: (base) => base,
+    service = await startTestSubgraph({
       resolvers: {
         Query: {
           whoami: (_p: unknown, _a: unknown, ctx: RequestScope) => `${requireUser(ctx.identity)}:${ctx.requestId}`,
@@ -130,15 +137,8 @@ describe('startSubgraph shutdown', () => {
   it('fails readiness at once, keeps serving through the drain delay, then closes', async () => {
     // Long enough that the requests below finish inside the window on a loaded machine.
     const drainMs = 1_500;
-    const service = await startSubgraph<RequestScope>({
-      name: 'user',
-      typeDefs,
+    const service = await startTestSubgraph({
       config: loadConfig({ NODE_ENV: 'test', SHUTDOWN_DRAIN_MS: String(drainMs) }),
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      internalSecret: SECRET,
-      port: 0,
-      host: '127.0.0.1',
-      context: (base) => base,
       resolvers: { Query: { whoami: () => 'still here', boom: () => '', denied: () => '' } },
     });
     assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
@@ -192,18 +192,12 @@ describe('startSubgraph request logger', () => {
   };
 
   before(async () => {
-    service = await startSubgraph<RequestScope>({
-      name: 'user',
+    service = await startTestSubgraph({
       typeDefs: parse(`
         extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
         type Query { quiet: String! loud: String! }
       `),
-      config: loadConfig({ NODE_ENV: 'test' }),
       logger,
-      internalSecret: SECRET,
-      port: 0,
-      host: '127.0.0.1',
-      context: (base) => base,
       resolvers: {
         Query: {
           quiet: () => 'shh',
