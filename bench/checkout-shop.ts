@@ -16,7 +16,8 @@ const CREATE_PRODUCT = `mutation CreateProduct($input: CreateProductInput!) { cr
 const CHECKOUT = `mutation Checkout($input: CheckoutInput!) {
   checkout(input: $input) { id number status expiresAt total { amount currency } items { quantity unitPrice { amount currency } product { id name } } }
 }`;
-const ADDRESS = {
+/** A valid shipping address for a bench buyer's order. */
+export const BENCH_ADDRESS = {
   recipient: 'Bench Buyer',
   phone: '+86 138 0000 0000',
   line1: '1 Bench Road',
@@ -101,7 +102,7 @@ export async function startCheckoutShop(options: {
       async checkout(keyPrefix, i) {
         const result = await stack.gql(
           CHECKOUT,
-          { input: { idempotencyKey: `${keyPrefix}-${i}`, shippingAddress: ADDRESS } },
+          { input: { idempotencyKey: `${keyPrefix}-${i}`, shippingAddress: BENCH_ADDRESS } },
           { token: buyers[i % buyers.length]!.token },
         );
         return !result.body.errors;

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { SubgraphName } from '@mall/platform';
 import { startTestStack } from '@mall/stack/testing';
 import { generatePrivateKeyPem } from '../../subgraphs/auth/data/signing-keys.ts';
+import { BENCH_ADDRESS } from '../checkout-shop.ts';
 import { type Message, serveParent } from '../lib.ts';
 import { flashSaleDesk } from './flashsale-desk.ts';
 import { selfProfiler } from './self-profile.ts';
@@ -36,13 +37,6 @@ async function call<T>(query: string, variables: Record<string, unknown>, token?
 }
 
 const LOGIN = 'mutation Login($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { id } } }';
-const ADDRESS = {
-  recipient: 'Bench Buyer',
-  phone: '+86 138 0000 0000',
-  line1: '1 Bench Road',
-  city: 'Shanghai',
-  country: 'CN',
-};
 
 async function seed(productCount: number) {
   const admin = (
@@ -88,7 +82,7 @@ async function seed(productCount: number) {
     for (let line = 0; line < 3; line++) await add(productIds[order * 3 + line]!, 1 + line);
     await call(
       'mutation Checkout($input: CheckoutInput!) { checkout(input: $input) { id } }',
-      { input: { idempotencyKey: `bench-seed-${order}`, shippingAddress: ADDRESS } },
+      { input: { idempotencyKey: `bench-seed-${order}`, shippingAddress: BENCH_ADDRESS } },
       token,
     );
     // The cart empties when it sees order.created (Kafka); the next order's lines must not race that.
