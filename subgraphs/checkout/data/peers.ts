@@ -30,6 +30,8 @@ const checkoutCartOperation = defineServiceOperation<{ userId: string }, { check
   }),
 );
 
+/** The product fields checkout prices from, selected by both product calls and parsed by `Product`. */
+const PRODUCT_FIELDS = 'id name active deleted price { amount currency }';
 const Product = z.object({
   id: z.string(),
   name: z.string(),
@@ -42,7 +44,7 @@ const productsByIdsOperation = defineServiceOperation<
   { ids: readonly string[] },
   { productsByIds: (CatalogProduct | null)[] }
 >(
-  `query ProductsByIds($ids: [ID!]!) { productsByIds(ids: $ids) { id name active deleted price { amount currency } } }`,
+  `query ProductsByIds($ids: [ID!]!) { productsByIds(ids: $ids) { ${PRODUCT_FIELDS} } }`,
   z.object({ productsByIds: z.array(Product.nullable()) }),
 );
 
@@ -54,7 +56,7 @@ const reserveStockOperation = defineServiceOperation<
 >(
   `mutation ReserveStock($orderId: ID!, $lines: [ReservationLineInput!]!) {
      reserveStock(orderId: $orderId, lines: $lines) {
-       id status lines { productId product { id name active deleted price { amount currency } } }
+       lines { productId product { ${PRODUCT_FIELDS} } }
      }
    }`,
   z.object({
