@@ -2,6 +2,7 @@ import { authKeys, ROLES, type Role, type Session } from '@mall/platform';
 import type { Redis } from 'ioredis';
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { z } from 'zod';
+import type { RevocationCache, RevocationEntries } from './revocation-cache.ts';
 
 /** A caller whose access token verified: what the router vouches for to subgraphs. */
 export interface Caller {
@@ -51,7 +52,8 @@ const MAX_TOKEN_LENGTH = 4096;
 /** Verified tokens remembered (signature and claims; never the revocation check). Past it the oldest go. */
 const VERIFIED_CACHE_SIZE = 50_000;
 
-const CONFIRMED: Promise<void> = Promise.resolve();
+/** The `confirmed` of a caller known good at once (anonymous, or answered from the revocation copy). */
+export const CONFIRMED: Promise<void> = Promise.resolve();
 
 const Claims = z.object({
   sub: z.string().min(1).max(128),
@@ -72,6 +74,8 @@ export interface JwtVerifierOptions {
   readonly audience: string;
   /** Reads the logout denylist and per-user revocations that auth writes. */
   readonly redis: Redis;
+  /** The router's copy of those, kept current by Redis: answers without a round trip when it can. */
+  readonly revocationCache?: RevocationCache | undefined;
   /** How long a fetched key set is used before it is fetched again. */
   readonly cacheMaxAgeMs?: number;
   /** Minimum time between refetches triggered by an unknown `kid`, so forged kids cannot hammer auth. */
@@ -105,21 +109,23 @@ function classify(err: unknown): AuthFailureReason | undefined {
 /**
  * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
  * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
- * claims, one Redis round trip checks the logout denylist and the user-wide revocation, and that Redis still
- * holds them all (the generation marker): any doubt refuses the token for now (fails closed, UNAVAILABLE).
+ * claims, the logout denylist and the user-wide revocation are checked, and that Redis still holds them all
+ * (the generation marker): in the router's copy of them when it can answer (`RevocationCache`), else with one
+ * Redis round trip. Any doubt refuses the token for now (fails closed, UNAVAILABLE).
  */
 export class JwtVerifier {
   readonly #keys: JWTVerifyGetKey;
   readonly #issuer: string;
   readonly #audience: string;
   readonly #redis: Redis;
+  readonly #cache: RevocationCache | undefined;
   /** The marker last seen, and the one seen before our connection broke (undefined: none to distrust). */
   #lastGeneration: string | undefined;
   #staleGeneration: string | undefined;
   /**
    * Tokens whose signature and claims verified, until they expire. A client sends the same token with every
    * request for its whole life, and an ES256 verification through WebCrypto costs a thread-pool round trip;
-   * the revocation lookup in Redis still runs on every request.
+   * the revocation check still runs on every request.
    */
   readonly #verified = new Map<string, z.infer<typeof Claims>>();
   readonly #now: () => number;
@@ -140,6 +146,8 @@ export class JwtVerifier {
     this.#redis = options.redis;
     this.#now = options.now ?? Date.now;
     this.#redis.on('close', () => this.#distrustGeneration());
+    this.#cache = options.revocationCache;
+    this.#cache?.onLost(() => this.#distrustGeneration());
   }
 
   /**
@@ -244,7 +252,24 @@ export class JwtVerifier {
     return parsed.data;
   }
 
-  async #checkRevocations(claims: z.infer<typeof Claims>): Promise<void> {
+  /**
+   * Settles once the token is known not revoked. The copy answers at once when it can vouch for itself and the
+   * marker it holds is one to trust; a missing or distrusted marker is left to Redis itself to confirm.
+   */
+  #checkRevocations(claims: z.infer<typeof Claims>): Promise<void> {
+    const cached = this.#cache?.lookup(claims.jti, claims.sub);
+    if (cached && cached[0] !== null && cached[0] !== this.#staleGeneration) {
+      try {
+        this.#decide(claims, cached);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return CONFIRMED;
+    }
+    return this.#readRevocations(claims);
+  }
+
+  async #readRevocations(claims: z.infer<typeof Claims>): Promise<void> {
     // A Redis failure propagates: a logged-out token must not pass just because the denylist is unreachable.
     let entries: (string | null)[];
     try {
@@ -257,7 +282,10 @@ export class JwtVerifier {
       this.#distrustGeneration();
       throw err;
     }
-    const [generation, denied, revokedAt] = entries;
+    this.#decide(claims, entries as unknown as RevocationEntries);
+  }
+
+  #decide(claims: z.infer<typeof Claims>, [generation, denied, revokedAt]: RevocationEntries): void {
     // Redis lost its data (restarted empty, flushed) and auth has not reloaded the revocations from its
     // database yet, or we were cut off and auth has not renewed the marker since: an absent entry proves
     // nothing, so no token passes for now.

@@ -15,6 +15,7 @@ export const routerConfig = defineConfig(
       APQ_TTL_SECONDS: z.coerce.number().int().positive().default(86_400),
       SUBGRAPH_DEDUPE: z.stringbool().default(true),
       ROUTER_PASSTHROUGH: z.stringbool().default(true),
+      ROUTER_REVOCATION_CACHE: z.stringbool().default(true),
       SUBSCRIPTION_REVOCATION_SWEEP_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
       APOLLO_KEY: configFields.optionalString,
       APOLLO_GRAPH_REF: configFields.optionalString,
@@ -38,6 +39,11 @@ export const routerConfig = defineConfig(
        * Apollo's path.
        */
       passthrough: e.ROUTER_PASSTHROUGH && !(e.APOLLO_KEY && e.APOLLO_GRAPH_REF),
+      /**
+       * Admission checks revocations in the router's own copy of them, kept current by Redis
+       * (`router/src/revocation-cache.ts`), instead of one Redis round trip per request.
+       */
+      revocationCache: e.ROUTER_REVOCATION_CACHE,
       /** How often open subscription sockets re-check their token against logouts and revocations; 0: only on events. */
       revocationSweepMs: e.SUBSCRIPTION_REVOCATION_SWEEP_MS,
       /** Apollo Studio usage reporting, only when both are set. */

@@ -12,7 +12,7 @@ import {
   unavailable,
 } from '@mall/platform';
 import type { GraphQLFormattedError } from 'graphql';
-import { AuthFailure, type Caller, type JwtVerifier } from './auth.ts';
+import { AuthFailure, type Caller, CONFIRMED, type JwtVerifier } from './auth.ts';
 import { routerConfig } from './config.ts';
 import { LIMITS, type RateLimiter, rateLimitSubject } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
@@ -200,8 +200,6 @@ export interface Admission {
   readonly admit: Admit;
   readonly admitStaged: AdmitStaged;
 }
-
-const CONFIRMED: Promise<void> = Promise.resolve();
 
 export function createAdmission(deps: AdmissionDeps): Admission {
   const { config, logger, verifier, limiter, metrics } = deps;

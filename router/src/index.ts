@@ -24,6 +24,7 @@ import { createRouterMetrics } from './metrics.ts';
 import { OrderFeed } from './order-feed.ts';
 import { Passthrough } from './passthrough.ts';
 import { loadTrustedDocuments } from './persisted-queries.ts';
+import { RevocationCache } from './revocation-cache.ts';
 import { RevocationWatch } from './revocation-watch.ts';
 import { createApolloServer, createRouterServer } from './server.ts';
 import { attachSubscriptions } from './subscriptions.ts';
@@ -48,6 +49,9 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   const { config, logger, redis } = deps;
   const registry = createMetricsRegistry('router');
   const metrics = createRouterMetrics(registry);
+  const revocationCache = configSection(config, routerConfig).revocationCache
+    ? new RevocationCache({ url: config.redis.url, prefix: config.redis.prefix, logger })
+    : undefined;
   const { admit, admitStaged } = createAdmission({
     config,
     logger,
@@ -56,6 +60,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       issuer: config.accessTokens.issuer,
       audience: config.accessTokens.audience,
       redis,
+      revocationCache,
     }),
     limiter: new RateLimiter(redis),
     metrics,
@@ -143,12 +148,15 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
 
   let address: { port: number; url: string };
   let metricsServer: MetricsServer | undefined;
+  // Started last, so a failed start-up above leaves no connection open; it answers once loaded.
+  revocationCache?.start();
   try {
     address = await listen(http, options.port ?? config.port, config.host);
     const metricsPort = metricsPortOf(config, options.port ?? config.port);
     if (metricsPort !== null)
       metricsServer = await startMetricsServer({ registry, port: metricsPort, host: config.host, logger });
   } catch (err) {
+    await revocationCache?.stop();
     await subscriptions.close();
     await closeServer(http);
     await feed.stop();
@@ -170,6 +178,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       await feed.stop();
       await metricsServer?.close();
       await apollo.stop();
+      await revocationCache?.stop();
     },
   };
 }
