@@ -176,6 +176,7 @@ export async function startOurRouter(
         Object.entries(h.ready.subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_URL`, url]),
       ),
       ...options.env,
+      ...routerEnvOverride(),
     },
   });
   const url = `http://127.0.0.1:${port}/graphql`;
@@ -308,6 +309,20 @@ async function startFloor(h: Harness, mode: 'plain' | 'revocation'): Promise<Tar
     child,
     request: (query) => ({ url: `http://127.0.0.1:${port}/${query.subgraph}`, headers: {} }),
   };
+}
+
+/**
+ * BENCH_ROUTER_ENV="NAME=value,…": variables set on every router this harness starts, last, for A/B runs of a
+ * router switch (`BENCH_ROUTER_ENV=ROUTER_REVOCATION_CACHE=false npm run bench -- direct`).
+ */
+function routerEnvOverride(spec = process.env['BENCH_ROUTER_ENV'] ?? ''): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of spec.split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`BENCH_ROUTER_ENV: "${pair}" is not NAME=value`);
+    env[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return env;
 }
 
 /** Scenario 1: our router vs the subgraph itself, called with the identity token our router would send. */
