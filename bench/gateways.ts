@@ -289,7 +289,8 @@ const FLOOR_REVOCATION = 'floor: bare Node proxy + revocation lookup';
 
 /**
  * The floor of scenario 1 (`bench/procs/floor.ts`): a Node proxy that only passes the body through to the
- * subgraph, without and with the one Redis round trip our router makes per request. The sequential time it
+ * subgraph, without and with one Redis round trip per request (what our router paid before its revocation copy,
+ * and still pays with ROUTER_REVOCATION_CACHE=false). The sequential time it
  * adds over direct is what one more process hop costs on this machine, whatever the router does.
  */
 async function startFloor(h: Harness, mode: 'plain' | 'revocation'): Promise<Target> {

@@ -99,11 +99,12 @@ export function renderReadme(): void {
     'fetches, so the router can out-serve the subgraph itself; the dedupe-off row is the per-request overhead.',
     'The two floor rows (`bench/procs/floor.ts`) are what any Node router pays here before doing anything: a',
     'bare node:http proxy passing the body through to the subgraph on an undici keep-alive pool, and the same',
-    'with the one Redis round trip our router makes per request to check revocations. Their sequential p50 over',
-    'direct is the cost of one more process hop on this machine, the floor under any router’s added latency.',
-    'All three queries here are one fetch of the client’s own operation, which our router answers after the',
-    'first time by passing the subgraph’s bytes through (`router/src/passthrough.ts`, ROUTER_PASSTHROUGH, on by',
-    'default): its own work is then admission, checks and the fetch, like the floor with the revocation lookup.',
+    'with the one Redis round trip per request a router checking revocations in Redis makes (ours did until its',
+    'revocation copy, `router/src/revocation-cache.ts`, ROUTER_REVOCATION_CACHE, on by default). Their sequential',
+    'p50 over direct is the cost of one more process hop on this machine, the floor under any router’s added',
+    'latency. All three queries here are one fetch of the client’s own operation, which our router answers after',
+    'the first time by passing the subgraph’s bytes through (`router/src/passthrough.ts`, ROUTER_PASSTHROUGH, on',
+    'by default): its own work is then admission, checks and the fetch, like the plain floor.',
     '',
   );
   lines.push(...(direct ? gatewayTable(direct, true) : ['Not run yet.', '']));
