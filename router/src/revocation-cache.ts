@@ -28,6 +28,19 @@ const INVALIDATIONS = '__redis__:invalidate';
 const SCAN_COUNT = 1_000;
 const KEYS_PER_MGET = 512;
 
+/**
+ * MGET of any number of keys as one pipeline of bounded MGETs (one round trip, never one huge command);
+ * any failed part fails the whole read.
+ */
+export async function mgetChunked(redis: Redis, keys: readonly string[]): Promise<(string | null)[]> {
+  const pipeline = redis.pipeline();
+  for (let i = 0; i < keys.length; i += KEYS_PER_MGET) pipeline.mget(keys.slice(i, i + KEYS_PER_MGET));
+  return ((await pipeline.exec()) ?? []).flatMap(([err, reply]) => {
+    if (err) throw err;
+    return reply as (string | null)[];
+  });
+}
+
 /** SCAN's MATCH is a glob: a prefix with `*`, `?`, `[` or `\` in it must match only itself. */
 const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
@@ -159,7 +172,7 @@ export class RevocationCache {
    * that has reached us; undefined when the copy cannot say (the caller reads Redis).
    */
   lookup(jti: string, userId: string): RevocationEntries | undefined {
-    if (!this.#ready || this.#now() > this.#freshUntil) return undefined;
+    if (!this.ready) return undefined;
     if (
       this.#inFlux.size > 0 &&
       (this.#inFlux.has(this.#generationKey) ||
@@ -299,13 +312,10 @@ export class RevocationCache {
     if (batch.length === 0) return;
     let values: (string | null)[];
     try {
-      const pipeline = this.#reader.pipeline();
-      for (let i = 0; i < batch.length; i += KEYS_PER_MGET)
-        pipeline.mget(batch.slice(i, i + KEYS_PER_MGET).map(([key]) => key));
-      values = ((await pipeline.exec()) ?? []).flatMap(([err, reply]) => {
-        if (err) throw err;
-        return reply as (string | null)[];
-      });
+      values = await mgetChunked(
+        this.#reader,
+        batch.map(([key]) => key),
+      );
     } catch (err) {
       // The keys stay in flux (lookups read Redis); a read that cannot be made means the copy cannot be kept.
       if (epoch !== this.#epoch || this.#stopped) return;

@@ -1,9 +1,7 @@
 import { authKeys, type Logger } from '@mall/platform';
 import type { Redis } from 'ioredis';
 import type { Caller } from './auth.ts';
-
-/** Keys per MGET: bounded so one sweep over many sockets never builds one huge command. */
-const KEYS_PER_MGET = 512;
+import { mgetChunked } from './revocation-cache.ts';
 
 export interface RevocationWatchOptions {
   readonly redis: Redis;
@@ -98,13 +96,7 @@ export class RevocationWatch {
     }));
     let values: (string | null)[];
     try {
-      const pipeline = this.#redis.pipeline();
-      for (let i = 0; i < keys.length; i += KEYS_PER_MGET) pipeline.mget(keys.slice(i, i + KEYS_PER_MGET));
-      const replies = (await pipeline.exec()) ?? [];
-      values = replies.flatMap(([err, reply]) => {
-        if (err) throw err;
-        return reply as (string | null)[];
-      });
+      values = await mgetChunked(this.#redis, keys);
     } catch (err) {
       this.#logger.warn({ err, sockets: batch.length }, 'revocation check failed; sockets stay open until the next');
       for (const { resolve } of batch) resolve(false);
