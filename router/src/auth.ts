@@ -206,12 +206,15 @@ export class JwtVerifier {
     }
     claims ??= await this.#verifySignature(token);
     const revocations = this.#checkRevocations(claims);
-    const confirmed = alongside
-      ? Promise.allSettled([revocations, alongside(claims.sub)]).then(([revoked, side]) => {
-          if (revoked.status === 'rejected') throw revoked.reason;
-          if (side.status === 'rejected') throw side.reason;
-        })
-      : revocations;
+    const side = alongside?.(claims.sub);
+    // Nothing alongside (or nothing it must wait for, limits off): the revocation verdict is the answer as it is.
+    const confirmed =
+      side === undefined || side === CONFIRMED
+        ? revocations
+        : Promise.allSettled([revocations, side]).then(([revoked, sided]) => {
+            if (revoked.status === 'rejected') throw revoked.reason;
+            if (sided.status === 'rejected') throw sided.reason;
+          });
     return {
       caller: {
         userId: claims.sub,

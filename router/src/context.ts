@@ -14,7 +14,7 @@ import {
 import type { GraphQLFormattedError } from 'graphql';
 import { AuthFailure, type Caller, CONFIRMED, type JwtVerifier } from './auth.ts';
 import { routerConfig } from './config.ts';
-import { LIMITS, type RateLimiter, rateLimitSubject } from './limits.ts';
+import { LIMITS, type RateLimitDecision, type RateLimiter, rateLimitSubject } from './limits.ts';
 import type { RouterMetrics } from './metrics.ts';
 
 /** What every GraphQL operation through the router carries; the gateway's data sources sign from it. */
@@ -158,7 +158,7 @@ export interface AdmissionDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly verifier: Pick<JwtVerifier, 'authenticateStaged'>;
-  readonly limiter: Pick<RateLimiter, 'hit'>;
+  readonly limiter: Pick<RateLimiter, 'hit' | 'blocked'>;
   readonly metrics: RouterMetrics;
 }
 
@@ -208,23 +208,27 @@ export function createAdmission(deps: AdmissionDeps): Admission {
   const limiterLog = throttled();
   const verifierLog = throttled();
 
-  const enforce = async (scope: 'ip' | 'user', bucket: string, limit: number) => {
-    let decision: Awaited<ReturnType<typeof limiter.hit>>;
-    try {
-      decision = await limiter.hit(bucket, limit);
-    } catch (err) {
-      // The limiter protects capacity; a Redis hiccup should not turn into an outage for everyone.
-      limiterLog((suppressed) =>
-        logger.warn({ err, scope, suppressed }, 'rate limiter unavailable; admitting the request'),
-      );
-      return;
-    }
-    if (decision && !decision.allowed) {
-      metrics.rateLimited.inc({ scope });
-      throw new Rejection(429, asFormatted(rateLimited(decision.retryAfterSeconds)), {
-        'retry-after': String(decision.retryAfterSeconds),
-      });
-    }
+  const refuseOverLimit = (scope: 'ip' | 'user', decision: RateLimitDecision): Rejection => {
+    metrics.rateLimited.inc({ scope });
+    return new Rejection(429, asFormatted(rateLimited(decision.retryAfterSeconds)), {
+      'retry-after': String(decision.retryAfterSeconds),
+    });
+  };
+
+  /** Counts the request against a bucket; settles once Redis answered, rejecting with a 429 Rejection if over. */
+  const enforce = (scope: 'ip' | 'user', bucket: string, limit: number): Promise<void> => {
+    if (limit <= 0) return CONFIRMED;
+    return limiter.hit(bucket, limit).then(
+      (decision) => {
+        if (decision && !decision.allowed) throw refuseOverLimit(scope, decision);
+      },
+      (err: unknown) => {
+        // The limiter protects capacity; a Redis hiccup should not turn into an outage for everyone.
+        limiterLog((suppressed) =>
+          logger.warn({ err, scope, suppressed }, 'rate limiter unavailable; admitting the request'),
+        );
+      },
+    );
   };
 
   /** The answer to a token that did not pass: the Rejection to throw (an unexpected error stays as it is). */
@@ -252,23 +256,32 @@ export function createAdmission(deps: AdmissionDeps): Admission {
   ): Promise<RouterContext> => {
     stripInternalHeaders(req);
     const clientIp = clientIpOf(req.socket.remoteAddress, req.headers['x-forwarded-for'], trust);
-    // Per IP before the token is checked, so a flood of bad tokens is throttled like any other flood.
-    await enforce('ip', `ip:${rateLimitSubject(clientIp)}`, config.rateLimit.ipPerMinute);
+    const ipBucket = `ip:${rateLimitSubject(clientIp)}`;
+    // An address this router already saw refused is refused at once: a flood costs neither Redis nor a token check.
+    const blocked = limiter.blocked(ipBucket, config.rateLimit.ipPerMinute);
+    if (blocked) throw refuseOverLimit('ip', blocked);
+    // Per IP before the token is checked, so a flood of bad tokens is counted like any other flood; the count
+    // is sent now and its answer joins `confirmed`, with the user limit (sent once the signature holds) and the
+    // revocation lookup: one Redis round trip's wait in all, overlapping the operation's parse and plan.
+    const ipChecked = enforce('ip', ipBucket, config.rateLimit.ipPerMinute);
+    ipChecked.catch(() => undefined); // awaited below on every path; this only keeps an early refusal handled
     let staged: Awaited<ReturnType<typeof verifier.authenticateStaged>>;
     try {
-      // The per-user limit needs only the verified user id: it runs alongside the revocation lookup.
       staged = await verifier.authenticateStaged(authorization, (userId) =>
         enforce('user', `user:${userId}`, config.rateLimit.userPerMinute),
       );
     } catch (err) {
+      // An address over its limit hears that before whether its token is any good.
+      await ipChecked;
       throw refusal(err);
     }
     const { caller } = staged;
     const confirmed =
       staged.confirmed === CONFIRMED
-        ? CONFIRMED
-        : staged.confirmed.catch((err: unknown) => {
-            throw refusal(err);
+        ? ipChecked
+        : Promise.allSettled([ipChecked, staged.confirmed]).then(([ip, checks]) => {
+            if (ip.status === 'rejected') throw ip.reason;
+            if (checks.status === 'rejected') throw refusal(checks.reason);
           });
     // Whoever holds the context awaits `confirmed`; this keeps a refusal that lands before they do from
     // counting as an unhandled rejection.

@@ -257,6 +257,11 @@ export interface RateLimitDecision {
  * (one atomic INCR-with-expiry script per hit; the window opens on a bucket's first request). No insurance
  * limiter: when Redis is away the admission fails open (README "Operating it"), rather than each replica
  * counting alone. The wait is bounded by the platform's Redis client (command time-out, no offline queue once up).
+ *
+ * A bucket Redis has refused once is remembered here until its window ends (rate-limiter-flexible's in-memory
+ * block, for exactly the `msBeforeNext` Redis reported): the rest of a flood is refused without a Redis round
+ * trip, and `blocked` lets the admission refuse it before the request costs anything else. Every replica still
+ * counts through Redis until it has seen the refusal itself, so the shared limit is what it was.
  */
 export class RateLimiter {
   readonly #redis: Redis;
@@ -269,9 +274,7 @@ export class RateLimiter {
     this.#windowMs = options.windowMs ?? 60_000;
   }
 
-  /** Counts one request against `bucket`; `limit` 0 means no limit (and no Redis call). */
-  async hit(bucket: string, limit: number): Promise<RateLimitDecision | null> {
-    if (limit <= 0) return null;
+  #limiter(limit: number): RateLimiterRedis {
     let limiter = this.#limiters.get(limit);
     if (!limiter) {
       limiter = new RateLimiterRedis({
@@ -279,25 +282,40 @@ export class RateLimiter {
         keyPrefix: KEY_PREFIX,
         points: limit,
         duration: Math.max(1, Math.floor(this.#windowMs / 1000)),
+        // Over the limit (the first refused hit) → blocked here until the window Redis counts ends.
+        inMemoryBlockOnConsumed: limit + 1,
       });
       this.#limiters.set(limit, limiter);
     }
+    return limiter;
+  }
+
+  /**
+   * The refusal of a bucket already known here to be over its limit, without counting or asking Redis; null
+   * when it is not (or `limit` is 0). A request refused this way was already counted by the refusal that blocked it.
+   */
+  blocked(bucket: string, limit: number): RateLimitDecision | null {
+    if (limit <= 0) return null;
+    const limiter = this.#limiters.get(limit) as InMemoryBlocks | undefined;
+    const ms = limiter ? limiter.getInMemoryBlockMsBeforeExpire(limiter.getKey(bucket)) : 0;
+    return ms > 0 ? refusedFor(limit, ms) : null;
+  }
+
+  /** Counts one request against `bucket`; `limit` 0 means no limit (and no Redis call). */
+  async hit(bucket: string, limit: number): Promise<RateLimitDecision | null> {
+    if (limit <= 0) return null;
     let result: RateLimiterRes;
-    let allowed = true;
     try {
-      result = await limiter.consume(bucket);
+      result = await this.#limiter(limit).consume(bucket);
     } catch (err) {
       // Over the limit rejects with the counter's state; anything else (Redis) is the caller's to handle.
       if (!(err instanceof RateLimiterRes)) throw err;
-      result = err;
-      allowed = false;
+      // Refused from the in-memory block: nothing was counted (consumedPoints 0), the bucket is still over.
+      return err.consumedPoints > limit
+        ? { allowed: false, count: err.consumedPoints, limit, retryAfterSeconds: retryAfter(err.msBeforeNext) }
+        : refusedFor(limit, err.msBeforeNext);
     }
-    return {
-      allowed,
-      count: result.consumedPoints,
-      limit,
-      retryAfterSeconds: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
-    };
+    return { allowed: true, count: result.consumedPoints, limit, retryAfterSeconds: retryAfter(result.msBeforeNext) };
   }
 
   /** The Redis key of a bucket (before the client's MALL_REDIS_PREFIX). */
@@ -305,5 +323,21 @@ export class RateLimiter {
     return `${KEY_PREFIX}:${bucket}`;
   }
 }
+
+/**
+ * The store limiters' own reading of their in-memory block (RateLimiterStoreAbstract, what `consume` checks
+ * first); rate-limiter-flexible's typings leave it out. The Redis tests of `blocked` fail if it goes away.
+ */
+type InMemoryBlocks = RateLimiterRedis & { getInMemoryBlockMsBeforeExpire(rlKey: string): number };
+
+const retryAfter = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/** A bucket over its limit whose exact count only Redis knows: at least one past it. */
+const refusedFor = (limit: number, ms: number): RateLimitDecision => ({
+  allowed: false,
+  count: limit + 1,
+  limit,
+  retryAfterSeconds: retryAfter(ms),
+});
 
 const KEY_PREFIX = 'router:rate';

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { createLogger, IDENTITY_HEADER, loadConfig } from '@mall/platform';
 import { Registry } from 'prom-client';
-import { AuthFailure, type Caller } from '../src/auth.ts';
+import { AuthFailure, type Caller, CONFIRMED } from '../src/auth.ts';
 import { createAdmission, Rejection } from '../src/context.ts';
 import type { RateLimitDecision } from '../src/limits.ts';
 import { createRouterMetrics } from '../src/metrics.ts';
@@ -20,9 +20,12 @@ function admission(options: {
   /** The revocation lookup's verdict on a token whose signature held (default: not revoked). */
   revocation?: () => Promise<void>;
   hit?: (bucket: string, limit: number) => Promise<RateLimitDecision | null>;
+  /** Buckets the limiter already knows to be over their limit (refused without counting). */
+  blocked?: ReadonlySet<string>;
   env?: Record<string, string>;
 }) {
   const buckets: string[] = [];
+  const verified: (string | undefined)[] = [];
   const { admit, admitStaged } = createAdmission({
     config: loadConfig({
       NODE_ENV: 'test',
@@ -35,8 +38,9 @@ function admission(options: {
       // Like JwtVerifier: once the signature holds, the revocation lookup and `alongside` (the user limit)
       // run for the caller's id, and `confirmed` settles when both have.
       authenticateStaged: async (authorization, alongside) => {
+        verified.push(authorization);
         const who = await (options.authenticate ?? (async (a) => (a ? caller : null)))(authorization);
-        if (!who) return { caller: null, confirmed: Promise.resolve() };
+        if (!who) return { caller: null, confirmed: CONFIRMED };
         const checks = [options.revocation?.() ?? Promise.resolve(), alongside?.(who.userId) ?? Promise.resolve()];
         return {
           caller: who,
@@ -52,10 +56,12 @@ function admission(options: {
         buckets.push(`${bucket}/${limit}`);
         return options.hit ? options.hit(bucket, limit) : { allowed: true, count: 1, limit, retryAfterSeconds: 60 };
       },
+      blocked: (bucket, limit) =>
+        options.blocked?.has(bucket) ? { allowed: false, count: limit + 1, limit, retryAfterSeconds: 42 } : null,
     },
     metrics: createRouterMetrics(new Registry()),
   });
-  return { admit, admitStaged, buckets };
+  return { admit, admitStaged, buckets, verified };
 }
 
 const rejectedWith = (status: number, code: string) => (err: unknown) => {
@@ -166,5 +172,63 @@ describe('createAdmission', () => {
       revoked.admit(request({ authorization: 'Bearer t' }), 'rid'),
       rejectedWith(401, 'UNAUTHENTICATED'),
     );
+  });
+
+  it('staged: the per-IP count joins `confirmed` instead of holding the request up', async () => {
+    let answer!: (decision: RateLimitDecision) => void;
+    const ipAnswer = new Promise<RateLimitDecision>((resolve) => {
+      answer = resolve;
+    });
+    const { admitStaged, buckets } = admission({
+      hit: async (bucket, limit) =>
+        bucket.startsWith('ip:') ? ipAnswer : { allowed: true, count: 1, limit, retryAfterSeconds: 60 },
+    });
+    // Both counts are sent before the context is handed out, and it is handed out before Redis answers
+    // (within the turn of the event loop, which is all the fake verifier and limiter take).
+    for (const headers of [{ authorization: 'Bearer t' }, {}] as Record<string, string>[]) {
+      const staged = admitStaged(request(headers), 'rid');
+      const turn = new Promise<'waiting'>((resolve) => setImmediate(() => resolve('waiting')));
+      const first = await Promise.race([staged, turn]);
+      assert.notEqual(first, 'waiting', `admission waited for the IP count (${JSON.stringify(headers)})`);
+      const context = await staged;
+      const settled = await Promise.race([context.confirmed.then(() => 'settled'), Promise.resolve('pending')]);
+      assert.equal(settled, 'pending', JSON.stringify(headers));
+    }
+    assert.deepEqual(buckets, ['ip:127.0.0.1/10', 'user:u-1/5', 'ip:127.0.0.1/10']);
+    const context = await admitStaged(request({ authorization: 'Bearer t' }), 'rid');
+    answer({ allowed: false, count: 11, limit: 10, retryAfterSeconds: 30 });
+    await assert.rejects(context.confirmed, rejectedWith(429, 'RATE_LIMITED'));
+  });
+
+  it('an address over its limit hears 429, not whether its token is any good', async () => {
+    const { admit } = admission({
+      authenticate: async () => {
+        throw new AuthFailure('bad_signature', 'forged');
+      },
+      hit: async (bucket, limit) => ({ allowed: !bucket.startsWith('ip:'), count: 11, limit, retryAfterSeconds: 5 }),
+    });
+    await assert.rejects(admit(request({ authorization: 'Bearer forged' }), 'rid'), rejectedWith(429, 'RATE_LIMITED'));
+  });
+
+  it('refuses an address already known to be over its limit before counting it or checking its token', async () => {
+    const { admitStaged, buckets, verified } = admission({ blocked: new Set(['ip:203.0.113.7']) });
+    await assert.rejects(
+      admitStaged(request({ authorization: 'Bearer t', 'x-forwarded-for': '203.0.113.7' }), 'rid'),
+      (err) => rejectedWith(429, 'RATE_LIMITED')(err) && (err as Rejection).headers['retry-after'] === '42',
+    );
+    assert.deepEqual([buckets, verified], [[], []]);
+    // Another address is counted and checked as usual.
+    await admitStaged(request({ authorization: 'Bearer t', 'x-forwarded-for': '203.0.113.8' }), 'rid');
+    assert.deepEqual([buckets, verified], [['ip:203.0.113.8/10', 'user:u-1/5'], ['Bearer t']]);
+  });
+
+  it('with the limits off, asks the limiter nothing and confirms at once', async () => {
+    const { admitStaged, buckets } = admission({
+      env: { RATE_LIMIT_IP_PER_MINUTE: '0', RATE_LIMIT_USER_PER_MINUTE: '0' },
+    });
+    const context = await admitStaged(request(), 'rid');
+    assert.equal(context.confirmed, CONFIRMED);
+    await admitStaged(request({ authorization: 'Bearer t' }), 'rid');
+    assert.deepEqual(buckets, []);
   });
 });

@@ -79,4 +79,51 @@ describe('RateLimiter (Redis)', () => {
     assert.equal(await limiter.hit('ip:unlimited', 0), null);
     assert.equal(await redis.exists(RateLimiter.key('ip:unlimited')), 0);
   });
+
+  it('once Redis refused a bucket, refuses the rest of its window here without counting in Redis', async () => {
+    const short = new RateLimiter(redis, { windowMs: 2_000 });
+    assert.equal(short.blocked('ip:flood', 2), null);
+    const decisions = [];
+    for (let i = 0; i < 3; i++) decisions.push(await short.hit('ip:flood', 2));
+    assert.deepEqual(
+      decisions.map((d) => [d?.allowed, d?.count]),
+      [
+        [true, 1],
+        [true, 2],
+        [false, 3],
+      ],
+    );
+    const blocked = short.blocked('ip:flood', 2);
+    assert.ok(blocked && !blocked.allowed && blocked.retryAfterSeconds >= 1 && blocked.retryAfterSeconds <= 2);
+    // Further hits are refused from memory: Redis still holds the count of the refusal that blocked the bucket.
+    for (let i = 0; i < 5; i++) assert.equal((await short.hit('ip:flood', 2))?.allowed, false);
+    assert.equal(await redis.get(RateLimiter.key('ip:flood')), '3');
+    // Only that bucket, only at that limit.
+    assert.equal(short.blocked('ip:other', 2), null);
+    assert.equal(short.blocked('ip:flood', 3), null);
+    // Another replica knows nothing of the block and counts through Redis, which refuses it there too.
+    const replica = new RateLimiter(redis, { windowMs: 2_000 });
+    assert.equal(replica.blocked('ip:flood', 2), null);
+    assert.deepEqual(
+      [(await replica.hit('ip:flood', 2))?.allowed, await redis.get(RateLimiter.key('ip:flood'))],
+      [false, '4'],
+    );
+  });
+
+  it('lifts the block when the window Redis counts ends', async () => {
+    const short = new RateLimiter(redis, { windowMs: 1_000 });
+    await short.hit('ip:lifted', 1);
+    assert.equal((await short.hit('ip:lifted', 1))?.allowed, false);
+    assert.ok(short.blocked('ip:lifted', 1));
+    // The block lasts what Redis said was left of the window: wait for the key to expire, then a little more.
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const poll = setInterval(async () => {
+      if ((await redis.exists(RateLimiter.key('ip:lifted'))) === 0 && !short.blocked('ip:lifted', 1)) resolve();
+    }, 50);
+    await promise.finally(() => clearInterval(poll));
+    assert.deepEqual(
+      [(await short.hit('ip:lifted', 1))?.allowed, (await short.hit('ip:lifted', 1))?.allowed],
+      [true, false],
+    );
+  });
 });
