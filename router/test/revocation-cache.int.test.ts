@@ -75,7 +75,15 @@ describe('RevocationCache', () => {
     await redis.set(authKeys.deniedAccessToken('jti-short'), '1', 'PX', 30);
     await cache.caughtUp();
     assert.equal(cache.lookup('jti-short', 'u-3')?.[1], '1');
-    await until('the expired entry is gone', () => cache.lookup('jti-short', 'u-3')?.[1] === null);
+    // Redis finds an expired key when it is next touched, or by sampling keys that have a time to live, which
+    // on a Redis holding many such keys (a machine that just ran the benchmarks) can take far longer than this
+    // test waits. Touching it each round, as a reader would, makes the expiry happen when it is due.
+    const deadline = Date.now() + 5_000;
+    while (cache.lookup('jti-short', 'u-3')?.[1] !== null) {
+      if (Date.now() > deadline) assert.fail('timed out waiting until the expired entry is gone');
+      await redis.exists(authKeys.deniedAccessToken('jti-short'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     assert.equal(await redis.exists(authKeys.deniedAccessToken('jti-short')), 0);
   });
 
