@@ -213,9 +213,14 @@ export function defineSubgraph<
         startOptions.options ?? {},
       );
 
+      // Stopped together: each waits for its fetch in flight (up to the broker's fetch wait, 5 s) before it
+      // leaves its group, and one after the other a service with several consumers took that long for each.
+      const consumers: { stop(): Promise<void> }[] = [];
+      resources.onStop('consumers', async () => {
+        await Promise.all(consumers.map((handle) => handle.stop()));
+      });
       for (const consumer of parts.consumers ?? []) {
-        const handle = await runConsumer(consumer, { kafka, prisma, logger, registry });
-        resources.onStop(`consumer ${consumer.name}`, () => handle.stop());
+        consumers.push(await runConsumer(consumer, { kafka, prisma, logger, registry }));
       }
       if (definition.outbox) {
         const relay = await startOutboxRelay({ databaseUrl, kafka, logger, name: `${name}-outbox-relay`, registry });

@@ -103,6 +103,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logger: root.child({ service }),
     });
 
+    // Stopped together, after the router: they are independent of one another, and each takes as long as its
+    // consumers' fetches in flight to leave their groups (seconds), which one after the other added up.
+    const started: RunningService[] = [];
+    lifecycle.onStop('subgraphs', async () => {
+      const results = await Promise.allSettled(started.map((running) => running.stop()));
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    });
     for (const subgraph of modules) {
       const subgraphOptions = options.subgraphOptions?.[subgraph.name];
       const onQuery = options.onQuery;
@@ -113,7 +120,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           : {}),
       });
       services.set(subgraph.name, running);
-      lifecycle.onStop(subgraph.name, () => running.stop());
+      started.push(running);
     }
 
     let url: string | undefined;
