@@ -59,6 +59,47 @@ function gatewayTable(saved: Saved<Compared>, sequential: boolean): string[] {
   ];
 }
 
+/**
+ * Issue 25's bar, read off this run: in scenario 2 our router's rps against the better peer with its dedupe
+ * off (≥ 1.5×) and against Hive Gateway's defaults (≥ 1×) on every query; in scenario 1 the added sequential
+ * p50 over direct on `me` (≤ 0.4 ms). Our router with its dedupe off is shown beside it, for what it costs
+ * per request without the collapsing.
+ */
+function barTable(direct: Saved<Compared> | undefined, gateways: Saved<Compared> | undefined): string[] {
+  if (!direct || !gateways) return [];
+  const rows = gateways.result.rows;
+  const rps = (query: string, target: string) => rows.find((r) => r.query === query && r.target === target)?.rps;
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
+  const mark = (x: number, bar: number) => `${x}×${x >= bar ? '' : ' (short)'}`;
+  const queries = [...new Set(rows.map((r) => r.query))];
+  const added = (ours: string) =>
+    direct.result.ratios.find((r) => r.query === 'me' && r.ours === ours && r.peer.startsWith('direct'))
+      ?.sequentialP50Added;
+  const lines = [
+    '## The bar of issue 25 in this run',
+    '',
+    '| query (scenario 2) | ours ÷ better peer, dedupe off (bar 1.5×) | ours ÷ hive gateway (bar 1×) | ours with dedupe off ÷ better peer, dedupe off | ours with dedupe off ÷ hive gateway |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const query of queries) {
+    const peerOff = Math.max(rps(query, 'apollo gateway') ?? 0, rps(query, 'hive gateway (dedupe off)') ?? 0);
+    const hive = rps(query, 'hive gateway');
+    const ours = rps(query, 'our router');
+    const oursOff = rps(query, 'our router (dedupe off)');
+    lines.push(
+      `| ${query} | ${mark(ratio(ours, peerOff), 1.5)} | ${mark(ratio(ours, hive), 1)} | ${ratio(oursOff, peerOff)}× | ${ratio(oursOff, hive)}× |`,
+    );
+  }
+  const me = added('our router');
+  const meOff = added('our router (dedupe off)');
+  lines.push(
+    '',
+    `One sequential client on \`me\` (scenario 1), added p50 over direct: our router ${me ?? '?'} ms${me !== undefined && me > 0.4 ? ' (over the 0.4 ms bar)' : ''}, with its dedupe off ${meOff ?? '?'} ms; bar 0.4 ms.`,
+    '',
+  );
+  return lines;
+}
+
 export function renderReadme(): void {
   const lines: string[] = [
     '# Benchmarks',
@@ -81,16 +122,16 @@ export function renderReadme(): void {
     'body, a non-200 or a socket error counts as an error and fails the scenario.',
     '',
     'The machine may be shared with other work: compare figures within one run, as ratios, not across runs.',
-    'Every section comes from one sitting on a quiet machine (load average under 3, nothing else running),',
-    '2026-12-05 06:26–06:37 UTC, with the router’s passthrough of single-fetch queries in place: scenarios 1, 2,',
-    '3 and the flash sale from `npm run bench -- direct gateways queries flashsale profile …`, which stopped at',
-    'the profile (run after the flash sale, its reference check meets products whose merchant the user subgraph',
-    'never saw; `npm run bench` does not run the profile), then `npm run bench -- profile product checkout',
-    'payment subscriptions`. A whole `npm run bench` took 9 min 22 s earlier that morning. Sequential p50s move',
-    'by a few tenths of a millisecond between runs: read them against the floor rows of the same run.',
+    'Every section comes from one whole `npm run bench` on a quiet machine (load average 1.2 when it started,',
+    '2.4 after the flash sale, nothing else running), 2026-12-06 00:02–00:12 UTC, 9 min: all five scenarios in',
+    'one run, the router as of 1d8d6d5 (passthrough of single-fetch queries, revocation copy, rate limits counted',
+    'alongside the revocation check). The scenario-2 profile (`npm run bench -- profile`) is not part of a whole',
+    'run; bench/profiles/ holds the latest. Sequential p50s move by a few tenths of a millisecond between runs',
+    '(on a loaded machine by more): read them against the floor rows of the same run.',
     '',
   ];
   const direct = load<Compared>('direct');
+  lines.push(...barTable(direct, load<Compared>('gateways')));
   lines.push('## 1. Our router vs straight to the subgraph', '');
   lines.push(
     'The same query through our router (bearer token, rate limits off; with its in-flight dedupe on, its default,',
