@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseEvent } from '@mall/events';
+import { FETCH_MAX_WAIT_MS, parseEvent } from '@mall/events';
 import { type Logger, throttled } from '@mall/platform';
 import type { Consumer, Kafka } from 'kafkajs';
 
@@ -39,7 +39,11 @@ export class OrderFeed {
   async start(): Promise<boolean> {
     if (this.#stopped) return false;
     // A group per process: groups share partitions among members, and every replica needs all of them.
-    const consumer = this.#kafka.consumer({ groupId: `router-subscriptions-${randomUUID()}`, sessionTimeout: 30_000 });
+    const consumer = this.#kafka.consumer({
+      groupId: `router-subscriptions-${randomUUID()}`,
+      sessionTimeout: 30_000,
+      maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
+    });
     this.#consumer = consumer;
     const joined = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), JOIN_WAIT_MS);

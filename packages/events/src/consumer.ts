@@ -4,7 +4,7 @@ import type { Consumer, ConsumerConfig, EachMessagePayload, IHeaders, Kafka, Pro
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { type AnyEvent, type EventEnvelope, EventValidationError, parseEvent } from './envelope.ts';
-import { createProducer } from './kafka.ts';
+import { createProducer, FETCH_MAX_WAIT_MS } from './kafka.ts';
 import { consumerMetrics } from './metrics.ts';
 import type { EventType } from './schemas/index.ts';
 import { dlqTopic } from './topics.ts';
@@ -135,6 +135,7 @@ export async function startConsumer<Tx extends ConsumerTx>(options: StartConsume
   const consumer = options.kafka.consumer({
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
+    maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
     ...options.consumerConfig,
     groupId: options.groupId,
   });

@@ -26,7 +26,7 @@ export {
   validateEvent,
 } from './envelope.ts';
 export { uuidv7 } from './ids.ts';
-export { type CreateKafkaOptions, createKafka, createProducer } from './kafka.ts';
+export { type CreateKafkaOptions, createKafka, createProducer, FETCH_MAX_WAIT_MS } from './kafka.ts';
 export { type OutboxRelay, type OutboxRelayOptions, type PublishedRow, startOutboxRelay } from './outbox/relay.ts';
 export { OUTBOX_CHANNEL, type OutboxTx, outboxRows, writeOutbox } from './outbox/writer.ts';
 export { KafkaProbe } from './probe.ts';
