@@ -213,11 +213,12 @@ export function defineSubgraph<
         startOptions.options ?? {},
       );
 
-      // Stopped together: each waits for its fetch in flight (up to the broker's fetch wait, 5 s) before it
-      // leaves its group, and one after the other a service with several consumers took that long for each.
-      const consumers: { stop(): Promise<void> }[] = [];
+      // Stopped together: each waits out its fetch in flight (FETCH_MAX_WAIT_MS at most) before it leaves its
+      // group, which one after the other added up. All have stopped before the database closes behind them.
+      const consumers: ConsumerHandle[] = [];
       resources.onStop('consumers', async () => {
-        await Promise.all(consumers.map((handle) => handle.stop()));
+        const results = await Promise.allSettled(consumers.map((handle) => handle.stop()));
+        for (const result of results) if (result.status === 'rejected') throw result.reason;
       });
       for (const consumer of parts.consumers ?? []) {
         consumers.push(await runConsumer(consumer, { kafka, prisma, logger, registry }));
