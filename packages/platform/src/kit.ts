@@ -37,7 +37,7 @@ import { migrateDatabase } from './db/migrator.ts';
 import { type CreatePrismaClientOptions, createPrismaClient, type PrismaClientFactoryOptions } from './db/prisma.ts';
 import { isTransientFault } from './faults.ts';
 import type { SnowflakeGenerator } from './ids/index.ts';
-import { Lifecycle } from './lifecycle.ts';
+import { Lifecycle, stopTogether } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import { startPeriodic } from './periodic.ts';
@@ -216,10 +216,7 @@ export function defineSubgraph<
       // Stopped together: each waits out its fetch in flight (FETCH_MAX_WAIT_MS at most) before it leaves its
       // group, which one after the other added up. All have stopped before the database closes behind them.
       const consumers: ConsumerHandle[] = [];
-      resources.onStop('consumers', async () => {
-        const results = await Promise.allSettled(consumers.map((handle) => handle.stop()));
-        for (const result of results) if (result.status === 'rejected') throw result.reason;
-      });
+      resources.onStop('consumers', () => stopTogether(consumers));
       for (const consumer of parts.consumers ?? []) {
         consumers.push(await runConsumer(consumer, { kafka, prisma, logger, registry }));
       }

@@ -69,3 +69,12 @@ export class Lifecycle {
     });
   }
 }
+
+/**
+ * Stops independent parts together rather than one after the other (each may wait seconds, e.g. a consumer
+ * waiting out its fetch); returns once every one has stopped, then throws the first failure, if any.
+ */
+export async function stopTogether(parts: readonly { stop(): Promise<void> }[]): Promise<void> {
+  const results = await Promise.allSettled(parts.map((part) => part.stop()));
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}

@@ -10,6 +10,7 @@ import {
   resolveInternalSecret,
   type ServiceDeps,
   type SubgraphName,
+  stopTogether,
 } from '@mall/platform';
 import { startTracingFromConfig, tracingConfig } from '@mall/platform/tracing';
 import { AVAILABLE_SUBGRAPHS, SUBGRAPHS } from './services.ts';
@@ -106,10 +107,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Stopped together, after the router: they are independent of one another, and each takes as long as its
     // consumers' fetches in flight to leave their groups (seconds), which one after the other added up.
     const started: RunningService[] = [];
-    lifecycle.onStop('subgraphs', async () => {
-      const results = await Promise.allSettled(started.map((running) => running.stop()));
-      for (const result of results) if (result.status === 'rejected') throw result.reason;
-    });
+    lifecycle.onStop('subgraphs', () => stopTogether(started));
     for (const subgraph of modules) {
       const subgraphOptions = options.subgraphOptions?.[subgraph.name];
       const onQuery = options.onQuery;
