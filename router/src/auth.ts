@@ -1,6 +1,8 @@
+import { KeyObject, type webcrypto } from 'node:crypto';
 import { authKeys, ROLES, type Role, type Session } from '@mall/platform';
+import { type Algorithm, createVerifier, TokenError } from 'fast-jwt';
 import type { Redis } from 'ioredis';
-import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, type ProtectedHeaderParameters } from 'jose';
 import { z } from 'zod';
 import type { RevocationCache, RevocationEntries } from './revocation-cache.ts';
 
@@ -43,7 +45,8 @@ export class RevocationsUnavailable extends Error {
 }
 
 /** Asymmetric only: `none` and HS* (the public key used as an HMAC secret) never reach a key. */
-const ALGORITHMS = ['ES256', 'EdDSA'];
+const ALGORITHMS: readonly Algorithm[] = ['ES256', 'EdDSA'];
+const isAccepted = (alg: unknown): alg is Algorithm => ALGORITHMS.includes(alg as Algorithm);
 /** Auth issues access tokens for at most 15 minutes; anything older was not issued by a healthy auth. */
 const MAX_TOKEN_AGE_SECONDS = 900;
 const CLOCK_TOLERANCE_SECONDS = 10;
@@ -93,28 +96,50 @@ export function jwksUrlOf(authUrl: string): URL {
   return url;
 }
 
-function classify(err: unknown): AuthFailureReason | undefined {
-  if (err instanceof joseErrors.JWTExpired) return 'expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return 'claims';
-  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
-    return 'alg_not_allowed';
+/** What jose's key set refuses on the caller's account; its fetch failures (timeout, auth down, bad JSON) are ours. */
+function classifyKeyLookup(err: unknown): AuthFailureReason | undefined {
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
     return 'unknown_kid';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed';
-  // JWKS fetch failures (timeout, auth down, bad JSON) are not the caller's doing: let them surface as ours.
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
+    return 'alg_not_allowed';
   return undefined;
 }
 
+/** fast-jwt's refusals of the token itself, by its error code. */
+const TOKEN_REFUSALS: Readonly<Record<string, AuthFailureReason>> = {
+  [TokenError.codes.expired]: 'expired',
+  [TokenError.codes.inactive]: 'claims',
+  [TokenError.codes.invalidClaimValue]: 'claims',
+  [TokenError.codes.invalidClaimType]: 'claims',
+  [TokenError.codes.missingRequiredClaim]: 'claims',
+  [TokenError.codes.invalidSignature]: 'bad_signature',
+  [TokenError.codes.invalidAlgorithm]: 'alg_not_allowed',
+  [TokenError.codes.malformed]: 'malformed',
+  [TokenError.codes.invalidPayload]: 'malformed',
+  [TokenError.codes.invalidType]: 'malformed',
+  [TokenError.codes.missingSignature]: 'malformed',
+  [TokenError.codes.invalidCritHeader]: 'malformed',
+};
+
+type TokenCheck = (token: string) => unknown;
+type CryptoKey = webcrypto.CryptoKey;
+
 /**
- * Verifies access tokens issued by auth, once, at the edge. The key set is cached and refetched on an
- * unknown `kid` (after a cooldown), so a key rotation needs no router restart. After the signature and
+ * Verifies access tokens issued by auth, once, at the edge. The key set is jose's: fetched, cached, refetched
+ * on an unknown `kid` (after a cooldown), so a key rotation needs no router restart. The token itself is
+ * checked by fast-jwt (signature, algorithm, issuer, audience, required claims, expiry and age) with the key
+ * jose picked: synchronously through node:crypto, where jose's own check goes through WebCrypto, whose every
+ * verification is a thread-pool job. In a flash-sale crowd every buyer's token is new, and that job's hand-off
+ * was 15 % of the router's main thread (bench/profiles/flashsale.md); see bench/results/flashsale.md for the
+ * A/B. After the signature and
  * claims, the logout denylist and the user-wide revocation are checked, and that Redis still holds them all
  * (the generation marker): in the router's copy of them when it can answer (`RevocationCache`), else with one
  * Redis round trip. Any doubt refuses the token for now (fails closed, UNAVAILABLE).
  */
 export class JwtVerifier {
-  readonly #keys: JWTVerifyGetKey;
+  readonly #keys: (header: ProtectedHeaderParameters) => Promise<CryptoKey>;
+  /** A fast-jwt check per key jose hands out (a refetched key set hands out new objects, so none outlives it). */
+  readonly #checks = new WeakMap<CryptoKey, TokenCheck>();
   readonly #issuer: string;
   readonly #audience: string;
   readonly #redis: Redis;
@@ -124,8 +149,8 @@ export class JwtVerifier {
   #staleGeneration: string | undefined;
   /**
    * Tokens whose signature and claims verified, until they expire. A client sends the same token with every
-   * request for its whole life, and an ES256 verification through WebCrypto costs a thread-pool round trip;
-   * the revocation check still runs on every request.
+   * request for its whole life, and a signature costs about 80 µs of CPU (Ed25519 here; ES256 more); the
+   * revocation check still runs on every request.
    */
   readonly #verified = new Map<string, z.infer<typeof Claims>>();
   readonly #now: () => number;
@@ -137,9 +162,9 @@ export class JwtVerifier {
       timeoutDuration: options.fetchTimeoutMs ?? 3_000,
     });
     // Auth always names its key; a token without a kid would make jose guess among the published keys.
-    this.#keys = async (header, token) => {
+    this.#keys = async (header) => {
       if (!header.kid) throw new AuthFailure('unknown_kid', 'token has no kid');
-      return remote(header, token);
+      return (await remote(header)) as CryptoKey;
     };
     this.#issuer = options.issuer;
     this.#audience = options.audience;
@@ -227,25 +252,37 @@ export class JwtVerifier {
   }
 
   async #verifySignature(token: string): Promise<z.infer<typeof Claims>> {
-    let payload: unknown;
+    let header: ProtectedHeaderParameters;
     try {
-      ({ payload } = await jwtVerify(token, this.#keys, {
-        algorithms: ALGORITHMS,
-        issuer: this.#issuer,
-        audience: this.#audience,
-        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
-        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        currentDate: new Date(this.#now()),
-      }));
+      header = decodeProtectedHeader(token);
+    } catch (err) {
+      throw new AuthFailure('malformed', (err as Error).message);
+    }
+    // Before any key is looked up: `none`, and HS* with a public key as the secret, never reach one.
+    const alg = header.alg;
+    if (!isAccepted(alg)) throw new AuthFailure('alg_not_allowed', `alg ${String(alg)} is not accepted`);
+    let key: CryptoKey;
+    try {
+      key = await this.#keys(header);
     } catch (err) {
       if (err instanceof AuthFailure) throw err;
-      const reason = classify(err);
+      const reason = classifyKeyLookup(err);
+      if (reason) throw new AuthFailure(reason, (err as Error).message);
+      throw err;
+    }
+    let payload: unknown;
+    try {
+      payload = this.#checkFor(key, alg)(token);
+    } catch (err) {
+      const reason = err instanceof TokenError ? TOKEN_REFUSALS[err.code] : undefined;
       if (reason) throw new AuthFailure(reason, reason === 'expired' ? 'Access token expired' : (err as Error).message);
       throw err;
     }
     const parsed = Claims.safeParse(payload);
     if (!parsed.success) throw new AuthFailure('claims', 'unexpected claim types');
+    // jose refused an `iat` in the future (beyond the tolerance); fast-jwt only bounds the age, so it is done here.
+    if (parsed.data.iat > this.#now() / 1000 + CLOCK_TOLERANCE_SECONDS)
+      throw new AuthFailure('claims', 'token issued in the future');
     if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
       const oldest = this.#verified.keys().next();
       if (!oldest.done) this.#verified.delete(oldest.value);
@@ -253,6 +290,32 @@ export class JwtVerifier {
     // Remembered only until `exp` itself, without jose's clock tolerance: a cached token never outlives its word.
     this.#verified.set(token, parsed.data);
     return parsed.data;
+  }
+
+  /**
+   * The check of tokens signed with `key`. fast-jwt reads the clock at creation when given one, so with an
+   * injected clock (tests) a check is made per call; in production one per key is kept.
+   */
+  #checkFor(key: CryptoKey, alg: Algorithm): TokenCheck {
+    const injected = this.#now !== Date.now;
+    const kept = injected ? undefined : this.#checks.get(key);
+    if (kept) return kept;
+    const pem = KeyObject.from(key).export({ type: 'spki', format: 'pem' }) as string;
+    const check: TokenCheck = createVerifier({
+      key: pem,
+      algorithms: [alg],
+      allowedIss: this.#issuer,
+      allowedAud: this.#audience,
+      requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+      // As jose counted them: the age bound with the tolerance (fast-jwt applies it to exp and nbf only).
+      maxAge: (MAX_TOKEN_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
+      // fast-jwt's cache hashes every new token; the verified map above keeps what a repeat needs.
+      cache: false,
+      ...(injected ? { clockTimestamp: this.#now() } : {}),
+    });
+    if (!injected) this.#checks.set(key, check);
+    return check;
   }
 
   /**
