@@ -269,9 +269,15 @@ export class RateLimiter {
   /** One limiter per limit: rate-limiter-flexible fixes its points at construction. */
   readonly #limiters = new Map<number, RateLimiterRedis>();
 
+  /**
+   * `redis` may auto-pipeline (the router's own client for limits does): rate-limiter-flexible registers its
+   * script on the client when a limiter is made, and limiters are made per limit on first use, so one is made
+   * here to register it before the first command (see `createRedis`'s `autoPipelining`).
+   */
   constructor(redis: Redis, options: { windowMs?: number } = {}) {
     this.#redis = redis;
     this.#windowMs = options.windowMs ?? 60_000;
+    void new RateLimiterRedis({ storeClient: redis, keyPrefix: KEY_PREFIX, points: 1, duration: 1 });
   }
 
   #limiter(limit: number): RateLimiterRedis {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { RateLimiter } from '../src/limits.ts';
-import { dropPrefix, prefixedRedis, uniquePrefix } from './helpers.ts';
+import { dropPrefix, prefixedRedis, REDIS_URL, uniquePrefix } from './helpers.ts';
 
 describe('RateLimiter (Redis)', () => {
   const prefix = uniquePrefix('rate');
@@ -35,6 +35,36 @@ describe('RateLimiter (Redis)', () => {
       refused && refused.retryAfterSeconds >= 1 && refused.retryAfterSeconds <= 60,
       `retryAfter ${refused?.retryAfterSeconds}`,
     );
+  });
+
+  it('counts on an auto-pipelining client (the router’s own for limits): two buckets and a read in one turn, one write', async () => {
+    const pipelined = new Redis(REDIS_URL, { keyPrefix: prefix, enableAutoPipelining: true });
+    await pipelined.ping();
+    try {
+      const counting = new RateLimiter(pipelined);
+      const stream = (pipelined as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+      const write = stream.write;
+      let writes = 0;
+      stream.write = function counted(this: unknown, ...args: unknown[]) {
+        writes++;
+        return write.apply(this, args);
+      };
+      try {
+        // The read first makes this turn's pipeline: the limiter's script must be on the client by then (its
+        // limiters are made per limit, on first use), or ioredis throws `pipeline[name] is not a function`.
+        const [, ip, user] = await Promise.all([
+          pipelined.get('unrelated'),
+          counting.hit('ip:198.51.100.30', 5),
+          counting.hit('user:pipelined', 7),
+        ]);
+        assert.deepEqual([ip?.allowed, ip?.count, user?.allowed, user?.count], [true, 1, true, 1]);
+        assert.equal(writes, 1, 'the turn went to Redis in one write');
+      } finally {
+        stream.write = write;
+      }
+    } finally {
+      pipelined.disconnect();
+    }
   });
 
   it('opens the window with the first hit and never leaves a key without expiry', async () => {

@@ -1,3 +1,4 @@
+import { createRedis } from '@mall/platform';
 import { defineSubgraph } from '@mall/platform/kit';
 import { flashsaleConfig } from './config.ts';
 import { createContext } from './context.ts';
@@ -18,13 +19,14 @@ const subgraph = defineSubgraph({
   poolWaitMs: GRANT_WAIT_MS,
   config: flashsaleConfig,
   outbox: true,
-  async setup(
-    { config, settings, logger, prisma, redis, ids, internalSecret, onStop },
-    options: { now?: () => number },
-  ) {
-    // Not ioredis auto-pipelining, measured here: under a saturated loop its batch callback crashed the process
-    // (`results[i] is not iterable`, ioredis issue #1931); each buy's script is its own write.
-    const store = new SaleStore(redis, settings.ipLimit);
+  async setup({ config, settings, logger, prisma, ids, internalSecret, onStop }, options: { now?: () => number }) {
+    // Its own auto-pipelining client: a crowd's buy scripts go to Redis one write per turn of the event loop,
+    // not one each (see `createRedis`'s `autoPipelining`; the store registers its scripts before any command).
+    const storeRedis = createRedis(config, logger, { autoPipelining: true });
+    onStop('flash-sale store redis', async () => {
+      await storeRedis.quit();
+    });
+    const store = new SaleStore(storeRedis, settings.ipLimit);
     const products = new ProductClient(config, internalSecret);
     const flashSales = new FlashSaleService({ prisma, store, products, ids, logger, ...options });
     await flashSales.warm();

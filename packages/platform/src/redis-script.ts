@@ -13,6 +13,11 @@ export interface RedisScript<Keys extends readonly string[], Args extends readon
    * for any pipeline.
    */
   many(redis: Redis, calls: readonly (readonly [keys: Keys, args: Args])[]): Promise<Result[]>;
+  /**
+   * Registers the script on `redis` now rather than on first use: required before an auto-pipelining client
+   * sends its first command (see `createRedis`'s `autoPipelining`).
+   */
+  prepare(redis: Redis): void;
 }
 
 // Which script each client knows under which name: defining one name twice with different Lua is a bug.
@@ -79,5 +84,6 @@ export function defineScript<Keys extends readonly string[], Args extends readon
       return reply as Result;
     });
   };
+  script.prepare = define;
   return script;
 }

@@ -31,14 +31,30 @@ export const REDIS_COMMAND_TIMEOUT_MS = 500;
 export const REDIS_CONNECT_TIMEOUT_MS = 1_000;
 export const REDIS_MAX_RECONNECT_DELAY_MS = 500;
 
+export interface RedisClientOptions {
+  /**
+   * ioredis auto-pipelining: the commands issued until the event loop's next check phase (setImmediate) go out
+   * as one pipeline, one socket write, whichever requests issued them. For a hot path that sends one command
+   * per request under a crowd: every write to Redis also wakes it, and on this project's 2-core VM that write
+   * was 12 % of the flash-sale subgraph's CPU (bench/profiles/flashsale.md). A dedicated client, so nothing
+   * else waits for the check phase. Every script it runs must be registered before its first command
+   * (`RedisScript.prepare`): a pipeline copies the client's scripts when it is made, and a script defined
+   * after that, in the same tick, is missing from it: ioredis then throws `pipeline[name] is not a function`
+   * and breaks the batch's callbacks (`results[i] is not iterable`, ioredis issue #1931, which crashed the
+   * process when the flash-sale store first tried this with its scripts defined on first use).
+   */
+  readonly autoPipelining?: boolean;
+}
+
 /**
  * The services' Redis client. Until the first connection is up, commands wait in the offline queue (start-up
  * order does not matter, and the command time-out still bounds each wait); from then on there is no offline
  * queue: while Redis is unreachable a command fails at once rather than piling up and hitting Redis all
  * together when it returns, and commands in flight when the connection drops fail rather than being resent.
  */
-export function createRedis(config: Config, logger: Logger): Redis {
+export function createRedis(config: Config, logger: Logger, options: RedisClientOptions = {}): Redis {
   const redis = new Redis(config.redis.url, {
+    enableAutoPipelining: options.autoPipelining ?? false,
     keyPrefix: config.redis.prefix,
     connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,

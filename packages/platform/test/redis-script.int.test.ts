@@ -76,6 +76,22 @@ return { #KEYS, total }`;
     assert.equal(await raw.get(`${prefix}n1`), '1', 'the other call ran');
   });
 
+  it('.prepare registers the script, so an auto-pipelining client can run it beside other commands of the same turn', async () => {
+    // A pipeline copies the client's scripts when it is made: here `get` makes this turn's pipeline first. An
+    // unprepared script would be missing from it, and ioredis then breaks that batch's callbacks with an
+    // uncaught `results[i] is not iterable` (issue #1931): this test would crash the process, not just fail.
+    const sameTurn = (client: Redis) => Promise.all([client.get('ap:other'), addAll(client, ['ap:x'], [5])]);
+    const pipelined = new Redis(REDIS_URL, { keyPrefix: prefix, enableAutoPipelining: true });
+    try {
+      addAll.prepare(pipelined);
+      assert.deepEqual(await sameTurn(pipelined), [null, [1, 5]]);
+      addAll.prepare(pipelined);
+      assert.deepEqual(await sameTurn(pipelined), [null, [1, 10]], 'preparing twice is harmless');
+    } finally {
+      pipelined.disconnect();
+    }
+  });
+
   it('refuses a second, different script under a name already taken on the client', async () => {
     const impostor = defineScript<[string], [], number>({ name: 'platformTestAddAll', lua: 'return 1' });
     await assert.rejects(impostor(redis, ['a'], []), /already defined with different Lua/);

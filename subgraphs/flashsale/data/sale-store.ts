@@ -213,9 +213,11 @@ export class SaleStore {
   /** The rejections of this turn of the event loop, written together (`rememberRejection`). */
   #rejections: { readonly entries: [string, string][]; readonly written: Promise<void> } | undefined;
 
+  /** `redis` may auto-pipeline: the store's scripts are registered on it here, before its first command. */
   constructor(redis: Redis, ipLimit: IpLimit) {
     this.#redis = redis;
     this.#ipLimit = ipLimit;
+    for (const script of [buyScript, loadScript, giveBackScript, reclaimScript]) script.prepare(redis);
   }
 
   /** Window, rate, per-user limit, key and remaining units, checked and applied atomically. */

@@ -11,7 +11,8 @@ let nextId = 1000n;
 const NOW = Date.now();
 
 before(() => {
-  redis = createTestRedis('flashsale-store');
+  // Auto-pipelining, as the subgraph's store client is.
+  redis = createTestRedis('flashsale-store', { autoPipelining: true });
   store = new SaleStore(redis.redis, { max: 5, windowSeconds: 60 });
 });
 after(() => redis?.cleanup());
@@ -46,6 +47,41 @@ const answer = async (a: BuyAttempt) => {
 };
 
 describe('the buy script', () => {
+  test('a new store on an auto-pipelining client runs its scripts beside other commands of the same turn', async () => {
+    // The store registers its scripts when it is made. Were one registered on first use, the pipeline this
+    // turn's first command makes would lack it, and ioredis would crash the process (ioredis issue #1931).
+    const fresh = createTestRedis('flashsale-store-fresh', { autoPipelining: true });
+    try {
+      const sameTurn = new SaleStore(fresh.redis, { max: 5, windowSeconds: 60 });
+      const first = attempt(9n);
+      const [before, , opened] = await Promise.all([
+        sameTurn.answerOf(first),
+        sameTurn.load(9n, {
+          remaining: 1,
+          startsAt: new Date(NOW - 1000),
+          endsAt: new Date(NOW + 60_000),
+          perUserLimit: 1,
+          users: new Map(),
+          purchases: [],
+        }),
+        sameTurn.buy(first),
+        sameTurn.giveBack(
+          9n,
+          { userId: 1n, quantity: 1, idempotencyKey: null },
+          {
+            toRemaining: false,
+            answer: null,
+            rebuild: false,
+          },
+        ),
+      ]);
+      assert.equal(before, null);
+      assert.equal(opened.kind === 'new' && opened.record.status, 'PENDING', 'in call order: loaded, then bought');
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
   test('window, per-user limit, units, and the first answer again for a repeated key', async () => {
     await openSale(1n, 2, 1);
     assert.equal(await answer(attempt(1n, { now: NOW - 2000 })), 'new REJECTED NOT_ACTIVE');

@@ -178,9 +178,13 @@ export interface TestRedis {
   cleanup(): Promise<void>;
 }
 
-export function createTestRedis(label = 'test'): TestRedis {
+export function createTestRedis(label = 'test', options: { autoPipelining?: boolean } = {}): TestRedis {
   const prefix = `${label}:${uniqueSuffix()}:`;
-  const redis = new Redis(TEST_REDIS_URL, { keyPrefix: prefix, maxRetriesPerRequest: 1 });
+  const redis = new Redis(TEST_REDIS_URL, {
+    keyPrefix: prefix,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: options.autoPipelining ?? false,
+  });
   return {
     redis,
     prefix,
