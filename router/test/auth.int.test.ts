@@ -112,7 +112,10 @@ describe('JwtVerifier', () => {
 
   it('refuses a token issued in the future beyond the clock tolerance, not one within it', async () => {
     await assert.rejects(verifier.verify(await signAccessToken(es, { iat: now() + 60 })), refusedWith('claims'));
-    assert.equal((await verifier.verify(await signAccessToken(ed, { sub: 'u-ahead', iat: now() + 5 }))).userId, 'u-ahead');
+    assert.equal(
+      (await verifier.verify(await signAccessToken(ed, { sub: 'u-ahead', iat: now() + 5 }))).userId,
+      'u-ahead',
+    );
   });
 
   it('refuses alg "none"', async () => {
