@@ -133,8 +133,10 @@ describe('faults: Redis and Postgres outages degrade service, never security or 
     assert.equal(dataOf(await logout(loggedOut.accessToken), 'logout'), true);
 
     redisLink.cut();
+    const cutAt = Date.now();
+    let noticedAt: number | undefined;
     try {
-      const until = Date.now() + 1_500;
+      const until = cutAt + 1_500;
       while (Date.now() < until) {
         const [ok, out, signIn] = await Promise.all([
           timed(me(valid.accessToken)),
@@ -142,13 +144,25 @@ describe('faults: Redis and Postgres outages degrade service, never security or 
           timed(login(user.user.email)),
         ]);
         for (const { ms } of [ok, out, signIn]) assert.ok(ms < 1_000, `answered in ${Math.round(ms)} ms`);
-        // Tokens cannot be checked against the revocations: refused for now, with a retryable code.
-        assert.equal(codeOf(ok.result), 'UNAVAILABLE');
-        assert.equal(ok.result.headers.get('retry-after'), '2');
-        assert.equal(codeOf(out.result), 'UNAVAILABLE', 'the logged-out token is not let through');
+        // Never let through, not even at the instant of the cut: its revocation is in the router's copy.
+        assert.ok(['UNAVAILABLE', 'UNAUTHENTICATED'].includes(codeOf(out.result) ?? 'admitted'), 'logged-out token');
+        // The router learns of the cut when its Redis connections close. A request read in the same instant may
+        // still be decided by its revocation copy, current until then (the copy may be up to 1 s behind by
+        // design); from then on, tokens cannot be checked against the revocations: refused for now, with a
+        // retryable code. (With the token check synchronous, the first request after the cut often wins.)
+        if (noticedAt === undefined && codeOf(ok.result) === 'UNAVAILABLE') noticedAt = Date.now();
+        if (noticedAt !== undefined) {
+          assert.equal(codeOf(ok.result), 'UNAVAILABLE');
+          assert.equal(ok.result.headers.get('retry-after'), '2');
+          assert.equal(codeOf(out.result), 'UNAVAILABLE', 'the logged-out token is not let through');
+        }
         // Login needs no Redis (its limits live in Postgres): it keeps working.
         assert.ok(dataOf(signIn.result, 'login').accessToken);
       }
+      assert.ok(
+        noticedAt !== undefined && noticedAt - cutAt < 1_000,
+        `tokens refused ${noticedAt! - cutAt} ms after the cut`,
+      );
       const ready = await fetch(new URL('/health/ready', stack.url));
       assert.equal(ready.status, 503);
       assert.deepEqual(((await ready.json()) as { checks: Record<string, string> }).checks['redis'], 'unavailable');
