@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { countRedisWrites } from '@mall/platform/testing';
 import { Redis } from 'ioredis';
 import { RateLimiter } from '../src/limits.ts';
 import { dropPrefix, prefixedRedis, REDIS_URL, uniquePrefix } from './helpers.ts';
@@ -42,13 +43,7 @@ describe('RateLimiter (Redis)', () => {
     await pipelined.ping();
     try {
       const counting = new RateLimiter(pipelined);
-      const stream = (pipelined as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
-      const write = stream.write;
-      let writes = 0;
-      stream.write = function counted(this: unknown, ...args: unknown[]) {
-        writes++;
-        return write.apply(this, args);
-      };
+      const counter = countRedisWrites(pipelined);
       try {
         // The read first makes this turn's pipeline: the limiter's script must be on the client by then (its
         // limiters are made per limit, on first use), or ioredis throws `pipeline[name] is not a function`.
@@ -58,9 +53,9 @@ describe('RateLimiter (Redis)', () => {
           counting.hit('user:pipelined', 7),
         ]);
         assert.deepEqual([ip?.allowed, ip?.count, user?.allowed, user?.count], [true, 1, true, 1]);
-        assert.equal(writes, 1, 'the turn went to Redis in one write');
+        assert.equal(counter.writes, 1, 'the turn went to Redis in one write');
       } finally {
-        stream.write = write;
+        counter.stop();
       }
     } finally {
       pipelined.disconnect();

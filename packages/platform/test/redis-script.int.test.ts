@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { defineScript } from '../src/index.ts';
-import { deleteKeys } from '../src/testing/index.ts';
+import { countRedisWrites, deleteKeys } from '../src/testing/index.ts';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
 
@@ -43,22 +43,16 @@ return { #KEYS, total }`;
   });
 
   it('.many runs the script once per call in one write to the socket, replies in call order', async () => {
-    const stream = (redis as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
-    const write = stream.write;
-    let writes = 0;
-    stream.write = function counted(this: unknown, ...args: unknown[]) {
-      writes++;
-      return write.apply(this, args);
-    };
+    const counter = countRedisWrites(redis);
     try {
       const calls = Array.from({ length: 10 }, (_, i) => [[`m${i}`], [i]] as [string[], number[]]);
       assert.deepEqual(
         await addAll.many(redis, calls),
         calls.map((_, i) => [1, i]),
       );
-      assert.equal(writes, 1, 'one round trip for ten calls');
+      assert.equal(counter.writes, 1, 'one round trip for ten calls');
     } finally {
-      stream.write = write;
+      counter.stop();
     }
     assert.equal(await raw.get(`${prefix}m9`), '9', 'keys prefixed as for a single call');
     assert.deepEqual(await addAll.many(redis, []), []);

@@ -201,6 +201,26 @@ export function createTestRedis(label = 'test', options: { autoPipelining?: bool
   };
 }
 
+/**
+ * Counts the socket writes `redis` makes until `stop()` (which puts its stream back as it was): how a test
+ * shows that commands went to Redis together (a pipeline, auto-pipelining) rather than one write each.
+ */
+export function countRedisWrites(redis: Redis): { readonly writes: number; stop(): void } {
+  const stream = (redis as unknown as { stream: { write: (...args: unknown[]) => boolean } }).stream;
+  const write = stream.write;
+  const counter = {
+    writes: 0,
+    stop() {
+      stream.write = write;
+    },
+  };
+  stream.write = function counted(this: unknown, ...args: unknown[]) {
+    counter.writes++;
+    return write.apply(this, args);
+  };
+  return counter;
+}
+
 /** A GraphQL response as a test sees it (`@mall/stack/testing`'s GraphQLResult fits). */
 export interface GraphQLResultLike<T = unknown> {
   readonly body: {
