@@ -53,12 +53,10 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
   const revocationCache = configSection(config, routerConfig).revocationCache
     ? new RevocationCache({ url: config.redis.url, prefix: config.redis.prefix, logger })
     : undefined;
-  // Limits count two buckets per request (address, then user): their own auto-pipelining client sends every
-  // count of a turn of the event loop in one write, rather than one write (and one wake-up of Redis) each:
-  // under a flash-sale crowd the router's writes per request fell from 4.1 to 2.1. The price is on an idle
-  // router: the counts leave at the end of the turn instead of at once, so their round trip overlaps less of
-  // the request's own work (+15 to +100 µs to a lone request's admission, measured with 0–300 µs of work in
-  // the turn; bench/results/flashsale.md).
+  // Limits count two buckets per request (address, then user). Under a crowd, counts go through their own
+  // auto-pipelining client, every count of a turn of the event loop in one write rather than one write (and
+  // one wake-up of Redis) each: the router's writes per flash-sale buy fell from 4.1 to 2.1. A lone request's
+  // counts still go at once on the shared client (`RateLimiter`).
   const limitsRedis = createRedis(config, logger, { autoPipelining: true });
   const { admit, admitStaged } = createAdmission({
     config,
@@ -70,7 +68,7 @@ export async function startRouter(deps: ServiceDeps, options: StartRouterOptions
       redis,
       revocationCache,
     }),
-    limiter: new RateLimiter(limitsRedis),
+    limiter: new RateLimiter(redis, { batched: limitsRedis }),
     metrics,
   });
   const signer = new IdentitySigner(deps.internalSecret, 'router');

@@ -38,27 +38,40 @@ describe('RateLimiter (Redis)', () => {
     );
   });
 
-  it('counts on an auto-pipelining client (the router’s own for limits): two buckets and a read in one turn, one write', async () => {
-    const pipelined = new Redis(REDIS_URL, { keyPrefix: prefix, enableAutoPipelining: true });
-    await pipelined.ping();
+  it('sends a lone request’s two counts at once, and a crowd’s past those in one write of the batching client', async () => {
+    const direct = prefixedRedis(prefix);
+    const batched = new Redis(REDIS_URL, { keyPrefix: prefix, enableAutoPipelining: true });
+    await Promise.all([direct.ping(), batched.ping()]);
+    const onDirect = countRedisWrites(direct);
+    const onBatched = countRedisWrites(batched);
     try {
-      const counting = new RateLimiter(pipelined);
-      const counter = countRedisWrites(pipelined);
-      try {
-        // The read first makes this turn's pipeline: the limiter's script must be on the client by then (its
-        // limiters are made per limit, on first use), or ioredis throws `pipeline[name] is not a function`.
-        const [, ip, user] = await Promise.all([
-          pipelined.get('unrelated'),
-          counting.hit('ip:198.51.100.30', 5),
-          counting.hit('user:pipelined', 7),
-        ]);
-        assert.deepEqual([ip?.allowed, ip?.count, user?.allowed, user?.count], [true, 1, true, 1]);
-        assert.equal(counter.writes, 1, 'the turn went to Redis in one write');
-      } finally {
-        counter.stop();
-      }
+      const counting = new RateLimiter(direct, { batched });
+      const lone = await Promise.all([counting.hit('ip:198.51.100.30', 50), counting.hit('user:lone', 50)]);
+      assert.deepEqual(
+        lone.map((d) => [d?.allowed, d?.count]),
+        [
+          [true, 1],
+          [true, 1],
+        ],
+      );
+      assert.deepEqual([onDirect.writes, onBatched.writes], [2, 0], 'a lone request waits for no batch');
+      // A read first makes the batching client's pipeline for this turn: the counting script must be on that
+      // client by then (limiters are made per limit, on first use), or ioredis throws `pipeline[name] is not a
+      // function` and breaks the batch (issue #1931).
+      const [, ...crowd] = await Promise.all([
+        batched.get('unrelated'),
+        ...Array.from({ length: 10 }, (_, i) => counting.hit(`ip:198.51.100.${40 + i}`, 70)),
+      ]);
+      assert.deepEqual(
+        crowd.map((d) => [d?.allowed, d?.count]),
+        Array.from({ length: 10 }, () => [true, 1]),
+      );
+      assert.deepEqual([onDirect.writes, onBatched.writes], [4, 1], 'two at once, the other eight together');
     } finally {
-      pipelined.disconnect();
+      onDirect.stop();
+      onBatched.stop();
+      direct.disconnect();
+      batched.disconnect();
     }
   });
 
