@@ -54,7 +54,7 @@ describe('the buy script', () => {
     try {
       const sameTurn = new SaleStore(fresh.redis, { max: 5, windowSeconds: 60 });
       const first = attempt(9n);
-      const [before, , opened] = await Promise.all([
+      const [keyBefore, , opened] = await Promise.all([
         sameTurn.answerOf(first),
         sameTurn.load(9n, {
           remaining: 1,
@@ -75,7 +75,7 @@ describe('the buy script', () => {
           },
         ),
       ]);
-      assert.equal(before, null);
+      assert.equal(keyBefore, null);
       assert.equal(opened.kind === 'new' && opened.record.status, 'PENDING', 'in call order: loaded, then bought');
     } finally {
       await fresh.cleanup();
