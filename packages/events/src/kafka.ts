@@ -8,6 +8,8 @@ import {
   type ProducerConfig,
 } from 'kafkajs';
 import { type Logger, pino } from 'pino';
+// Before any kafkajs connection is made: idle connections would otherwise spin a 1 ms timer each.
+import './kafkajs-idle.ts';
 
 export interface CreateKafkaOptions {
   brokers: string[];
