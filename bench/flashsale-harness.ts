@@ -17,16 +17,19 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { freePort } from '@mall/platform/testing';
 import { startOurRouter, type Target, writeSupergraph } from './gateways.ts';
 import {
   BENCH_DIR,
   type Child,
   type CpuProfile,
+  cpuMsOf,
   type Harness,
   type Message,
   monotonicUs,
   profileTables,
   resultFile,
+  startChild,
   summariseProfile,
 } from './lib.ts';
 import type { CrowdResult } from './procs/flash-buyers.ts';
@@ -61,14 +64,6 @@ async function ask<T extends Message>(child: Child, message: Message, timeoutMs 
   const reply = child.next<T>(message.type, timeoutMs);
   child.send(message);
   return reply;
-}
-
-/** CPU ms (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5), utime and stime; `fields` starts at field 3.
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 type Processes = Record<'router' | 'stack' | 'loadgen', number>;
@@ -299,6 +294,92 @@ function renderFlashSale(result: {
     ...flashSaleTable(result.rows),
     '',
   ].join('\n');
+}
+
+/**
+ * The floor (`npm run bench -- flashsale-floor`): the same crowds, sizes and load generator against the least
+ * two Node processes can do for a buy in our shape (bench/procs/flash-floor.ts: an edge that checks the token,
+ * counts both limits and signs the identity; a sale service that checks the identity and runs the real buy
+ * script). What a buy costs there is what no GraphQL router and subgraph in this architecture can go below on
+ * this machine; the columns "router" and "stack" are the floor's edge and sale processes.
+ */
+export async function scenarioFlashSaleFloor(h: Harness) {
+  const sizes = flashSaleSizes(h.smoke);
+  const [salePort, edgePort] = [await freePort(), await freePort()];
+  const env = { ...h.ready.env, MALL_INTERNAL_SECRET: h.ready.internalSecret };
+  const sale = startChild('floor-sale', 'bench/procs/flash-floor.ts', { args: ['sale', String(salePort)], env });
+  const edge = startChild('floor-edge', 'bench/procs/flash-floor.ts', {
+    args: ['edge', String(edgePort), `http://127.0.0.1:${salePort}/graphql`],
+    env: { ...env, BENCH_FLOOR_ACCESS_KEY: h.ready.accessTokenKey },
+  });
+  const rows: FlashSaleRow[] = [];
+  try {
+    await Promise.all([sale.next('ready'), edge.next('ready')]);
+    const pids: Processes = { router: edge.process.pid!, stack: sale.process.pid!, loadgen: h.loadgen.process.pid! };
+    const url = `http://127.0.0.1:${edgePort}/graphql`;
+    const run = async (kind: 'open' | 'closed', runNo: number, buyers: number, connections: number) => {
+      const { saleId } = await ask<Message & { saleId: string }>(sale, { type: 'floor:sale', units: sizes.units });
+      const tag = `floor-${kind}-${runNo}`;
+      await ask(h.loadgen, {
+        type: 'flashsale:prepare',
+        tag,
+        count: buyers,
+        // Addresses 10.<100 + run>.x.y: never the buckets of a harness run before it.
+        run: 100 + runNo,
+        saleId,
+        accessTokenKey: h.ready.accessTokenKey,
+        operation: buyOperation(),
+      });
+      const before = cpuNow(pids);
+      const result = await ask<CrowdResult>(
+        h.loadgen,
+        { type: `flashsale:${kind}`, tag, url, rate: sizes.rate, connections },
+        (sizes.seconds + 300) * 1000,
+      );
+      const perBuy = cpuSince(before, cpuNow(pids), buyers);
+      const granted = result.answers['PENDING'] ?? 0;
+      return {
+        run: `${kind === 'open' ? `open loop, ${sizes.rate}/s for ${sizes.seconds} s` : `closed loop, ${connections} connections`} (${buyers} buyers, ${sizes.units} units), floor`,
+        kind,
+        buyers,
+        units: sizes.units,
+        answers: result.answers,
+        failed: Object.entries(result.answers)
+          .filter(([answer]) => answer.startsWith('error'))
+          .reduce((a, [, n]) => a + n, 0),
+        resent: result.resent,
+        answeredPerSecond: Math.round(result.answeredPerSecond),
+        p50: result.p50,
+        p90: result.p90,
+        p99: result.p99,
+        max: result.max,
+        latencyByAnswer: result.latencyByAnswer,
+        wallMs: Math.round(result.wallMs),
+        maxSendLagMs: Math.round(result.maxSendLagMs * 10) / 10,
+        cpuMsPerBuy: { ...perBuy, total: Math.round((perBuy.router + perBuy.stack + perBuy.loadgen) * 1000) / 1000 },
+        clientCpuMsPerBuy: Math.round(result.clientCpuMsPerBuy * 1000) / 1000,
+        settleTailCpuMs: { router: 0, stack: 0, loadgen: 0 },
+        // No database behind the floor: a grant is answered and forgotten, so nothing is left to settle.
+        settledMs: 0,
+        purchases: {},
+        orders: granted,
+        exact: granted === sizes.units,
+      } satisfies FlashSaleRow;
+    };
+    await run('closed', 1, sizes.warm, 20);
+    rows.push(await run('open', 2, Math.round(sizes.rate * sizes.seconds), sizes.connections));
+    rows.push(await run('closed', 3, sizes.buyers, sizes.connections));
+  } finally {
+    await Promise.all([edge.stop(), sale.stop()]);
+  }
+  for (const row of rows) if (!row.exact) throw new Error(`${row.run}: ${row.orders} grants for ${row.units} units`);
+  return {
+    sizes,
+    setup:
+      'floor (bench/procs/flash-floor.ts): node:http edge (Ed25519 check with node:crypto, per-IP 1,200/min and per-user 600/min through the router\'s RateLimiter, identity token, undici pass-through) → node:http sale service (IdentityVerifier, the subgraph\'s SaleStore buy script, a rejection remembered); "router" is the edge, "stack" the sale service; no database, so "orders" counts grants',
+    loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
+    rows,
+  };
 }
 
 export const scenarioFlashSale = (h: Harness) => runFlashSale(h, false);

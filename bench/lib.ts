@@ -359,6 +359,14 @@ export function profileTables(summary: Pick<ReturnType<typeof summariseProfile>,
   ];
 }
 
+/** CPU ms (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5), utime and stime; `fields` starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 export const ratio = (a: number, b: number) => (b ? Math.round((a / b) * 100) / 100 : Number.NaN);

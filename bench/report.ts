@@ -109,7 +109,7 @@ export function renderReadme(): void {
     '',
     '```',
     'npm run bench                       # every scenario, about 10 minutes on 2 cores',
-    'npm run bench -- gateways           # one scenario (direct, gateways, queries, profile, flashsale, flashsale-profile, product, checkout, payment, subscriptions)',
+    'npm run bench -- gateways           # one scenario (direct, gateways, queries, profile, flashsale, flashsale-profile, flashsale-floor, idle, product, checkout, payment, subscriptions)',
     'npm run bench -- --smoke            # each scenario for about a second: what `npm test` runs (bench/test/smoke.test.ts)',
     'npm run bench -- profile            # scenario 2 on our router under node --cpu-prof → bench/profiles/',
     'npm run bench -- flashsale-profile  # scenario 5 under CPU profiles of router, stack and load generator → bench/profiles/',
@@ -278,6 +278,49 @@ export function renderReadme(): void {
       '',
     );
   } else lines.push('Not run yet.', '');
+  const floor = load<{ setup: string; loadAverage: number[]; rows: FlashSaleRow[] }>('flashsale-floor');
+  lines.push(
+    '### The floor (`npm run bench -- flashsale-floor`)',
+    '',
+    'The same crowds and load generator against the least two bare Node processes do for a buy in our shape',
+    '(`bench/procs/flash-floor.ts`): no GraphQL, no Apollo, no kit; the edge still checks the token, counts both',
+    'limits and signs the identity, the sale service still checks it and runs the real buy script. No Node router',
+    'and subgraph can go below these figures on the same machine; compare the two tables of one run only.',
+    '',
+  );
+  if (floor)
+    lines.push(
+      measuredWith(floor),
+      `Setup: ${floor.result.setup}. Load average at the end: ${floor.result.loadAverage.join(' / ')}.`,
+      '',
+      ...flashSaleTable(floor.result.rows),
+      '',
+    );
+  else lines.push('Not run yet.', '');
+  const idle = load<{
+    windowMs: number;
+    rows: { window: number; routerMsPerSecond: number; stackMsPerSecond: number }[];
+  }>('idle');
+  lines.push(
+    '## 6. Idle',
+    '',
+    'CPU of our router and of the stack process (all eight subgraphs with their consumers, outbox relays, sweeps',
+    'and the embedded broker) with no traffic at all: the background work every instance pays all the time',
+    '(`npm run bench -- idle`, bench/idle.ts).',
+    '',
+  );
+  if (idle)
+    lines.push(
+      measuredWith(idle),
+      '',
+      '| window | router CPU ms/s | stack CPU ms/s |',
+      '| ---: | ---: | ---: |',
+      ...idle.result.rows.map(
+        (r) => `| ${r.window} (${idle.result.windowMs / 1000} s) | ${r.routerMsPerSecond} | ${r.stackMsPerSecond} |`,
+      ),
+      '',
+    );
+  else lines.push('Not run yet.', '');
   writeFileSync(new URL('README.md', BENCH_DIR), lines.join('\n'));
 }
 

@@ -8,12 +8,15 @@
  *   queries   scenario 3: SQL statements per request of cross-subgraph lists, for list sizes 5, 20, 50
  *   flashsale scenario 5: a flash-sale crowd through our router, open loop and closed loop (bench/flashsale-harness.ts)
  *   flashsale-profile   scenario 5 under CPU profiles of the router, the stack and the load generator
+ *   flashsale-floor     scenario 5's crowds against the least two bare Node processes do for a buy (the floor)
+ *   idle      CPU per second of the router and the stack with no traffic (background work)
  *   product, checkout, payment, subscriptions   scenario 4: the older scenario scripts
  * JSON results go to bench/results/<scenario>.json and the tables into bench/README.md.
  */
 import { parseArgs } from 'node:util';
-import { scenarioFlashSale, scenarioFlashSaleProfile } from './flashsale-harness.ts';
+import { scenarioFlashSale, scenarioFlashSaleFloor, scenarioFlashSaleProfile } from './flashsale-harness.ts';
 import { scenarioDirect, scenarioGateways, scenarioProfile } from './gateways.ts';
+import { scenarioIdle } from './idle.ts';
 import { type Harness, resultFile, startHarness, writeResult } from './lib.ts';
 import { scenarioQueries } from './queries.ts';
 import { renderReadme } from './report.ts';
@@ -26,8 +29,10 @@ const HARNESS_SCENARIOS = {
   profile: scenarioProfile,
   flashsale: scenarioFlashSale,
   'flashsale-profile': scenarioFlashSaleProfile,
+  'flashsale-floor': scenarioFlashSaleFloor,
+  idle: scenarioIdle,
 } as const satisfies Record<string, (h: Harness) => Promise<unknown>>;
-const ALL = ['direct', 'gateways', 'queries', 'flashsale', ...Object.keys(SCRIPTS)];
+const ALL = ['direct', 'gateways', 'queries', 'flashsale', 'flashsale-floor', 'idle', ...Object.keys(SCRIPTS)];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -62,10 +62,10 @@ function assertRows(rows: readonly Row[], targets: readonly string[], sequential
   }
 }
 
-test('the harness scenarios (direct, gateways, queries, profile, flashsale) run and write well-formed results', {
+test('the harness scenarios (direct, gateways, queries, profile, flashsale, its floor, idle) run and write well-formed results', {
   timeout: 600_000,
 }, async () => {
-  const dir = await smoke(['direct', 'gateways', 'queries', 'profile', 'flashsale']);
+  const dir = await smoke(['direct', 'gateways', 'queries', 'profile', 'flashsale', 'flashsale-floor', 'idle']);
   try {
     const direct = await read(dir, 'direct');
     assert.ok(direct.machine.cores > 0 && direct.machine.versions['@apollo/gateway']);
@@ -125,6 +125,21 @@ test('the harness scenarios (direct, gateways, queries, profile, flashsale) run 
       assert.equal(row.orders, flashsale.sizes.units);
       assert.equal(row.exact, true);
     }
+    // The floor answers from the real buy script: exactly the sale's units granted, every buyer answered.
+    const floor = (await read(dir, 'flashsale-floor')).result as typeof flashsale;
+    assert.deepEqual(
+      floor.rows.map((r) => r.kind),
+      ['open', 'closed'],
+    );
+    for (const row of floor.rows) {
+      assert.equal(row.failed, 0, JSON.stringify(row));
+      assert.equal(row.orders, floor.sizes.units);
+    }
+    const idle = (await read(dir, 'idle')).result as {
+      rows: { routerMsPerSecond: number; stackMsPerSecond: number }[];
+    };
+    assert.equal(idle.rows.length, 3);
+    for (const row of idle.rows) assert.ok(row.routerMsPerSecond >= 0 && row.stackMsPerSecond >= 0);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
