@@ -27,6 +27,9 @@ const EnvSchema = z
       .regex(/^[a-z][a-z0-9_]{0,40}$/, 'lowercase letters, digits and underscores, starting with a letter')
       .default('mall_'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    // Prepared statements reused per connection (createPrismaClient); false behind a transaction-mode pooler
+    // that cannot carry them.
+    DATABASE_STATEMENT_CACHE: z.stringbool().default(true),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379/0'),
     MALL_REDIS_PREFIX: z.string().min(1).max(64).default('mall:'),
     KAFKA_BROKERS: optionalString,
@@ -71,7 +74,12 @@ export interface Config {
   readonly logLevel: NonNullable<Env['LOG_LEVEL']>;
   readonly host: string;
   readonly port: number;
-  readonly database: { readonly serverUrl: string; readonly prefix: string; readonly poolSize: number };
+  readonly database: {
+    readonly serverUrl: string;
+    readonly prefix: string;
+    readonly poolSize: number;
+    readonly statementCache: boolean;
+  };
   readonly redis: { readonly url: string; readonly prefix: string };
   /** `undefined` means: run the embedded broker on `embeddedBrokerPort`. */
   readonly kafka: { readonly brokers: readonly string[] | undefined; readonly embeddedBrokerPort: number };
@@ -151,7 +159,12 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'warn' : 'info'),
     host: e.HOST,
     port: e.PORT,
-    database: { serverUrl: e.DATABASE_URL, prefix: e.MALL_DB_PREFIX, poolSize: e.DATABASE_POOL_SIZE },
+    database: {
+      serverUrl: e.DATABASE_URL,
+      prefix: e.MALL_DB_PREFIX,
+      poolSize: e.DATABASE_POOL_SIZE,
+      statementCache: e.DATABASE_STATEMENT_CACHE,
+    },
     redis: { url: e.REDIS_URL, prefix: e.MALL_REDIS_PREFIX },
     kafka: {
       brokers: e.KAFKA_BROKERS?.split(',')

@@ -183,6 +183,7 @@ export function defineSubgraph<
       const prisma = createPrismaClient(definition.prisma, {
         url: databaseUrl,
         poolSize: config.database.poolSize,
+        statementCache: config.database.statementCache,
         logger,
         applicationName: `mall-${name}`,
         ...(definition.poolWaitMs !== undefined ? { poolWaitMs: definition.poolWaitMs } : {}),

@@ -21,7 +21,13 @@ describe('loadConfig', () => {
     assert.deepEqual(kafkaBrokers(config), ['127.0.0.1:9092']);
     assert.equal(config.kafka.brokers, undefined);
     assert.equal(config.rateLimit.ipPerMinute, 1200);
+    assert.equal(config.database.statementCache, true);
     assert.equal(config.isProduction, false);
+  });
+
+  it('turns the prepared-statement cache off for a pooler that cannot carry it', () => {
+    assert.equal(loadConfig({ DATABASE_STATEMENT_CACHE: 'false' }).database.statementCache, false);
+    assert.throws(() => loadConfig({ DATABASE_STATEMENT_CACHE: 'sometimes' }), ConfigError);
   });
 
   it('honours per-domain overrides', () => {

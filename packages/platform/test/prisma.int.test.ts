@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { generateAll } from '../../../scripts/prisma-generate.ts';
-import { createPrismaClient, dropDatabase, migrateDatabase, withTransaction } from '../src/db/index.ts';
+import { createPrismaClient, dropDatabase, migrateDatabase, statementNames, withTransaction } from '../src/db/index.ts';
 import { isRetryableTransactionError } from '../src/db/transaction.ts';
 import { isUniqueViolation } from '../src/db/unique-violation.ts';
 import { SnowflakeGenerator } from '../src/ids/index.ts';
@@ -55,6 +55,53 @@ describe('createPrismaClient', () => {
     const [row] = await prisma.$queryRaw<Array<{ n: bigint }>>`
       SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'mall-prisma-test' AND datname = current_database()`;
     assert.ok(row && row.n >= 1n && row.n <= 3n, `expected 1..3 connections, saw ${row?.n}`);
+  });
+});
+
+describe('prepared statements', () => {
+  /** The statements prepared on the one connection of a pool of one, after running `sql` three times there. */
+  async function preparedAfter(statementCache: boolean, sql: string): Promise<string[]> {
+    const client = createPrismaClient(PrismaClient, { url, poolSize: 1, statementCache });
+    try {
+      for (let i = 0; i < 3; i++) await client.$queryRawUnsafe(sql, i);
+      const rows = await client.$queryRaw<{ statement: string }[]>`SELECT statement FROM pg_prepared_statements`;
+      return rows.map((r) => r.statement);
+    } finally {
+      await client.$disconnect();
+    }
+  }
+
+  test('each statement is prepared once per connection and reused; off, none is', async () => {
+    const sql = 'SELECT count(*)::int AS n FROM widgets WHERE stock > $1';
+    const on = await preparedAfter(true, sql);
+    assert.equal(on.filter((s) => s === sql).length, 1, on.join('\n'));
+    assert.deepEqual(await preparedAfter(false, sql), []);
+  });
+
+  test('a prepared statement still runs after a migration changed its table', async () => {
+    const client = createPrismaClient(PrismaClient, { url, poolSize: 1 });
+    try {
+      const id = ids.next();
+      await client.widget.create({ data: { id, name: `migrated-${id}`, stock: 1 } });
+      const read = () => client.widget.findUniqueOrThrow({ where: { id }, select: { name: true, stock: true } });
+      for (let i = 0; i < 6; i++) await read(); // past the custom plans: the plan is cached now
+      await client.$executeRawUnsafe('ALTER TABLE widgets ADD COLUMN IF NOT EXISTS colour TEXT');
+      assert.deepEqual(await read(), { name: `migrated-${id}`, stock: 1 });
+    } finally {
+      await client.$executeRawUnsafe('ALTER TABLE widgets DROP COLUMN IF EXISTS colour');
+      await client.$disconnect();
+    }
+  });
+
+  test('names are stable digests of the text; past the cap a statement runs unnamed', () => {
+    const name = statementNames(2);
+    const a = name({ sql: 'SELECT 1' });
+    assert.match(a, /^mall_[\w-]{27}$/);
+    assert.equal(name({ sql: 'SELECT 1' }), a);
+    assert.equal(statementNames(2)({ sql: 'SELECT 1' }), a, 'the same name in another process or pool');
+    assert.notEqual(name({ sql: 'SELECT 2' }), a);
+    assert.equal(name({ sql: 'SELECT 3' }), undefined);
+    assert.equal(name({ sql: 'SELECT 1' }), a, 'a named statement keeps its name past the cap');
   });
 });
 

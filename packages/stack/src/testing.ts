@@ -137,6 +137,8 @@ export async function startTestStack(
     REDIS_URL: process.env['REDIS_URL'],
     // A caller may size every subgraph's pool down (the bench smoke test does, running beside other stacks).
     DATABASE_POOL_SIZE: process.env['DATABASE_POOL_SIZE'],
+    // …and a benchmark may turn the prepared-statement cache off to measure it.
+    DATABASE_STATEMENT_CACHE: process.env['DATABASE_STATEMENT_CACHE'],
     NODE_ENV: 'test',
     LOG_LEVEL: process.env['MALL_TEST_LOG_LEVEL'] ?? 'error',
     HOST: '127.0.0.1',
