@@ -12,7 +12,7 @@ import { Session } from 'node:inspector/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startCheckoutShop } from './checkout-shop.ts';
-import { fmt, measure, resultFile } from './lib.ts';
+import { fmt, measure, resultFile, serverCpuMs } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,11 @@ try {
   await session.post('Profiler.setSamplingInterval', { interval: 500 });
   await session.post('Profiler.start');
   const loadBefore = loadavg()[0]!;
+  const serversBefore = serverCpuMs();
   const summary = await run(orderCount, 'bench');
+  const serversAfter = serverCpuMs();
+  // Postgres and Redis are shared with whatever else runs here; on a quiet machine this is the mall's share.
+  const perOrder = (server: 'postgres' | 'redis') => (serversAfter[server] - serversBefore[server]) / summary.count;
   const { profile } = await session.post('Profiler.stop');
   session.disconnect();
   mkdirSync(new URL('../.data/', import.meta.url), { recursive: true });
@@ -82,9 +86,11 @@ try {
     '',
     `Host load average (1 min) when the run started: ${loadBefore.toFixed(1)} on ${availableParallelism()} cores (other work shares this machine; CPU/order is the steadier figure).`,
     '',
-    '| orders | failed | p50 | p99 | mean | orders/s | CPU/order |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| ${summary.count} | ${failures} | ${fmt(summary.p50)} | ${fmt(summary.p99)} | ${fmt(summary.mean)} | ${summary.perSecond.toFixed(0)} | ${fmt(summary.cpuPerTask)} |`,
+    '| orders | failed | p50 | p99 | mean | orders/s | CPU/order | Postgres CPU/order | Redis CPU/order |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${summary.count} | ${failures} | ${fmt(summary.p50)} | ${fmt(summary.p99)} | ${fmt(summary.mean)} | ${summary.perSecond.toFixed(0)} | ${fmt(summary.cpuPerTask)} | ${fmt(perOrder('postgres'))} | ${fmt(perOrder('redis'))} |`,
+    '',
+    'CPU/order is this process (router, subgraphs, broker, client); Postgres and Redis are every process of each server on the machine over the measured run (10 ms ticks; a backend that exits meanwhile is not counted).',
     '',
     '## Where the CPU goes (self time, share of samples over the measured run)',
     '',

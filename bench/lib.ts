@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 
 /** Small helpers shared by the benchmarks: percentiles and a bounded closed-loop load driver. */
@@ -361,10 +361,35 @@ export function profileTables(summary: Pick<ReturnType<typeof summariseProfile>,
 
 /** CPU ms (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
 export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return cpuMsOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+function cpuMsOfStat(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of stat(5), utime and stime; `fields` starts at field 3.
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU ms used so far by every process of the database and cache servers on this machine (`postgres`,
+ * `redis-server`), from /proc. A Postgres backend that exits between two readings takes its CPU with it, so
+ * a difference is a lower bound; connection pools keep theirs open for a whole run.
+ */
+export function serverCpuMs(): { postgres: number; redis: number } {
+  const total = { postgres: 0, redis: 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const server = name === 'postgres' ? 'postgres' : name === 'redis-server' ? 'redis' : undefined;
+    if (server) total[server] += cpuMsOfStat(stat);
+  }
+  return total;
 }
 
 export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
