@@ -274,7 +274,9 @@ export function flashSaleTable(rows: readonly FlashSaleRow[]): string[] {
         .join(', ');
       const c = r.cpuMsPerBuy;
       const grants = r.latencyByAnswer?.['PENDING'];
-      return `| ${r.run} | ${answers}${r.resent ? ` (${r.resent} resent)` : ''} | ${r.answeredPerSecond} | ${f1(r.p50)} | ${f1(r.p90)} | ${f1(r.p99)} | ${grants ? `${f1(grants.p50)} / ${f1(grants.p99)}` : ''} | ${f1(c.router)} ms | ${f1(c.stack)} ms | ${f1(c.loadgen)} ms | ${r.orders} | ${r.purchases['PENDING'] ? 'no' : 'yes'} | ${(r.settledMs / 1000).toFixed(2)} s |`;
+      // The floor has no database: nothing is settled after the answer.
+      const settles = Object.keys(r.purchases).length > 0;
+      return `| ${r.run} | ${answers}${r.resent ? ` (${r.resent} resent)` : ''} | ${r.answeredPerSecond} | ${f1(r.p50)} | ${f1(r.p90)} | ${f1(r.p99)} | ${grants ? `${f1(grants.p50)} / ${f1(grants.p99)}` : ''} | ${f1(c.router)} ms | ${f1(c.stack)} ms | ${f1(c.loadgen)} ms | ${r.orders} | ${settles ? (r.purchases['PENDING'] ? 'no' : 'yes') : '–'} | ${settles ? `${(r.settledMs / 1000).toFixed(2)} s` : '–'} |`;
     }),
   ];
 }
