@@ -120,6 +120,41 @@ export interface FlashSaleRow {
   readonly exact: boolean;
 }
 
+/** What a crowd's answers and the processes' CPU say, as every row reports them. */
+function crowdFigures(
+  kind: 'open' | 'closed',
+  sizes: FlashSaleSizes,
+  buyers: number,
+  connections: number,
+  result: CrowdResult,
+  perBuy: Processes,
+) {
+  return {
+    run:
+      kind === 'open'
+        ? `open loop, ${sizes.rate}/s for ${sizes.seconds} s (${buyers} buyers, ${sizes.units} units)`
+        : `closed loop, ${connections} connections (${buyers} buyers, ${sizes.units} units)`,
+    kind,
+    buyers,
+    units: sizes.units,
+    answers: result.answers,
+    failed: Object.entries(result.answers)
+      .filter(([answer]) => answer.startsWith('error'))
+      .reduce((a, [, n]) => a + n, 0),
+    resent: result.resent,
+    answeredPerSecond: Math.round(result.answeredPerSecond),
+    p50: result.p50,
+    p90: result.p90,
+    p99: result.p99,
+    max: result.max,
+    latencyByAnswer: result.latencyByAnswer,
+    wallMs: Math.round(result.wallMs),
+    maxSendLagMs: Math.round(result.maxSendLagMs * 10) / 10,
+    cpuMsPerBuy: { ...perBuy, total: Math.round((perBuy.router + perBuy.stack + perBuy.loadgen) * 1000) / 1000 },
+    clientCpuMsPerBuy: Math.round(result.clientCpuMsPerBuy * 1000) / 1000,
+  };
+}
+
 async function crowd(
   h: Harness,
   router: Target,
@@ -162,31 +197,8 @@ async function crowd(
     granted === sizes.units &&
     (purchases['CONFIRMED'] ?? 0) === sizes.units &&
     !purchases['PENDING'];
-  const failed = Object.entries(result.answers)
-    .filter(([answer]) => answer.startsWith('error'))
-    .reduce((a, [, n]) => a + n, 0);
-  const perBuy = cpuSince(before, answered, buyers);
   return {
-    run:
-      kind === 'open'
-        ? `open loop, ${sizes.rate}/s for ${sizes.seconds} s (${buyers} buyers, ${sizes.units} units)`
-        : `closed loop, ${connections} connections (${buyers} buyers, ${sizes.units} units)`,
-    kind,
-    buyers,
-    units: sizes.units,
-    answers: result.answers,
-    failed,
-    resent: result.resent,
-    answeredPerSecond: Math.round(result.answeredPerSecond),
-    p50: result.p50,
-    p90: result.p90,
-    p99: result.p99,
-    max: result.max,
-    latencyByAnswer: result.latencyByAnswer,
-    wallMs: Math.round(result.wallMs),
-    maxSendLagMs: Math.round(result.maxSendLagMs * 10) / 10,
-    cpuMsPerBuy: { ...perBuy, total: Math.round((perBuy.router + perBuy.stack + perBuy.loadgen) * 1000) / 1000 },
-    clientCpuMsPerBuy: Math.round(result.clientCpuMsPerBuy * 1000) / 1000,
+    ...crowdFigures(kind, sizes, buyers, connections, result, cpuSince(before, answered, buyers)),
     settleTailCpuMs: cpuSince(answered, after, 1),
     settledMs: settled.settledAtEpochMs - result.startedAtEpochMs,
     purchases,
@@ -338,28 +350,11 @@ export async function scenarioFlashSaleFloor(h: Harness) {
         { type: `flashsale:${kind}`, tag, url, rate: sizes.rate, connections },
         (sizes.seconds + 300) * 1000,
       );
-      const perBuy = cpuSince(before, cpuNow(pids), buyers);
       const granted = result.answers['PENDING'] ?? 0;
+      const figures = crowdFigures(kind, sizes, buyers, connections, result, cpuSince(before, cpuNow(pids), buyers));
       return {
-        run: `${kind === 'open' ? `open loop, ${sizes.rate}/s for ${sizes.seconds} s` : `closed loop, ${connections} connections`} (${buyers} buyers, ${sizes.units} units), floor`,
-        kind,
-        buyers,
-        units: sizes.units,
-        answers: result.answers,
-        failed: Object.entries(result.answers)
-          .filter(([answer]) => answer.startsWith('error'))
-          .reduce((a, [, n]) => a + n, 0),
-        resent: result.resent,
-        answeredPerSecond: Math.round(result.answeredPerSecond),
-        p50: result.p50,
-        p90: result.p90,
-        p99: result.p99,
-        max: result.max,
-        latencyByAnswer: result.latencyByAnswer,
-        wallMs: Math.round(result.wallMs),
-        maxSendLagMs: Math.round(result.maxSendLagMs * 10) / 10,
-        cpuMsPerBuy: { ...perBuy, total: Math.round((perBuy.router + perBuy.stack + perBuy.loadgen) * 1000) / 1000 },
-        clientCpuMsPerBuy: Math.round(result.clientCpuMsPerBuy * 1000) / 1000,
+        ...figures,
+        run: `${figures.run}, floor`,
         settleTailCpuMs: { router: 0, stack: 0, loadgen: 0 },
         // No database behind the floor: a grant is answered and forgotten, so nothing is left to settle.
         settledMs: 0,
