@@ -4,7 +4,7 @@
  * (never after a smoke run); `node bench/report.ts` re-renders it alone.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { type FlashSaleRow, type FlashSaleSizes, flashSaleTable } from './flashsale-harness.ts';
+import { type FlashSaleRow, flashSaleTable } from './flashsale-harness.ts';
 import type { Ratio, Row } from './gateways.ts';
 import { BENCH_DIR } from './lib.ts';
 
@@ -27,6 +27,26 @@ function load<T>(name: string): Saved<T> | undefined {
 }
 
 const ms = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+
+/** What the flash-sale scenario and its floor save. */
+interface Crowds {
+  readonly setup: string;
+  readonly loadAverage: number[];
+  readonly rows: FlashSaleRow[];
+}
+
+/** A crowd scenario's run: when and how it was measured, its table, then `after`; or that it has not run. */
+function crowdSection(saved: Saved<Crowds> | undefined, after: string[] = []): string[] {
+  if (!saved) return ['Not run yet.', ''];
+  return [
+    measuredWith(saved),
+    `Setup: ${saved.result.setup}. Load average at the end: ${saved.result.loadAverage.join(' / ')}.`,
+    '',
+    ...flashSaleTable(saved.result.rows),
+    '',
+    ...after,
+  ];
+}
 
 function measuredWith(saved: Saved<unknown>): string {
   const m = saved.machine;
@@ -252,9 +272,7 @@ export function renderReadme(): void {
     'Older one-off reports: [graphql](results/graphql.md), [kafka](results/kafka.md), [faults](results/faults.md), [startup](results/startup.md), [flash sale with every service and the client in one process](results/flashsale-one-process.md) (`npm run bench:flashsale`).',
     '',
   );
-  const flashsale = load<{ sizes: FlashSaleSizes; setup: string; loadAverage: number[]; rows: FlashSaleRow[] }>(
-    'flashsale',
-  );
+  const flashsale = load<Crowds>('flashsale');
   lines.push('## 5. Flash sale through the router', '');
   lines.push(
     'A crowd buying one sale (`buyFlashSale`, the contract’s BuyFlashSale sent by its trusted-document id), every',
@@ -268,18 +286,10 @@ export function renderReadme(): void {
     'process’s own CPU (/proc, 10 ms ticks) over the answering window ÷ buys.',
     '',
   );
-  if (flashsale) {
-    lines.push(
-      measuredWith(flashsale),
-      `Setup: ${flashsale.result.setup}. Load average at the end: ${flashsale.result.loadAverage.join(' / ')}.`,
-      '',
-      ...flashSaleTable(flashsale.result.rows),
-      '',
-      'Analysis and before/after: [results/flashsale.md](results/flashsale.md).',
-      '',
-    );
-  } else lines.push('Not run yet.', '');
-  const floor = load<{ setup: string; loadAverage: number[]; rows: FlashSaleRow[] }>('flashsale-floor');
+  lines.push(
+    ...crowdSection(flashsale, ['Analysis and before/after: [results/flashsale.md](results/flashsale.md).', '']),
+  );
+  const floor = load<Crowds>('flashsale-floor');
   lines.push(
     '### The floor (`npm run bench -- flashsale-floor`)',
     '',
@@ -289,15 +299,7 @@ export function renderReadme(): void {
     'and subgraph can go below these figures on the same machine; compare the two tables of one run only.',
     '',
   );
-  if (floor)
-    lines.push(
-      measuredWith(floor),
-      `Setup: ${floor.result.setup}. Load average at the end: ${floor.result.loadAverage.join(' / ')}.`,
-      '',
-      ...flashSaleTable(floor.result.rows),
-      '',
-    );
-  else lines.push('Not run yet.', '');
+  lines.push(...crowdSection(floor));
   const idle = load<{
     windowMs: number;
     rows: { window: number; routerMsPerSecond: number; stackMsPerSecond: number }[];

@@ -21,10 +21,11 @@ import { createPrivateKey, createPublicKey, type KeyObject, verify } from 'node:
 import { createServer, type IncomingMessage } from 'node:http';
 import { IDENTITY_HEADER, IdentitySigner, IdentityTokens, IdentityVerifier, SnowflakeGenerator } from '@mall/platform';
 import { Redis } from 'ioredis';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { RateLimiter } from '../../router/src/limits.ts';
 import { SaleStore } from '../../subgraphs/flashsale/data/sale-store.ts';
 import { type Message, serveParent } from '../lib.ts';
+import { forward } from './forward.ts';
 
 const [role, port, saleUrl] = process.argv.slice(2);
 const secret = process.env['MALL_INTERNAL_SECRET'] ?? '';
@@ -69,14 +70,7 @@ function edge() {
       const [ip, user] = await Promise.all([limiter.hit(`ip:${clientIp}`, 1200), limiter.hit(`user:${userId}`, 600)]);
       if (!ip?.allowed || !user?.allowed) return void res.writeHead(429).end();
       const identity = tokens.for('flashsale', { userId, roles: ['CUSTOMER'], session: null, clientIp });
-      const answer = await request(saleUrl!, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: identity },
-        body,
-        dispatcher: agent,
-      });
-      const text = await answer.body.text();
-      res.writeHead(answer.statusCode, { 'content-type': 'application/json' }).end(text);
+      await forward(res, saleUrl!, identity, body, agent);
     } catch (err) {
       res.writeHead(502).end(String(err));
     }

@@ -8,9 +8,10 @@
  *   node bench/procs/floor.ts <port> <plain|revocation>   (env: BENCH_FLOOR_SUBGRAPHS, BENCH_FLOOR_USER, …)
  */
 import { createServer } from 'node:http';
-import { authKeys, IDENTITY_HEADER, IdentitySigner, IdentityTokens } from '@mall/platform';
+import { authKeys, IdentitySigner, IdentityTokens } from '@mall/platform';
 import { Redis } from 'ioredis';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { forward } from './forward.ts';
 
 const [port, mode] = process.argv.slice(2);
 const subgraphs = JSON.parse(process.env['BENCH_FLOOR_SUBGRAPHS'] ?? '{}') as Record<string, string>;
@@ -34,14 +35,7 @@ createServer((req, res) => {
           authKeys.userRevokedAt(userId),
         );
       const token = tokens.for(name, { userId, roles: ['CUSTOMER', 'MERCHANT'], session: null, clientIp: null });
-      const answer = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token },
-        body: Buffer.concat(chunks),
-        dispatcher: agent,
-      });
-      const text = await answer.body.text();
-      res.writeHead(answer.statusCode, { 'content-type': 'application/json' }).end(text);
+      await forward(res, url, token, Buffer.concat(chunks), agent);
     } catch (err) {
       res.writeHead(502).end(String(err));
     }
