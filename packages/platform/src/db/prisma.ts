@@ -38,9 +38,9 @@ export interface CreatePrismaClientOptions {
   statementCache?: boolean;
 }
 
-/** Distinct statements a process names (so each connection prepares at most this many); later ones run unnamed. */
+/** Distinct statements one client names (each of its connections prepares at most these); later ones run unnamed. */
 const MAX_NAMED_STATEMENTS = 2_000;
-/** Longer statements run unnamed: the only long ones are bulk writes whose text changes with their row count. */
+/** Longer texts run unnamed: a text that long is a bulk write whose text varies with its row count. */
 const MAX_NAMED_SQL_LENGTH = 8_192;
 
 /**
@@ -48,7 +48,7 @@ const MAX_NAMED_SQL_LENGTH = 8_192;
  * then only binds and executes it, and Postgres keeps its plan (a generic one once it costs no more than the
  * custom ones, `plan_cache_mode` auto). Unnamed, every statement was parsed and planned on every call: planning
  * alone was as long as executing for most of the checkout's statements (pg_stat_statements, track_planning).
- * The name is a digest of the text: the same statement gets the same name on every connection and instance.
+ * The name is a digest of the text: the same statement gets the same name on every connection and client.
  * Postgres re-plans a prepared statement itself when a migration changes a table it reads.
  */
 export function statementNames(max = MAX_NAMED_STATEMENTS): (query: { sql: string }) => string {
