@@ -18,14 +18,13 @@
  *   node bench/procs/flash-floor.ts sale <port>              (env: REDIS_URL, MALL_REDIS_PREFIX, MALL_INTERNAL_SECRET)
  */
 import { createPrivateKey, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import { IDENTITY_HEADER, IdentitySigner, IdentityTokens, IdentityVerifier, SnowflakeGenerator } from '@mall/platform';
 import { Redis } from 'ioredis';
-import { Agent } from 'undici';
 import { RateLimiter } from '../../router/src/limits.ts';
 import { SaleStore } from '../../subgraphs/flashsale/data/sale-store.ts';
 import { type Message, serveParent } from '../lib.ts';
-import { forward } from './forward.ts';
+import { bodyOf, floorAgent, forward } from './forward.ts';
 
 const [role, port, saleUrl] = process.argv.slice(2);
 const secret = process.env['MALL_INTERNAL_SECRET'] ?? '';
@@ -33,15 +32,6 @@ const redisOptions = { keyPrefix: process.env['MALL_REDIS_PREFIX'] ?? '', maxRet
 const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const newRedis = (autoPipelining: boolean) =>
   new Redis(redisUrl, { ...redisOptions, enableAutoPipelining: autoPipelining });
-
-function bodyOf(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 /** The access token's subject once its EdDSA signature holds (claims beyond `sub` are the router's business). */
 function subjectOf(authorization: string | undefined, key: KeyObject): string | null {
@@ -59,7 +49,7 @@ function edge() {
   const key = createPublicKey(createPrivateKey(process.env['BENCH_FLOOR_ACCESS_KEY'] ?? ''));
   const limiter = new RateLimiter(newRedis(false), { batched: newRedis(true) });
   const tokens = new IdentityTokens(new IdentitySigner(secret, 'router'));
-  const agent = new Agent({ keepAliveTimeout: 10_000, connections: 128, pipelining: 1 });
+  const agent = floorAgent();
   createServer(async (req, res) => {
     try {
       const body = await bodyOf(req);

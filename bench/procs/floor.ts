@@ -10,35 +10,31 @@
 import { createServer } from 'node:http';
 import { authKeys, IdentitySigner, IdentityTokens } from '@mall/platform';
 import { Redis } from 'ioredis';
-import { Agent } from 'undici';
-import { forward } from './forward.ts';
+import { bodyOf, floorAgent, forward } from './forward.ts';
 
 const [port, mode] = process.argv.slice(2);
 const subgraphs = JSON.parse(process.env['BENCH_FLOOR_SUBGRAPHS'] ?? '{}') as Record<string, string>;
 const userId = process.env['BENCH_FLOOR_USER'] ?? '';
 const tokens = new IdentityTokens(new IdentitySigner(process.env['MALL_INTERNAL_SECRET'] ?? '', 'router'));
-const agent = new Agent({ keepAliveTimeout: 10_000, connections: 128, pipelining: 1 });
+const agent = floorAgent();
 const redis = mode === 'revocation' ? new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379') : undefined;
 
-createServer((req, res) => {
+createServer(async (req, res) => {
   const name = (req.url ?? '/').slice(1);
   const url = subgraphs[name];
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', async () => {
-    try {
-      if (!url) throw new Error(`no subgraph ${name}`);
-      if (redis)
-        await redis.mget(
-          authKeys.revocationsGeneration,
-          authKeys.deniedAccessToken('jti'),
-          authKeys.userRevokedAt(userId),
-        );
-      const token = tokens.for(name, { userId, roles: ['CUSTOMER', 'MERCHANT'], session: null, clientIp: null });
-      await forward(res, url, token, Buffer.concat(chunks), agent);
-    } catch (err) {
-      res.writeHead(502).end(String(err));
-    }
-  });
+  try {
+    const body = await bodyOf(req);
+    if (!url) throw new Error(`no subgraph ${name}`);
+    if (redis)
+      await redis.mget(
+        authKeys.revocationsGeneration,
+        authKeys.deniedAccessToken('jti'),
+        authKeys.userRevokedAt(userId),
+      );
+    const token = tokens.for(name, { userId, roles: ['CUSTOMER', 'MERCHANT'], session: null, clientIp: null });
+    await forward(res, url, token, body, agent);
+  } catch (err) {
+    res.writeHead(502).end(String(err));
+  }
 }).listen(Number(port), '127.0.0.1', () => process.send?.({ type: 'ready' }));
 process.on('SIGTERM', () => process.exit(0));
